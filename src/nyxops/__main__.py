@@ -1,0 +1,3 @@
+from nyxops.cli import main
+
+main()

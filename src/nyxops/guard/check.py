@@ -1,0 +1,183 @@
+"""Statements -> findings: the rules, the SQL inside bodies, allow comments and protected columns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from pglast import parser
+
+from nyxops.errors import SqlParseError
+from nyxops.guard import dynamic, registry
+from nyxops.guard.model import ANY_PROTECTED, Finding, Hit
+from nyxops.names import QualifiedName, split_identifier
+from nyxops.sql import AllowDirective, Statement, parse
+
+_MAX_DEPTH = 4
+
+
+@dataclass(frozen=True)
+class Policy:
+    protected: tuple[QualifiedName, ...] = (QualifiedName("public", "workflow_insights", "embedding"),)
+
+    @classmethod
+    def from_names(cls, names: Iterable[str]) -> Policy:
+        return cls(tuple(QualifiedName.parse(n, parts=(2, 3)) for n in names))
+
+    def protected_hit(self, finding: Finding) -> QualifiedName | None:
+        """The protected column a finding would destroy, if any."""
+        for col in self.protected:
+            for touched in finding.columns:
+                if touched == ANY_PROTECTED or (
+                    (touched.schema, touched.table, touched.column) == (col.schema, col.table, col.column)
+                ):
+                    return col
+            for table in finding.tables:
+                if table.schema in ("*", col.schema) and table.table in ("*", col.table):
+                    return col
+        return None
+
+
+def _finding(rule_id: str, hit: Hit, stmt: Statement, *, warning: bool = False, note: str = "") -> Finding:
+    rule = registry.BY_ID[rule_id]
+    line, column = stmt.position(hit.location)
+    finding = Finding(
+        rule=rule_id,
+        severity="warning" if warning else "error",
+        message=rule.MESSAGE,
+        help=rule.HELP,
+        object=hit.object,
+        line=line,
+        column=column,
+        statement_index=stmt.index,
+        statement_text=stmt.text,
+        tables=hit.tables,
+        columns=hit.columns,
+    )
+    for extra in (hit.detail, note):
+        if extra:
+            finding.notes.append(extra)
+    return finding
+
+
+def _meta(rule_id: str, stmt: Statement, message: str, *, error: bool, line: int | None = None) -> Finding:
+    return Finding(
+        rule=rule_id,
+        severity="error" if error else "warning",
+        message=message,
+        help=registry.META_RULES[rule_id],
+        object="",
+        line=line or stmt.line,
+        column=stmt.column if line is None else 1,
+        statement_index=stmt.index,
+        statement_text=stmt.text,
+    )
+
+
+def _statement_findings(stmt: Statement, depth: int = 0, *, in_function: str = "") -> list[Finding]:
+    findings: list[Finding] = []
+    for rule in registry.rules_for(stmt.kind):
+        for hit in registry.checker(rule)(stmt.body):
+            note = f"inside {in_function}: runs when it is called" if in_function else ""
+            findings.append(_finding(rule.ID, hit, stmt, warning=bool(in_function), note=note))
+    if stmt.kind in ("DoStmt", "CreateFunctionStmt") and depth < _MAX_DEPTH:
+        findings.extend(_body_findings(stmt, depth, in_function))
+    return findings
+
+
+def _body_findings(stmt: Statement, depth: int, in_function: str) -> list[Finding]:
+    code, language = dynamic.body_and_language(stmt.kind, stmt.body)
+    if code is None or language != "plpgsql":
+        return []
+    if stmt.kind == "CreateFunctionStmt":
+        names = [n.get("String", {}).get("sval", "?") for n in stmt.body.get("funcname", [])]
+        in_function = in_function or "function " + ".".join(names)
+    try:
+        pieces = list(dynamic.embedded_sql(code))
+    except parser.ParseError as exc:
+        return [_meta(registry.DYNAMIC_SQL, stmt, f"PL/pgSQL body does not parse ({exc.args[0]})", error=False)]
+    findings: list[Finding] = []
+    for piece in pieces:
+        if piece.sql is None:
+            message = f"EXECUTE {piece.expression[:80]} is built at run time; the runtime guard checks it"
+            findings.append(_meta(registry.DYNAMIC_SQL, stmt, message, error=False))
+            continue
+        try:
+            inner = parse(piece.sql, "<body>")
+        except SqlParseError:
+            continue  # PL/pgSQL expressions with variables need not parse as plain SQL
+        for inner_stmt in inner:
+            for found in _statement_findings(inner_stmt, depth + 1, in_function=in_function):
+                found.line, found.column = stmt.line, stmt.column
+                found.statement_index, found.statement_text = stmt.index, stmt.text
+                found.notes.append("in " + ("EXECUTE of a literal" if piece.dynamic else "a PL/pgSQL body"))
+                findings.append(found)
+    return findings
+
+
+def _normal_object(rule_id: str, text: str) -> str | None:
+    try:
+        parts = split_identifier(text)
+    except ValueError:
+        return None
+    if rule_id in registry.COLUMN_RULES:
+        return str(QualifiedName.parse(text, parts=(2, 3))) if len(parts) in (2, 3) else None
+    if rule_id in registry.TABLE_RULES or rule_id == "drop-type":
+        return str(QualifiedName.parse(text)) if len(parts) in (1, 2) else None
+    return ".".join(parts)
+
+
+def _apply_allows(stmt: Statement, findings: list[Finding], policy: Policy) -> list[Finding]:
+    extra: list[Finding] = []
+    for allow in stmt.allows:
+        problem = _allow_problem(allow)
+        if problem:
+            extra.append(_meta(registry.INVALID_ALLOW, stmt, problem, error=True, line=allow.line))
+            continue
+        wanted = _normal_object(allow.rule, allow.object)
+        matched = False
+        for finding in findings:
+            if finding.rule != allow.rule or _normal_object(finding.rule, finding.object) != wanted:
+                continue
+            matched = True
+            protected = policy.protected_hit(finding)
+            if protected is not None:
+                finding.notes.append(f"{protected} is protected: an allow comment cannot allow this")
+            else:
+                finding.allowed = True
+        if not matched:
+            message = f"-- nyxops:allow {allow.rule} {allow.object} matches nothing in this statement"
+            extra.append(_meta(registry.UNUSED_ALLOW, stmt, message, error=False, line=allow.line))
+    for finding in findings:
+        if not finding.allowed and finding.severity == "error" and policy.protected_hit(finding) is not None:
+            note = f"touches protected column {policy.protected_hit(finding)}"
+            if not any("is protected" in n for n in finding.notes):
+                finding.notes.append(note)
+    return findings + extra
+
+
+def _allow_problem(allow: AllowDirective) -> str | None:
+    if allow.rule not in registry.BY_ID:
+        known = ", ".join(sorted(registry.BY_ID))
+        return f"unknown rule {allow.rule!r} in allow comment (known: {known})"
+    if not allow.object:
+        return f"allow comment for {allow.rule} names no object: write -- nyxops:allow {allow.rule} <object>"
+    if allow.extra:
+        return f"allow comment has extra words {allow.extra!r}: one rule and one object per comment"
+    if _normal_object(allow.rule, allow.object) is None:
+        return f"{allow.object!r} is not a valid object name for {allow.rule}"
+    return None
+
+
+def check(statements: Sequence[Statement], policy: Policy | None = None) -> list[Finding]:
+    """All findings for a parsed file, in statement order."""
+    policy = policy or Policy()
+    findings: list[Finding] = []
+    for stmt in statements:
+        own = _statement_findings(stmt) if registry.rules_for(stmt.kind) or stmt.kind in _BODIES else []
+        if own or stmt.allows:
+            findings.extend(_apply_allows(stmt, own, policy))
+    return findings
+
+
+_BODIES = ("DoStmt", "CreateFunctionStmt")

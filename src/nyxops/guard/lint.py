@@ -1,0 +1,68 @@
+"""``nyxops lint``: the static layer alone, on files or folders, no database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nyxops.errors import SqlParseError, UsageError
+from nyxops.guard.check import Policy, check
+from nyxops.guard.model import Finding
+from nyxops.sql import parse_file
+
+
+@dataclass
+class FileResult:
+    path: Path
+    statements: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    error: SqlParseError | None = None
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def blocking(self) -> list[Finding]:
+        return [f for f in self.findings if f.blocking]
+
+
+@dataclass
+class LintReport:
+    files: list[FileResult]
+
+    @property
+    def exit_code(self) -> int:
+        if any(f.error for f in self.files):
+            return 2
+        return 1 if any(f.blocking for f in self.files) else 0
+
+
+def sql_files(paths: Iterable[Path]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*.sql") if p.is_file())
+        elif path.is_file():
+            yield path
+        else:
+            raise UsageError(f"{path}: no such file or folder")
+
+
+def lint_file(path: Path, policy: Policy) -> FileResult:
+    result = FileResult(path)
+    try:
+        statements = parse_file(path)
+    except SqlParseError as exc:
+        result.error = exc
+        return result
+    result.statements = len(statements)
+    result.findings = check(statements, policy)
+    if result.findings and statements and statements[0].source is not None:
+        result.lines = statements[0].source.text.splitlines()
+    return result
+
+
+def lint(paths: Iterable[Path], policy: Policy | None = None) -> LintReport:
+    policy = policy or Policy()
+    files = list(sql_files(paths))
+    if not files:
+        raise UsageError("no .sql files found in the given paths")
+    return LintReport([lint_file(p, policy) for p in files])

@@ -1,0 +1,86 @@
+"""What a rule reports, and the small helpers every rule shares."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from nyxops.names import QualifiedName
+from nyxops.sql import Node
+
+Severity = Literal["error", "warning"]
+ANY_PROTECTED = QualifiedName("*", "*", "*")
+"""Marks a hit that may drop any protected column (``DROP EXTENSION vector CASCADE``)."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A rule's raw match: the object it would destroy and where it is written (byte offset)."""
+
+    object: str
+    location: int | None = None
+    tables: tuple[QualifiedName, ...] = ()
+    columns: tuple[QualifiedName, ...] = ()
+    detail: str = ""
+
+
+@dataclass
+class Finding:
+    rule: str
+    severity: Severity
+    message: str
+    help: str
+    object: str
+    line: int
+    column: int
+    statement_index: int
+    statement_text: str
+    tables: tuple[QualifiedName, ...] = ()
+    columns: tuple[QualifiedName, ...] = ()
+    allowed: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity == "error" and not self.allowed
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "blocking": self.blocking,
+            "allowed": self.allowed,
+            "message": self.message,
+            "help": self.help,
+            "object": self.object,
+            "line": self.line,
+            "column": self.column,
+            "statement": self.statement_index + 1,
+            "notes": self.notes,
+        }
+
+
+def range_var(node: Node) -> QualifiedName:
+    """A RangeVar as a schema-qualified table (unqualified names are taken as public)."""
+    return QualifiedName(node.get("schemaname") or "public", node.get("relname", "?"))
+
+
+def name_list(items: list[Node]) -> list[str]:
+    return [i["String"]["sval"] for i in items if "String" in i]
+
+
+def qualified_from_list(items: list[Node]) -> QualifiedName:
+    names = name_list(items)
+    if len(names) == 1:
+        return QualifiedName("public", names[0])
+    return QualifiedName(names[-2], names[-1])
+
+
+def dropped_objects(body: Node) -> Iterator[list[Node] | Node]:
+    for obj in body.get("objects", []):
+        yield obj["List"]["items"] if "List" in obj else obj
+
+
+def is_cascade(body: Node) -> bool:
+    return bool(body.get("behavior") == "DROP_CASCADE")

@@ -1,0 +1,79 @@
+"""The one list of rule ids. An id not in it, in an allow comment, is an error (squawk's habit)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import cast
+
+from nyxops.guard.model import Hit
+from nyxops.guard.rules import (
+    alter_column_type,
+    delete_all,
+    drop_column,
+    drop_database,
+    drop_extension,
+    drop_owned,
+    drop_schema,
+    drop_table,
+    drop_type,
+    rename_column,
+    rename_table,
+    truncate,
+    update_all,
+)
+from nyxops.sql import Node
+
+RULES: tuple[ModuleType, ...] = (
+    drop_column,
+    drop_table,
+    drop_schema,
+    drop_database,
+    drop_extension,
+    drop_type,
+    drop_owned,
+    truncate,
+    alter_column_type,
+    rename_column,
+    rename_table,
+    delete_all,
+    update_all,
+)
+DYNAMIC_SQL = "dynamic-sql"
+INVALID_ALLOW = "invalid-allow"
+UNUSED_ALLOW = "unused-allow"
+META_RULES = {
+    DYNAMIC_SQL: "Dynamic SQL that cannot be read statically; the runtime guard checks it when it runs.",
+    INVALID_ALLOW: "An allow comment names an unknown rule or no object.",
+    UNUSED_ALLOW: "An allow comment matches nothing in the statement below it.",
+}
+BY_ID: dict[str, ModuleType] = {rule.ID: rule for rule in RULES}
+COLUMN_RULES = {"drop-column", "alter-column-type", "rename-column"}
+TABLE_RULES = {"drop-table", "truncate", "rename-table", "delete-all", "update-all"}
+
+Checker = Callable[[Node], Iterator[Hit]]
+_BY_NODE: dict[str, list[ModuleType]] = {}
+for _rule in RULES:
+    for _node in _rule.NODES:
+        _BY_NODE.setdefault(_node, []).append(_rule)
+
+
+def rules_for(kind: str) -> list[ModuleType]:
+    return _BY_NODE.get(kind, [])
+
+
+def checker(rule: ModuleType) -> Checker:
+    return cast(Checker, rule.check)
+
+
+def explain(rule_id: str) -> str:
+    """The rule's page: message, help, and its SQL cases (``nyxops lint --explain``)."""
+    if rule_id in META_RULES:
+        return f"{rule_id}: {META_RULES[rule_id]}"
+    rule = BY_ID.get(rule_id)
+    if rule is None:
+        raise KeyError(rule_id)
+    doc = (rule.__doc__ or "").strip()
+    lines = [f"{rule.ID}: {rule.MESSAGE}", "", doc, "", f"Instead: {rule.HELP}", "", "Caught:"]
+    lines += [f"  {sql};" for sql in rule.FAIL] + ["", "Passes:"] + [f"  {sql};" for sql in rule.PASS]
+    return "\n".join(lines)

@@ -1,0 +1,29 @@
+"""``DROP TYPE`` / ``DROP DOMAIN``: with CASCADE, every column of that type goes too."""
+
+from collections.abc import Iterator
+
+from nyxops.guard.model import Hit, dropped_objects, is_cascade, name_list
+from nyxops.sql import Node
+
+ID = "drop-type"
+MESSAGE = "Dropping a type drops, with CASCADE, every column of that type."
+HELP = "Change the columns that use it first; then drop the type without CASCADE, with an allow comment."
+NODES = ("DropStmt",)
+FAIL = ['DROP TYPE "InsightKind" CASCADE', "DROP TYPE mood", "DROP DOMAIN IF EXISTS email CASCADE"]
+PASS = ["CREATE TYPE mood AS ENUM ('a')", "ALTER TYPE mood ADD VALUE 'b'"]
+
+
+def check(body: Node) -> Iterator[Hit]:
+    if body.get("removeType") not in ("OBJECT_TYPE", "OBJECT_DOMAIN"):
+        return
+    for obj in dropped_objects(body):
+        items = obj if isinstance(obj, list) else [obj]
+        names: list[str] = []
+        for item in items:
+            if "TypeName" in item:
+                names = name_list(item["TypeName"].get("names", []))
+            elif "String" in item:
+                names.append(item["String"]["sval"])
+        if len(names) == 1:
+            names = ["public", *names]
+        yield Hit(".".join(names), detail="CASCADE" if is_cascade(body) else "")

@@ -1,0 +1,19 @@
+"""``TRUNCATE``: every row, instantly, with no WHERE to get wrong."""
+
+from collections.abc import Iterator
+
+from nyxops.guard.model import Hit, range_var
+from nyxops.sql import Node
+
+ID = "truncate"
+MESSAGE = "TRUNCATE deletes every row of the table."
+HELP = "Delete the rows you mean with a WHERE clause, or allow it on the exact table."
+NODES = ("TruncateStmt",)
+FAIL = ["TRUNCATE workflow_insights", "truncate table only a, b restart identity cascade", "TRUNCATE public.t"]
+PASS = ["SELECT 'truncate table t'"]
+
+
+def check(body: Node) -> Iterator[Hit]:
+    for rel in body.get("relations", []):
+        table = range_var(rel["RangeVar"])
+        yield Hit(str(table), rel["RangeVar"].get("location"), tables=(table,))

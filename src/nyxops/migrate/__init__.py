@@ -1,0 +1,1 @@
+"""The guarded migration runner: reviewed files, history, lock, census, dry run, apply."""

@@ -1,0 +1,213 @@
+"""``nyxops migrate apply``: each pending file in one transaction with its history row.
+
+A file with statements PostgreSQL refuses inside a transaction (``CREATE INDEX CONCURRENTLY``)
+runs statement by statement instead, each one journaled in the same step, so a re-run after a
+crash resumes at the first statement not done.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+from nyxops.config import Settings
+from nyxops.db import connect
+from nyxops.errors import CensusDecreased, MigrationError
+from nyxops.guard import runtime
+from nyxops.guard.check import Policy
+from nyxops.migrate import census, history, store
+from nyxops.migrate.lock import migration_lock
+from nyxops.migrate.pending import PendingFile, load_pending, require_unblocked
+from nyxops.names import QualifiedName
+from nyxops.sql import Statement
+
+log = logging.getLogger("nyxops.migrate")
+
+
+@dataclass
+class StatementRun:
+    index: int
+    line: int
+    text: str
+    ms: float
+    rows: int
+    skipped: bool = False
+
+
+@dataclass
+class FileRun:
+    version: str
+    name: str
+    statements: list[StatementRun] = field(default_factory=list)
+    ms: float = 0.0
+    before: dict[str, census.Count] = field(default_factory=dict)
+    after: dict[str, census.Count] = field(default_factory=dict)
+    resumed_from: int = 0
+
+
+Progress = Callable[[PendingFile, StatementRun], None]
+
+
+def census_columns(settings: Settings) -> list[QualifiedName]:
+    """The protected columns (a decrease aborts) and every embedding target (logged for verify)."""
+    columns = [QualifiedName.parse(c, parts=(2, 3)) for c in settings.protected_columns]
+    for target in settings.embedding_targets:
+        col = QualifiedName(target.qualified.schema, target.qualified.table, target.column)
+        if col not in columns:
+            columns.append(col)
+    return columns
+
+
+def _protected_only(counts: dict[str, census.Count], settings: Settings) -> dict[str, census.Count]:
+    keep = {str(QualifiedName.parse(c, parts=(2, 3))) for c in settings.protected_columns}
+    return {k: v for k, v in counts.items() if k in keep}
+
+
+def set_timeouts(conn: psycopg.Connection, settings: Settings) -> None:
+    conn.execute("SELECT set_config('lock_timeout', %s, true)", (settings.lock_timeout,))
+    conn.execute("SELECT set_config('statement_timeout', %s, true)", (settings.statement_timeout,))
+
+
+def execute(conn: psycopg.Connection, pf: PendingFile, stmt: Statement) -> StatementRun:
+    started = time.perf_counter()
+    try:
+        cur = conn.execute(stmt.text.encode())
+    except psycopg.Error as exc:
+        raise MigrationError(_failure(pf, stmt, exc)) from None
+    ms = (time.perf_counter() - started) * 1000
+    return StatementRun(stmt.index, stmt.line, stmt.text, ms, max(cur.rowcount, 0))
+
+
+def _failure(pf: PendingFile, stmt: Statement, exc: psycopg.Error) -> str:
+    diag = exc.diag
+    what = diag.message_primary or str(exc).strip()
+    hint = f" Hint: {diag.message_hint}." if diag.message_hint else ""
+    if isinstance(exc, psycopg.errors.LockNotAvailable):
+        hint = " Another transaction holds a lock on the table; retry when it ends, or raise NYXOPS_LOCK_TIMEOUT."
+    first = stmt.text.splitlines()[0][:100]
+    return (
+        f"{pf.file.path}:{stmt.line}: statement {stmt.index + 1} failed: {what}.{hint}\n  {first}\n"
+        f"{pf.file.name} was rolled back: the database is as it was before this file."
+    )
+
+
+def _check_census(run: FileRun, settings: Settings, pf: PendingFile) -> None:
+    lost = census.losses(_protected_only(run.before, settings), _protected_only(run.after, settings))
+    if lost:
+        raise CensusDecreased(
+            f"{pf.file.name} would lose protected data: " + "; ".join(lost) + ". It was rolled back; nothing changed."
+        )
+
+
+def _run_transactional(conn: psycopg.Connection, pf: PendingFile, settings: Settings, progress: Progress) -> FileRun:
+    run = FileRun(pf.file.version, pf.file.name)
+    started = time.perf_counter()
+    columns = census_columns(settings)
+    with conn.transaction():
+        set_timeouts(conn, settings)
+        runtime.install_migration_guard(conn, pf.allowed_objects())
+        run.before = census.take(conn, columns)
+        for stmt in pf.statements:
+            result = execute(conn, pf, stmt)
+            run.statements.append(result)
+            progress(pf, result)
+        run.after = census.take(conn, columns)
+        _check_census(run, settings, pf)
+        runtime.remove_migration_guard(conn)
+        run.ms = (time.perf_counter() - started) * 1000
+        census.log(conn, pf.file.version, "before", run.before)
+        census.log(conn, pf.file.version, "after", run.after)
+        _record(conn, pf, run)
+    return run
+
+
+def _record(conn: psycopg.Connection, pf: PendingFile, run: FileRun) -> None:
+    reviewer = pf.review.reviewed_by if pf.review else "unreviewed"
+    history.record(
+        conn, pf.file.version, pf.file.name, pf.file.sha256, reviewer, store.operator(), int(run.ms), len(pf.statements)
+    )
+
+
+def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings, progress: Progress) -> FileRun:
+    run = FileRun(pf.file.version, pf.file.name)
+    started = time.perf_counter()
+    columns = census_columns(settings)
+    done = history.journal_done(conn, pf.file.version)
+    if any(sha != pf.file.sha256 for sha in done.values()):
+        raise MigrationError(
+            f"{pf.file.name} was partly applied from different content; restore the file as it was "
+            "(git log), let it finish, and put further changes in a new migration."
+        )
+    run.resumed_from = len(done)
+    if done:
+        run.before = census.logged(conn, pf.file.version, "before")
+    else:
+        run.before = census.take(conn, columns)
+        census.log(conn, pf.file.version, "before", run.before)
+    for stmt in pf.statements:
+        if stmt.index in done:
+            run.statements.append(StatementRun(stmt.index, stmt.line, stmt.text, 0.0, 0, skipped=True))
+            continue
+        if stmt.transactional:
+            with conn.transaction():
+                set_timeouts(conn, settings)
+                runtime.install_migration_guard(conn, pf.allowed_objects())
+                result = execute(conn, pf, stmt)
+                runtime.remove_migration_guard(conn)
+                history.journal_mark(conn, pf.file.version, pf.file.sha256, stmt.index)
+        else:
+            conn.execute("SELECT set_config('lock_timeout', %s, false)", (settings.lock_timeout,))
+            result = execute(conn, pf, stmt)
+            conn.execute("RESET lock_timeout")
+            history.journal_mark(conn, pf.file.version, pf.file.sha256, stmt.index)
+        run.statements.append(result)
+        progress(pf, result)
+    with conn.transaction():
+        run.after = census.take(conn, columns)
+        _check_census(run, settings, pf)
+        run.ms = (time.perf_counter() - started) * 1000
+        census.log(conn, pf.file.version, "after", run.after)
+        history.journal_clear(conn, pf.file.version)
+        _record(conn, pf, run)
+    return run
+
+
+def apply(
+    settings: Settings,
+    directory: Path | None = None,
+    progress: Progress | None = None,
+    *,
+    on_file: Callable[[FileRun], None] | None = None,
+) -> list[FileRun]:
+    """Apply every pending file; refuse everything before the first statement if any file is unfit."""
+    directory = directory or settings.migrations_dir
+    policy = Policy.from_names(settings.protected_columns)
+    progress = progress or (lambda pf, run: None)
+    conn = connect(settings.require_database_url(), "nyxops migrate apply")
+    try:
+        with migration_lock(conn):
+            history.ensure(conn)
+            pending = load_pending(conn, directory, policy)
+            require_unblocked(pending)
+            runs: list[FileRun] = []
+            for pf in pending:
+                runner = _run_journaled if pf.journaled else _run_transactional
+                run = runner(conn, pf, settings, progress)
+                log.info(
+                    "applied %s: %d statements in %.0f ms (reviewed by %s)",
+                    pf.file.name,
+                    len(pf.statements),
+                    run.ms,
+                    pf.review.reviewed_by if pf.review else "-",
+                )
+                runs.append(run)
+                if on_file:
+                    on_file(run)
+            return runs
+    finally:
+        conn.close()

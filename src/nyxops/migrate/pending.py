@@ -1,0 +1,131 @@
+"""Which files are applied, pending, unreviewed or drifted, and the parsed, checked pending ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+from nyxops.errors import GuardBlocked, MigrationError, ReviewError
+from nyxops.guard.check import Policy, check
+from nyxops.guard.model import Finding
+from nyxops.migrate import history, store
+from nyxops.names import QualifiedName
+from nyxops.sql import Statement, parse_file
+
+
+@dataclass
+class FileState:
+    version: str
+    name: str
+    state: str  # applied | drifted | pending | unreviewed | changed-since-review | missing-file
+    detail: str = ""
+    applied: history.Applied | None = None
+
+
+@dataclass
+class PendingFile:
+    file: store.MigrationFile
+    statements: list[Statement]
+    findings: list[Finding]
+    review: store.Review | None
+    journaled: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.journaled = any(not s.transactional for s in self.statements)
+
+    @property
+    def blocking(self) -> list[Finding]:
+        return [f for f in self.findings if f.blocking]
+
+    def allowed_objects(self) -> list[QualifiedName]:
+        """What the runtime guard lets this file drop: the objects its allow comments name."""
+        out: list[QualifiedName] = []
+        for f in self.findings:
+            if f.allowed:
+                out.extend(f.columns)
+                out.extend(f.tables)
+                if f.rule == "drop-schema":
+                    out.append(QualifiedName(f.object, "*"))
+        return out
+
+
+def states(directory: Path, applied: dict[str, history.Applied]) -> list[FileState]:
+    files = store.discover(directory)
+    reviews = store.load_reviews(directory)
+    out: list[FileState] = []
+    on_disk = {f.version for f in files}
+    for file in files:
+        done = applied.get(file.version)
+        review = reviews.get(file.name)
+        if done is not None:
+            if done.sha256 != file.sha256:
+                detail = f"applied as {done.sha256[:12]}, file is now {file.sha256[:12]}"
+                out.append(FileState(file.version, file.name, "drifted", detail, done))
+            else:
+                out.append(FileState(file.version, file.name, "applied", f"by {done.applied_by}", done))
+        elif review is None:
+            out.append(FileState(file.version, file.name, "unreviewed", "run nyxops migrate review"))
+        elif review.sha256 != file.sha256:
+            out.append(FileState(file.version, file.name, "changed-since-review", f"reviewed by {review.reviewed_by}"))
+        else:
+            out.append(FileState(file.version, file.name, "pending", f"reviewed by {review.reviewed_by}"))
+    for version, done in applied.items():
+        if version not in on_disk:
+            out.append(FileState(version, done.name, "missing-file", "in the history, not in the folder", done))
+    return sorted(out, key=lambda s: int(s.version))
+
+
+def require_no_drift(found: list[FileState]) -> None:
+    drifted = [s for s in found if s.state == "drifted"]
+    if drifted:
+        names = ", ".join(f"{s.name} ({s.detail})" for s in drifted)
+        raise ReviewError(
+            f"drift: applied files changed since they ran: {names}. Restore them from git "
+            "(an applied migration is never edited; write a new one for further changes)."
+        )
+
+
+def load_pending(
+    conn: psycopg.Connection, directory: Path, policy: Policy, *, require_review: bool = True
+) -> list[PendingFile]:
+    """Parse and check every pending file; refuse before anything runs when one is not fit to run."""
+    found = states(directory, history.applied(conn))
+    require_no_drift(found)
+    reviews = store.load_reviews(directory)
+    by_version = {f.version: f for f in store.discover(directory)}
+    applied_versions = [int(s.version) for s in found if s.state == "applied"]
+    pending: list[PendingFile] = []
+    for state in found:
+        if state.state in ("applied", "missing-file"):
+            continue
+        file = by_version[state.version]
+        if applied_versions and int(file.version) < max(applied_versions):
+            raise MigrationError(
+                f"{file.name} is older than the newest applied migration ({max(applied_versions):04d}): "
+                "give it a higher number so the order stays the order it was applied in."
+            )
+        review = store.require_reviewed(file, reviews) if require_review else reviews.get(file.name)
+        statements = parse_file(file.path)
+        for stmt in statements:
+            if stmt.kind == "TransactionStmt":
+                raise MigrationError(
+                    f"{file.path}:{stmt.line}:{stmt.column}: {stmt.text.split()[0].upper()} in a migration file. "
+                    "nyxops runs each file in its own transaction: remove BEGIN/COMMIT from the file."
+                )
+        pending.append(PendingFile(file, statements, check(statements, policy), review))
+    return pending
+
+
+def require_unblocked(pending: list[PendingFile]) -> None:
+    lines = []
+    for pf in pending:
+        for f in pf.blocking:
+            lines.append(f"  {pf.file.path}:{f.line}:{f.column} [{f.rule}] {f.object}: {f.message}")
+    if lines:
+        raise GuardBlocked(
+            "the guard blocks these statements, nothing was applied:\n" + "\n".join(lines) + "\n"
+            "If a drop is intended, add `-- nyxops:allow <rule> <object>` above it and have the file reviewed again "
+            "(nyxops lint shows each one; protected columns cannot be allowed)."
+        )

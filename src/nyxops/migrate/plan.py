@@ -1,0 +1,152 @@
+"""``nyxops migrate plan``: the pending files run for real, then rolled back.
+
+Each statement runs in its own savepoint, so one run shows every problem in the pending files:
+duration, rows, the locks it took, guard findings, and, for destructive ones, what would be lost
+in numbers. Only sequence values survive the rollback (PostgreSQL never rolls them back).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from nyxops.catalog import column_type
+from nyxops.config import Settings
+from nyxops.db import connect, relation_exists
+from nyxops.guard import runtime
+from nyxops.guard.check import Policy
+from nyxops.guard.model import Finding
+from nyxops.migrate import census
+from nyxops.migrate.apply import census_columns, set_timeouts
+from nyxops.migrate.lock import migration_lock
+from nyxops.migrate.pending import PendingFile, load_pending
+from nyxops.sql import Statement, non_transactional_reason
+
+_LOCKS = (
+    "SELECT c.oid::regclass::text, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+    " WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted"
+    " AND c.relkind IN ('r', 'p', 'm', 'f')"
+    " AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)"
+)
+
+
+@dataclass
+class StatementPlan:
+    file: str
+    index: int
+    line: int
+    text: str
+    ms: float = 0.0
+    rows: int | None = None
+    locks: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    losses: list[str] = field(default_factory=list)
+    error: str | None = None
+    stopped_by_guard: bool = False
+    not_executed: str | None = None
+
+
+@dataclass
+class Plan:
+    statements: list[StatementPlan]
+    before: dict[str, census.Count]
+    after: dict[str, census.Count]
+    files: list[str]
+
+    @property
+    def failed(self) -> list[StatementPlan]:
+        return [s for s in self.statements if s.error]
+
+    @property
+    def blocking(self) -> list[Finding]:
+        return [f for s in self.statements for f in s.findings if f.blocking]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.blocking and not census.losses(self.before, self.after)
+
+
+def _count(conn: psycopg.Connection, table: sql.Composable, column: str | None) -> tuple[int, int | None]:
+    if column:
+        query = sql.SQL("SELECT count(*), count({}) FROM {}").format(sql.Identifier(column), table)
+    else:
+        query = sql.SQL("SELECT count(*), NULL FROM {}").format(table)
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    return int(row[0]), (int(row[1]) if row[1] is not None else None)
+
+
+def what_would_be_lost(conn: psycopg.Connection, finding: Finding) -> list[str]:
+    """Rows and non-NULL values under a destructive finding, counted before the statement runs."""
+    out: list[str] = []
+    for col in finding.columns:
+        if col.schema == "*" or column_type(conn, col) is None:
+            continue
+        rows, values = _count(conn, sql.Identifier(col.schema, col.table), col.column)
+        out.append(f"{col}: {values} non-NULL values in {rows} rows")
+    for table in finding.tables:
+        if "*" in (table.schema, table.table) or not relation_exists(conn, table.sql()):
+            continue
+        rows, _ = _count(conn, sql.Identifier(table.schema, table.table), None)
+        out.append(f"{table}: {rows} rows")
+    return out
+
+
+def _locks(conn: psycopg.Connection) -> set[tuple[str, str]]:
+    return {(r[0], r[1]) for r in conn.execute(_LOCKS)}
+
+
+def _plan_statement(conn: psycopg.Connection, pf: PendingFile, stmt: Statement) -> StatementPlan:
+    entry = StatementPlan(pf.file.name, stmt.index, stmt.line, stmt.text)
+    entry.findings = [f for f in pf.findings if f.statement_index == stmt.index]
+    reason = non_transactional_reason(stmt)
+    if reason:
+        entry.not_executed = reason
+        return entry
+    for finding in entry.findings:
+        if finding.severity == "error":
+            entry.losses.extend(what_would_be_lost(conn, finding))
+    held = _locks(conn)
+    started = time.perf_counter()
+    try:
+        with conn.transaction():
+            cur = conn.execute(stmt.text.encode())
+            entry.ms = (time.perf_counter() - started) * 1000
+            entry.rows = max(cur.rowcount, 0)
+            entry.locks = sorted(f"{rel}: {mode}" for rel, mode in _locks(conn) - held)
+    except psycopg.Error as exc:
+        entry.ms = (time.perf_counter() - started) * 1000
+        entry.error = exc.diag.message_primary or str(exc).strip()
+        entry.stopped_by_guard = "nyxops runtime guard" in entry.error
+    return entry
+
+
+def plan(settings: Settings, directory: Path | None = None) -> Plan:
+    directory = directory or settings.migrations_dir
+    policy = Policy.from_names(settings.protected_columns)
+    conn = connect(settings.require_database_url(), "nyxops migrate plan")
+    try:
+        with migration_lock(conn):
+            pending = load_pending(conn, directory, policy, require_review=False)
+            columns = census_columns(settings)
+            result = Plan([], {}, {}, [pf.file.name for pf in pending])
+            try:
+                with conn.transaction():
+                    set_timeouts(conn, settings)
+                    allowed = [obj for pf in pending for obj in pf.allowed_objects()]
+                    runtime.install_migration_guard(conn, allowed)
+                    result.before = census.take(conn, columns)
+                    for pf in pending:
+                        for stmt in pf.statements:
+                            result.statements.append(_plan_statement(conn, pf, stmt))
+                    result.after = census.take(conn, columns)
+                    raise psycopg.Rollback()
+            finally:
+                conn.rollback()
+            return result
+    finally:
+        conn.close()

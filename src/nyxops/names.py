@@ -1,0 +1,76 @@
+"""Names of tables and columns, as PostgreSQL folds them, and URLs without their passwords."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+_IDENT = re.compile(r'"((?:[^"]|"")*)"|([^".\s]+)')
+
+
+def split_identifier(text: str) -> list[str]:
+    """``public."Project".id`` -> ``['public', 'Project', 'id']`` (unquoted parts fold to lower case)."""
+    parts: list[str] = []
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        match = _IDENT.match(text, pos)
+        if match is None:
+            raise ValueError(f"not a valid SQL name: {text!r}")
+        parts.append(match.group(1).replace('""', '"') if match.group(1) is not None else match.group(2).lower())
+        pos = match.end()
+        if pos < len(text):
+            if text[pos] != ".":
+                raise ValueError(f"not a valid SQL name: {text!r}")
+            pos += 1
+    if not parts:
+        raise ValueError("empty SQL name")
+    return parts
+
+
+@dataclass(frozen=True)
+class QualifiedName:
+    """A table (schema, table) or a column (schema, table, column); schema defaults to public."""
+
+    schema: str
+    table: str
+    column: str | None = None
+
+    @classmethod
+    def parse(cls, text: str, parts: tuple[int, ...] = (1, 2)) -> QualifiedName:
+        names = split_identifier(text)
+        if len(names) not in parts:
+            kind = "schema.table.column or table.column" if 3 in parts else "schema.table or table"
+            raise ValueError(f"{text!r} is not {kind}")
+        if 3 in parts:  # a column name
+            if len(names) == 2:
+                names = ["public", *names]
+            return cls(names[0], names[1], names[2])
+        if len(names) == 1:
+            names = ["public", *names]
+        return cls(names[0], names[1])
+
+    @property
+    def table_name(self) -> QualifiedName:
+        return QualifiedName(self.schema, self.table)
+
+    def __str__(self) -> str:
+        return ".".join(p for p in (self.schema, self.table, self.column) if p is not None)
+
+    def sql(self) -> str:
+        """Quoted for SQL text: ``"public"."Project"``."""
+        return ".".join('"' + p.replace('"', '""') + '"' for p in (self.schema, self.table, self.column) if p)
+
+
+def redact_url(url: str) -> str:
+    """A database URL safe to print: the password becomes ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unprintable url>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = (parts.username or "") + ":***"
+    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))

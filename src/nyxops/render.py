@@ -1,0 +1,215 @@
+"""Output for people (rich), for machines (JSON) and for CI (GitHub annotations, JUnit)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from nyxops.guard.lint import LintReport
+
+if TYPE_CHECKING:
+    from nyxops.migrate.apply import FileRun, StatementRun
+    from nyxops.migrate.census import Count
+    from nyxops.migrate.pending import FileState, PendingFile
+    from nyxops.migrate.plan import Plan
+
+__all__ = ["escape"]
+
+
+def lint_text(report: LintReport, console: Console) -> None:
+    blocking = warnings = 0
+    for result in report.files:
+        if result.error is not None:
+            console.print(f"[bold red]error[/] {escape(str(result.error))}")
+            continue
+        for f in result.findings:
+            tag = "allowed" if f.allowed else f.severity
+            color = {"error": "red", "warning": "yellow", "allowed": "green"}[tag]
+            blocking += f.blocking
+            warnings += f.severity == "warning"
+            console.print(
+                f"{escape(str(result.path))}:{f.line}:{f.column}: [bold {color}]{tag}[/] "
+                f"[bold]\\[{f.rule}][/] {escape(f.object)}: {escape(f.message)}"
+            )
+            if 0 < f.line <= len(result.lines):
+                source = result.lines[f.line - 1]
+                console.print(f"  {f.line:>5} | {escape(source)}", highlight=False)
+                console.print("        | " + " " * (f.column - 1) + "[bold]^[/]")
+            for note in f.notes:
+                console.print(f"        = note: {escape(note)}")
+            if f.blocking:
+                console.print(f"        = help: {escape(f.help)}")
+    files = len(report.files)
+    console.print(f"{files} file(s), {blocking} blocking, {warnings} warning(s)")
+
+
+def lint_json(report: LintReport) -> str:
+    data: list[dict[str, Any]] = []
+    for result in report.files:
+        data.append(
+            {
+                "path": str(result.path),
+                "statements": result.statements,
+                "error": str(result.error) if result.error else None,
+                "findings": [f.as_dict() for f in result.findings],
+            }
+        )
+    return json.dumps({"exit_code": report.exit_code, "files": data}, indent=2)
+
+
+def _gh(value: str) -> str:
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def lint_github(report: LintReport) -> str:
+    """GitHub workflow commands: one annotation per finding, shown on the pull request's diff."""
+    out: list[str] = []
+    for result in report.files:
+        if result.error is not None:
+            e = result.error
+            out.append(f"::error file={result.path},line={e.line},col={e.column},title=parse error::{_gh(str(e))}")
+            continue
+        for f in result.findings:
+            if f.allowed:
+                continue
+            level = "error" if f.blocking else "warning"
+            text = _gh(f"{f.object}: {f.message} {f.help}")
+            out.append(f"::{level} file={result.path},line={f.line},col={f.column},title={f.rule}::{text}")
+    return "\n".join(out)
+
+
+_STATE_STYLE = {
+    "applied": "green",
+    "pending": "cyan",
+    "unreviewed": "yellow",
+    "changed-since-review": "yellow",
+    "drifted": "bold red",
+    "missing-file": "red",
+}
+
+
+def state_dict(state: FileState) -> dict[str, Any]:
+    data: dict[str, Any] = {"version": state.version, "name": state.name, "state": state.state, "detail": state.detail}
+    if state.applied is not None:
+        data["applied"] = asdict(state.applied)
+    return data
+
+
+def status_table(states: list[FileState], console: Console) -> None:
+    table = Table("version", "file", "state", "applied at", "detail", title="migrations")
+    for s in states:
+        when = f"{s.applied.applied_at:%Y-%m-%d %H:%M}" if s.applied else ""
+        style = _STATE_STYLE.get(s.state, "")
+        table.add_row(s.version, s.name, f"[{style}]{s.state}[/]", when, escape(s.detail))
+    console.print(table)
+
+
+def census_table(before: dict[str, Count], after: dict[str, Count], console: Console, title: str) -> None:
+    table = Table("column", "rows before", "rows after", "values before", "values after", "dim", title=title)
+    for name in sorted(set(before) | set(after)):
+        b, a = before.get(name), after.get(name)
+        lost = b and a and b.exists and ((a.non_null or 0) < (b.non_null or 0) or not a.exists)
+        style = "bold red" if lost else ""
+
+        def cell(c: Count | None, attr: str) -> str:
+            if c is None or not c.exists:
+                return "-"
+            return str(getattr(c, attr))
+
+        table.add_row(
+            name,
+            cell(b, "rows"),
+            cell(a, "rows"),
+            cell(b, "non_null"),
+            f"[{style}]{cell(a, 'non_null')}[/]" if style else cell(a, "non_null"),
+            cell(a, "dimension") if a and a.exists else cell(b, "dimension"),
+        )
+    console.print(table)
+
+
+def plan_dict(plan: Plan) -> dict[str, Any]:
+    return {
+        "ok": plan.ok,
+        "files": plan.files,
+        "statements": [
+            {
+                "file": s.file,
+                "statement": s.index + 1,
+                "line": s.line,
+                "sql": s.text,
+                "ms": round(s.ms, 2),
+                "rows": s.rows,
+                "locks": s.locks,
+                "findings": [f.as_dict() for f in s.findings],
+                "would_lose": s.losses,
+                "error": s.error,
+                "stopped_by_runtime_guard": s.stopped_by_guard,
+                "not_executed": s.not_executed,
+            }
+            for s in plan.statements
+        ],
+        "census_before": {k: asdict(v) for k, v in plan.before.items()},
+        "census_after": {k: asdict(v) for k, v in plan.after.items()},
+    }
+
+
+def plan_report(plan: Plan, console: Console) -> None:
+    if not plan.files:
+        console.print("nothing pending: the database is up to date")
+        return
+    table = Table("file", "#", "statement", "ms", "rows", "locks", "guard / result", title="dry run (rolled back)")
+    for s in plan.statements:
+        first = s.text.splitlines()[0]
+        sql_text = escape(first[:60] + ("…" if len(first) > 60 or "\n" in s.text else ""))
+        notes: list[str] = []
+        for f in s.findings:
+            tag = "allowed" if f.allowed else f.severity
+            notes.append(f"{tag} [{f.rule}] {f.object}")
+        notes.extend(f"would lose {loss}" for loss in s.losses)
+        if s.not_executed:
+            notes.append(f"[yellow]not executed: {s.not_executed}[/]")
+        if s.error:
+            who = "stopped by runtime guard" if s.stopped_by_guard else "fails"
+            notes.append(f"[bold red]{who}: {escape(s.error)}[/]")
+        ms = "" if s.not_executed else f"{s.ms:.1f}"
+        rows = "" if s.rows is None else str(s.rows)
+        table.add_row(s.file, str(s.index + 1), sql_text, ms, rows, escape("\n".join(s.locks)), "\n".join(notes))
+    console.print(table)
+    census_table(plan.before, plan.after, console, "census: before and after the pending files")
+    verdict = "[green]plan ok[/]" if plan.ok else "[bold red]plan has problems[/] (see above)"
+    console.print(f"{verdict}; everything was rolled back")
+
+
+class ApplyProgress:
+    """A progress bar per file, and a success line per file (no silent writes)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> ApplyProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.progress.stop()
+
+    def statement(self, pf: PendingFile, run: StatementRun) -> None:
+        name = pf.file.name
+        if name not in self.tasks:
+            self.tasks[name] = self.progress.add_task(name, total=len(pf.statements))
+        self.progress.advance(self.tasks[name])
+
+    def file_done(self, run: FileRun) -> None:
+        if run.resumed_from:
+            self.console.print(f"{run.name}: resumed at statement {run.resumed_from + 1} (journal)")

@@ -1,0 +1,192 @@
+"""SQL files -> statements, with PostgreSQL's own parser (libpg_query through pglast).
+
+Why JSON and not pglast's Python AST: the guard only needs a few node types, and
+``parse_sql_json`` + ``json.loads`` is several times faster than building AST objects for a
+10,000-statement file. A file is parsed whole before anything runs, so a syntax error or a psql
+meta-command is refused with file:line:column and nothing is executed.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pglast import parser
+
+from nyxops.errors import SqlParseError
+
+_LEADING = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.S)
+_ALLOW = re.compile(r"--\s*nyxops:allow\b[ \t]*(?P<rule>\S*)[ \t]*(?P<object>\S*)[ \t]*(?P<rest>[^\n]*)")
+_NEAR = re.compile(r'at or near "(?P<token>.*)"')
+
+Node = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AllowDirective:
+    rule: str
+    object: str
+    line: int
+    extra: str = ""
+
+
+@dataclass
+class Statement:
+    """One top-level statement: where it is, its text, and its parse tree (libpg_query JSON)."""
+
+    index: int
+    text: str
+    line: int
+    column: int
+    offset: int
+    node: Node
+    allows: list[AllowDirective] = field(default_factory=list)
+    source: SqlSource | None = field(default=None, repr=False)
+
+    @property
+    def kind(self) -> str:
+        return next(iter(self.node))
+
+    @property
+    def body(self) -> Node:
+        value: Node = self.node[self.kind]
+        return value
+
+    def position(self, byte_location: int | None) -> tuple[int, int]:
+        """Line and column of a node's ``location`` (a byte offset into the file)."""
+        if byte_location is None or byte_location < 0 or self.source is None:
+            return self.line, self.column
+        return self.source.line_col(self.source.char_offset(byte_location))
+
+    @property
+    def transactional(self) -> bool:
+        """False for statements PostgreSQL refuses inside a transaction block."""
+        return non_transactional_reason(self) is None
+
+
+def non_transactional_reason(stmt: Statement) -> str | None:
+    kind, body = stmt.kind, stmt.body
+    if kind == "IndexStmt" and body.get("concurrent"):
+        return "CREATE INDEX CONCURRENTLY cannot run inside a transaction"
+    if kind == "DropStmt" and body.get("concurrent"):
+        return "DROP INDEX CONCURRENTLY cannot run inside a transaction"
+    if kind == "ReindexStmt" and any(
+        (p.get("DefElem") or {}).get("defname") == "concurrently" for p in body.get("params", [])
+    ):
+        return "REINDEX CONCURRENTLY cannot run inside a transaction"
+    reasons = {
+        "VacuumStmt": "VACUUM cannot run inside a transaction",
+        "CreatedbStmt": "CREATE DATABASE cannot run inside a transaction",
+        "DropdbStmt": "DROP DATABASE cannot run inside a transaction",
+        "AlterSystemStmt": "ALTER SYSTEM cannot run inside a transaction",
+        "CreateTableSpaceStmt": "CREATE TABLESPACE cannot run inside a transaction",
+        "DropTableSpaceStmt": "DROP TABLESPACE cannot run inside a transaction",
+    }
+    if kind == "VacuumStmt" and not body.get("is_vacuumcmd", False):
+        return None  # plain ANALYZE runs in a transaction
+    return reasons.get(kind)
+
+
+class SqlSource:
+    """The text of one file with fast byte->char and char->line:column conversions."""
+
+    def __init__(self, text: str, name: str) -> None:
+        self.text, self.name = text, name
+        self._encoded = text.encode("utf-8")
+        self._ascii = len(self._encoded) == len(text)
+        self._char_of_byte: list[int] | None = None
+        self._line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    def char_offset(self, byte_offset: int) -> int:
+        if self._ascii:
+            return byte_offset
+        if self._char_of_byte is None:
+            table: list[int] = []
+            for i, ch in enumerate(self.text):
+                table.extend([i] * len(ch.encode("utf-8")))
+            table.append(len(self.text))
+            self._char_of_byte = table
+        return self._char_of_byte[min(byte_offset, len(self._char_of_byte) - 1)]
+
+    def line_col(self, char_offset: int) -> tuple[int, int]:
+        line = bisect.bisect_right(self._line_starts, char_offset)
+        return line, char_offset - self._line_starts[line - 1] + 1
+
+
+def _error_offset(text: str, exc: parser.ParseError) -> int:
+    """Where the parser stopped, as a character offset (pglast 6 shifts it in multi-byte text)."""
+    reported = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
+    near = _NEAR.search(str(exc.args[0]))
+    if near and near.group("token"):
+        token = near.group("token")
+        found = text.find(token, max(0, reported - 1))
+        if found >= 0:
+            return found
+    if "end of input" in str(exc.args[0]):
+        return len(text.rstrip())
+    return max(0, min(reported, len(text)))
+
+
+def parse(text: str, name: str = "<sql>") -> list[Statement]:
+    """Split and parse ``text``; raise SqlParseError (with line:column) when it is not PostgreSQL."""
+    source = SqlSource(text, name)
+    try:
+        tree = json.loads(parser.parse_sql_json(text))
+    except parser.ParseError as exc:
+        offset = _error_offset(text, exc)
+        line, col = source.line_col(offset)
+        message = str(exc.args[0]).split(", at index")[0]
+        if text[offset : offset + 1] == "\\":
+            word = re.match(r"\\\S*", text[offset:])
+            meta = word.group(0) if word else "\\"
+            message = f"psql meta-command {meta} is not SQL; nyxops sends SQL only (use a separate tool or plain SQL)"
+        raise SqlParseError(name, line, col, message) from None
+    statements: list[Statement] = []
+    for raw in tree.get("stmts", []):
+        begin = source.char_offset(raw.get("stmt_location", 0))
+        length = raw.get("stmt_len", 0)
+        end = source.char_offset(raw.get("stmt_location", 0) + length) if length else len(text)
+        chunk = text[begin:end]
+        lead = _LEADING.match(chunk)
+        skip = lead.end() if lead else 0
+        gap, body = chunk[:skip], chunk[skip:].rstrip().rstrip(";").rstrip()
+        if not body:
+            continue
+        start = begin + skip
+        line, col = source.line_col(start)
+        allows = []
+        for match in _ALLOW.finditer(gap):
+            allow_line = source.line_col(begin + match.start())[0]
+            allows.append(AllowDirective(match["rule"], match["object"], allow_line, match["rest"].strip()))
+        statements.append(Statement(len(statements), body, line, col, start, raw["stmt"], allows, source))
+    return statements
+
+
+def parse_file(path: Path) -> list[Statement]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SqlParseError(str(path), 1, 1, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise SqlParseError(str(path), 1, 1, f"cannot read: {exc.strerror}") from None
+    return parse(text, str(path))
+
+
+def walk(node: Any) -> Iterator[tuple[str, Node]]:
+    """Every ``{"NodeType": {...}}`` below ``node``, depth first."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if isinstance(value, dict) and key[:1].isupper():
+                    yield key, value
+                if isinstance(value, dict | list):
+                    stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(item)

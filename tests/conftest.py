@@ -1,0 +1,104 @@
+"""Fixtures: a real PostgreSQL 16 with pgvector (embedded by default), fresh seeded databases.
+
+``NYXOPS_TEST_DATABASE_URL`` points the suite at any other server (a superuser URL: tests create
+databases and event triggers). ``NYXOPS_TEST_DOCKER=1`` starts ``pgvector/pgvector:pg16`` with
+testcontainers where a Docker engine exists. CI uses the embedded server from ``pgserver``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.helpers import REPO, with_database
+
+FIXTURE = REPO / "src" / "nyxops" / "fixtures" / "nyxcore_schema.sql"
+TEMPLATE = "nyxops_template"
+
+
+def _embedded() -> Iterator[str]:
+    import pgserver
+
+    # A short path: the server's unix socket lives in its data folder (107-byte limit).
+    data = tempfile.mkdtemp(prefix="nyxpg-", dir="/tmp")
+    server = pgserver.get_server(data, cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def _docker() -> Iterator[str]:
+    from testcontainers.postgres import PostgresContainer
+
+    with PostgresContainer("pgvector/pgvector:pg16", driver=None) as container:
+        yield container.get_connection_url()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A superuser URL of a PostgreSQL 16 server with pgvector available."""
+    if os.environ.get("NYXOPS_TEST_DATABASE_URL"):
+        yield os.environ["NYXOPS_TEST_DATABASE_URL"]
+    elif os.environ.get("NYXOPS_TEST_DOCKER") == "1":
+        yield from _docker()
+    else:
+        yield from _embedded()
+
+
+@pytest.fixture(scope="session")
+def template_url(pg_server: str) -> str:
+    """A database seeded with the nyxcore-shaped fixture, cloned for every test."""
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(TEMPLATE)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
+    url = with_database(pg_server, TEMPLATE)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(FIXTURE.read_text().encode())
+    return url
+
+
+def _fresh_database(pg_server: str, template: str) -> Iterator[str]:
+    name = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
+    try:
+        yield with_database(pg_server, name)
+    finally:
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def db_url(pg_server: str, template_url: str) -> Iterator[str]:
+    """A fresh copy of the seeded nyxcore-shaped database."""
+    yield from _fresh_database(pg_server, TEMPLATE)
+
+
+@pytest.fixture
+def migrations(tmp_path: Path) -> Path:
+    """A copy of the repository's reviewed migrations, safe to add to."""
+    target = tmp_path / "migrations"
+    shutil.copytree(REPO / "migrations", target)
+    return target
+
+
+@pytest.fixture
+def env(db_url: str, migrations: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment for CLI runs against the fresh database and migration copy."""
+    for name in list(os.environ):
+        if name.startswith(("NYXOPS_", "OPENAI_", "OLLAMA_")) or name == "DATABASE_URL":
+            monkeypatch.delenv(name, raising=False)
+    values = {"DATABASE_URL": db_url, "NYXOPS_MIGRATIONS_DIR": str(migrations)}
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
