@@ -1,0 +1,1 @@
+"""pyinfra inventory (see deploys/)."""

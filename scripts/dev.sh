@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# nyxops developer entry point.
+#   bash scripts/dev.sh demo    the main job on an embedded PostgreSQL + pgvector (lint, dry run, apply, status, verify)
+#   bash scripts/dev.sh test    everything CI runs: ruff, mypy, pytest (real PostgreSQL, real SSH, real HTTP)
+#   bash scripts/dev.sh bench   the side-by-side benchmarks behind the README's table
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv() {
+    if [ ! -x .venv/bin/python ]; then
+        python3 -m venv .venv
+    fi
+    .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null
+    .venv/bin/python -m pip install --quiet -e '.[test]'
+}
+
+case "${1:-}" in
+    demo)
+        venv
+        exec .venv/bin/nyxops demo
+        ;;
+    test)
+        venv
+        if [ "$(id -u)" = 0 ]; then
+            bash tests/host/build.sh deps
+        fi
+        .venv/bin/ruff check src tests bench deploys checks inventory.py
+        .venv/bin/ruff format --check src tests bench deploys checks inventory.py
+        .venv/bin/mypy src
+        exec .venv/bin/pytest -q
+        ;;
+    bench)
+        venv
+        shift
+        exec .venv/bin/python -m bench "$@"
+        ;;
+    *)
+        echo "usage: bash scripts/dev.sh demo|test|bench" >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,148 @@
+"""Each rule's own SQL cases (beside it, squawk-style): they parse, fail cases fire, pass cases don't."""
+
+from __future__ import annotations
+
+import pytest
+
+from nyxops.guard import registry
+from nyxops.guard.check import Policy, check
+from nyxops.sql import parse
+
+FAIL = [(rule.ID, sql) for rule in registry.RULES for sql in rule.FAIL]
+PASS = [(rule.ID, sql) for rule in registry.RULES for sql in rule.PASS]
+
+
+@pytest.mark.parametrize(("rule_id", "sql"), FAIL)
+def test_fail_case_is_caught(rule_id: str, sql: str) -> None:
+    statements = parse(sql + ";")
+    assert len(statements) == 1
+    findings = check(statements)
+    assert rule_id in {f.rule for f in findings if f.blocking}, findings
+
+
+@pytest.mark.parametrize(("rule_id", "sql"), PASS)
+def test_pass_case_is_not_caught(rule_id: str, sql: str) -> None:
+    statements = parse(sql + ";")
+    assert len(statements) == 1
+    assert rule_id not in {f.rule for f in check(statements)}
+
+
+def test_every_rule_has_cases_message_and_help() -> None:
+    ids = [rule.ID for rule in registry.RULES]
+    assert len(ids) == len(set(ids))
+    for rule in registry.RULES:
+        assert rule.FAIL and rule.PASS, rule.ID
+        assert rule.MESSAGE.endswith(".") and rule.HELP, rule.ID
+        assert rule.ID in registry.explain(rule.ID)
+
+
+def test_messages_are_stable() -> None:
+    """A reworded message is a visible change: it has to be changed here too."""
+    assert registry.BY_ID["drop-column"].MESSAGE == "Dropping a column deletes its data in every row."
+    assert registry.BY_ID["truncate"].MESSAGE == "TRUNCATE deletes every row of the table."
+
+
+def test_prisma_pattern_names_the_exact_column() -> None:
+    sql = 'ALTER TABLE "workflow_insights" DROP COLUMN "embedding",\n    ADD COLUMN "embedding" vector(1536);'
+    [finding] = check(parse(sql))
+    assert (finding.rule, finding.object, finding.line, finding.column) == (
+        "drop-column",
+        "public.workflow_insights.embedding",
+        1,
+        13,
+    )
+    assert any("protected" in n for n in finding.notes)
+
+
+def test_allow_comment_allows_that_object_only() -> None:
+    sql = (
+        "-- nyxops:allow drop-column public.legacy.old_flag\n"
+        "ALTER TABLE legacy DROP COLUMN old_flag, DROP COLUMN other;\n"
+    )
+    findings = check(parse(sql))
+    by_object = {f.object: f for f in findings}
+    assert by_object["public.legacy.old_flag"].allowed
+    assert by_object["public.legacy.other"].blocking
+
+
+def test_allow_comment_must_be_directly_above() -> None:
+    sql = "-- nyxops:allow drop-table public.a\nSELECT 1;\nDROP TABLE a;\n"
+    findings = check(parse(sql))
+    assert {f.rule for f in findings if f.blocking} == {"drop-table"}
+    assert {f.rule for f in findings} == {"drop-table", "unused-allow"}
+
+
+def test_protected_column_cannot_be_allowed() -> None:
+    sql = "-- nyxops:allow drop-column workflow_insights.embedding\nALTER TABLE workflow_insights DROP embedding;\n"
+    [finding] = check(parse(sql))
+    assert finding.blocking
+    assert "cannot allow" in " ".join(finding.notes)
+
+
+def test_protected_table_cannot_be_allowed_either() -> None:
+    sql = "-- nyxops:allow drop-table public.workflow_insights\nDROP TABLE workflow_insights;\n"
+    [finding] = check(parse(sql))
+    assert finding.blocking
+
+
+def test_configured_protected_columns() -> None:
+    policy = Policy.from_names(["public.other.vec"])
+    sql = "-- nyxops:allow drop-column workflow_insights.embedding\nALTER TABLE workflow_insights DROP embedding;\n"
+    [finding] = check(parse(sql), policy)
+    assert finding.allowed
+
+
+@pytest.mark.parametrize(
+    ("comment", "message"),
+    [
+        ("-- nyxops:allow drop-colum public.t.c", "unknown rule 'drop-colum'"),
+        ("-- nyxops:allow drop-column", "names no object"),
+        ("-- nyxops:allow drop-column public.t.c please", "extra words"),
+    ],
+)
+def test_bad_allow_comment_is_an_error(comment: str, message: str) -> None:
+    findings = check(parse(comment + "\nALTER TABLE t DROP COLUMN c;\n"))
+    invalid = [f for f in findings if f.rule == "invalid-allow"]
+    assert invalid and invalid[0].blocking and message in invalid[0].message
+    assert any(f.rule == "drop-column" and f.blocking for f in findings)
+
+
+def test_do_block_execute_literal_is_checked_as_sql() -> None:
+    sql = "DO $$ BEGIN EXECUTE 'ALTER TABLE t DROP COLUMN ' || 'c'; END $$;"
+    findings = check(parse(sql))
+    assert [(f.rule, f.object, f.blocking) for f in findings] == [("drop-column", "public.t.c", True)]
+
+
+def test_do_block_static_statement_is_checked() -> None:
+    findings = check(parse("DO $$ BEGIN IF true THEN DELETE FROM workflow_insights; END IF; END $$;"))
+    assert [f.rule for f in findings if f.blocking] == ["delete-all"]
+
+
+def test_dynamic_sql_built_at_run_time_is_a_warning_naming_the_runtime_guard() -> None:
+    sql = "DO $$ BEGIN EXECUTE format('ALTER TABLE %I DROP COLUMN %I', 'workflow_insights', 'embedding'); END $$;"
+    [finding] = check(parse(sql))
+    assert finding.rule == "dynamic-sql" and not finding.blocking
+    assert "runtime guard" in finding.message
+
+
+def test_conditional_enum_creation_passes() -> None:
+    sql = """
+    DO $$ BEGIN
+        CREATE TYPE "SyncStatus" AS ENUM ('idle', 'syncing', 'failed');
+    EXCEPTION WHEN duplicate_object THEN null;
+    END $$;
+    """
+    assert check(parse(sql)) == []
+
+
+def test_function_body_findings_are_warnings() -> None:
+    sql = "CREATE FUNCTION purge() RETURNS void LANGUAGE plpgsql AS $f$ BEGIN DELETE FROM logs; END $f$;"
+    [finding] = check(parse(sql))
+    assert finding.rule == "delete-all" and finding.severity == "warning"
+    assert "function purge" in " ".join(finding.notes)
+
+
+def test_drop_extension_vector_touches_protected_columns() -> None:
+    sql = "-- nyxops:allow drop-extension vector\nDROP EXTENSION vector CASCADE;\n"
+    [finding] = check(parse(sql))
+    assert finding.blocking

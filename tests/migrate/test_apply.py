@@ -1,0 +1,199 @@
+"""``nyxops migrate apply`` against real PostgreSQL: the incidents, and every kind of bad input."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import psycopg
+
+from tests.helpers import add_migration, nyxops, scalar, snapshot
+
+EMBEDDINGS = "SELECT count(embedding) FROM workflow_insights"
+
+
+def test_project_sync_migrations_apply_with_all_382_embeddings_intact(env, db_url) -> None:
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    assert scalar(db_url, EMBEDDINGS) == 382
+    assert scalar(db_url, "SELECT count(*) FROM nyxops.schema_migrations") == 3
+    assert scalar(db_url, "SELECT reviewed_by FROM nyxops.schema_migrations WHERE version = '0001'") == (
+        "ops-team (Project Sync Phase 1 review)"
+    )
+    assert (
+        scalar(
+            db_url,
+            """SELECT column_default FROM information_schema.columns
+        WHERE table_name = 'Project' AND column_name = 'syncEnabled'""",
+        )
+        == "false"
+    )
+    assert scalar(db_url, "SELECT count(*) FROM pg_policies WHERE tablename = 'project_syncs'") == 2
+    assert "applied 0003_project_syncs_rls.sql: 3 statements" in result.stderr  # the success log line
+    assert scalar(db_url, "SELECT count(*) FROM pg_event_trigger") == 0  # the runtime guard is gone
+    again = nyxops("migrate", "apply", env=env)
+    assert again.code == 0 and "nothing to apply" in again.output
+
+
+def test_prisma_drop_of_embedding_is_blocked_before_anything_runs(env, db_url, migrations: Path) -> None:
+    add_migration(
+        migrations,
+        "0004_prisma_push.sql",
+        'ALTER TABLE "workflow_insights" DROP COLUMN "embedding",\nADD COLUMN "embedding" vector(1536);\n',
+    )
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1
+    assert "0004_prisma_push.sql:1:13 [drop-column] public.workflow_insights.embedding" in result.stderr
+    assert "nothing was applied" in result.stderr
+    assert snapshot(db_url) == before  # not even 0001..0003 ran
+    assert scalar(db_url, EMBEDDINGS) == 382
+
+
+def test_allowed_drop_of_an_unprotected_column_applies(env, db_url, migrations: Path) -> None:
+    add_migration(
+        migrations,
+        "0004_drop_title.sql",
+        "-- nyxops:allow drop-column public.pipeline_insights.project_id\n"
+        "ALTER TABLE pipeline_insights DROP COLUMN project_id;\n",
+    )
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    assert (
+        scalar(
+            db_url,
+            "SELECT count(*) FROM information_schema.columns WHERE column_name = 'project_id'"
+            " AND table_name = 'pipeline_insights'",
+        )
+        == 0
+    )
+
+
+def test_syntax_error_refused_with_position_and_nothing_runs(env, db_url, migrations: Path) -> None:
+    add_migration(migrations, "0004_typo.sql", "CREATE TABLE ok (id int);\nALTER TABEL ok ADD x int;\n")
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 2
+    assert '0004_typo.sql:2:7: syntax error at or near "TABEL"' in result.stderr
+    assert snapshot(db_url) == before
+
+
+def test_meta_command_refused(env, db_url, migrations: Path) -> None:
+    add_migration(migrations, "0004_meta.sql", "SELECT 1;\n\\connect other\nCREATE TABLE x (id int);\n")
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 2 and "0004_meta.sql:2:1: psql meta-command \\connect" in result.stderr
+    assert snapshot(db_url) == before
+
+
+def test_unreviewed_file_refused(env, db_url, migrations: Path) -> None:
+    add_migration(migrations, "0004_new.sql", "CREATE TABLE n (id int);\n", review=False)
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1
+    assert "0004_new.sql is not reviewed" in result.stderr and "nyxops migrate review" in result.stderr
+    assert snapshot(db_url) == before
+
+
+def test_file_edited_after_review_refused(env, db_url, migrations: Path) -> None:
+    path = add_migration(migrations, "0004_new.sql", "CREATE TABLE n (id int);\n")
+    path.write_text('CREATE TABLE n (id int);\nDROP TABLE "Project" CASCADE;\n')
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1 and "0004_new.sql changed after test reviewer reviewed it" in result.stderr
+    assert snapshot(db_url) == before
+
+
+def test_file_edited_after_apply_is_drift_and_blocks(env, db_url, migrations: Path) -> None:
+    assert nyxops("migrate", "apply", env=env).code == 0
+    (migrations / "0002_project_sync_enabled.sql").write_text("SELECT 1;\n")
+    add_migration(migrations, "0004_new.sql", "CREATE TABLE n (id int);\n")
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1 and "drift" in result.stderr and "0002_project_sync_enabled.sql" in result.stderr
+    assert snapshot(db_url) == before
+    status = nyxops("migrate", "status", env=env)
+    assert status.code == 1 and "drifted" in status.stdout
+
+
+def test_failing_statement_rolls_back_its_whole_file(env, db_url, migrations: Path) -> None:
+    add_migration(migrations, "0004_half.sql", "CREATE TABLE half (id int);\nINSERT INTO half VALUES ('x');\n")
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1
+    assert "0004_half.sql:2: statement 2 failed: invalid input syntax for type integer" in result.stderr
+    assert "rolled back" in result.stderr
+    assert scalar(db_url, "SELECT to_regclass('half') IS NULL") is True
+    assert scalar(db_url, "SELECT count(*) FROM nyxops.schema_migrations") == 3  # earlier files stay applied
+
+
+def test_lock_timeout_stops_instead_of_queueing(env, db_url, migrations: Path) -> None:
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(migrations, "0004_lock.sql", 'ALTER TABLE "Project" ADD COLUMN note text;\n')
+    holder = psycopg.connect(db_url)
+    holder.execute('SELECT * FROM "Project" LIMIT 1')  # an open transaction holding AccessShareLock
+    try:
+        result = nyxops("migrate", "apply", env={**env, "NYXOPS_LOCK_TIMEOUT": "300ms"}, timeout=30)
+    finally:
+        holder.close()
+    assert result.code == 1
+    assert "canceling statement due to lock timeout" in result.stderr
+    assert "Another transaction holds a lock" in result.stderr
+    assert scalar(db_url, "SELECT count(*) FROM nyxops.schema_migrations") == 3
+    assert scalar(db_url, "SELECT count(*) FROM information_schema.columns WHERE column_name = 'note'") == 0
+
+
+def test_two_runners_second_fails_naming_the_holder(env, db_url, migrations: Path) -> None:
+    add_migration(migrations, "0004_slow.sql", "SELECT pg_sleep(3);\n")
+    first: dict[str, object] = {}
+    thread = threading.Thread(target=lambda: first.update(r=nyxops("migrate", "apply", env=env)))
+    thread.start()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        for _ in range(100):
+            row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%%'").fetchone()
+            if row and row[0]:
+                break
+            threading.Event().wait(0.1)
+    second = nyxops("migrate", "apply", env=env)
+    thread.join()
+    assert second.code == 1
+    assert "another nyxops runner holds the migration lock: pid" in second.stderr
+    assert "nyxops migrate apply" in second.stderr  # the holder's application_name
+    assert first["r"].code == 0  # type: ignore[attr-defined]
+
+
+def test_password_never_printed(env, db_url, migrations: Path) -> None:
+    url = "postgresql://nyxcore:s3cret-Pa55@127.0.0.1:1/nyxcore"
+    result = nyxops("migrate", "status", "--database-url", url, env=env)
+    assert result.code == 1
+    assert "s3cret-Pa55" not in result.output
+    assert "postgresql://nyxcore:***@127.0.0.1:1/nyxcore" in result.stderr
+
+
+def test_misnamed_file_and_missing_folder(env, migrations: Path, tmp_path: Path) -> None:
+    (migrations / "5_bad name.sql").write_text("SELECT 1;")
+    result = nyxops("migrate", "status", env=env)
+    assert result.code == 2 and "migration files are named NNNN_slug.sql" in result.stderr
+    result = nyxops("migrate", "status", "--dir", str(tmp_path / "nope"), env=env)
+    assert result.code == 2 and "does not exist" in result.stderr
+
+
+def test_begin_commit_in_file_refused(env, db_url, migrations: Path) -> None:
+    add_migration(migrations, "0004_tx.sql", "BEGIN;\nCREATE TABLE x (id int);\nCOMMIT;\n")
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1 and "0004_tx.sql:1:1: BEGIN in a migration file" in result.stderr
+    assert snapshot(db_url) == before
+
+
+def test_census_decrease_aborts_before_commit(env, db_url, migrations: Path) -> None:
+    add_migration(
+        migrations,
+        "0004_null_some.sql",
+        "UPDATE workflow_insights SET embedding = NULL WHERE id < 'wi_00010';\n",
+    )
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1
+    assert (
+        "would lose protected data: public.workflow_insights.embedding: 382 values before, 373 after" in result.stderr
+    )
+    assert scalar(db_url, EMBEDDINGS) == 382

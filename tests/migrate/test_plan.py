@@ -1,0 +1,55 @@
+"""``nyxops migrate plan``: runs for real, reports everything, leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.helpers import add_migration, nyxops, snapshot
+
+
+def test_plan_reports_and_rolls_back_everything(env, db_url, migrations: Path) -> None:
+    add_migration(
+        migrations,
+        "0004_mixed.sql",
+        "-- nyxops:allow drop-column public.pipeline_insights.summary\n"
+        "ALTER TABLE pipeline_insights DROP COLUMN summary;\n"
+        "INSERT INTO project_syncs (id, project_id, repository) VALUES ('s1', 'proj_1', 'nyxcore/app');\n"
+        "SELECT no_such_function();\n"
+        "CREATE INDEX CONCURRENTLY wi_created ON workflow_insights (created_at);\n"
+        "UPDATE workflow_insights SET title = upper(title);\n"
+        + """DO $$ BEGIN EXECUTE format('ALTER TABLE %I DROP COLUMN embedding', 'workflow_insights'); END $$;\n""",
+    )
+    before = snapshot(db_url)
+    result = nyxops("migrate", "plan", "--json", env=env)
+    assert result.code == 1, result.output  # problems found
+    plan = json.loads(result.stdout)
+    rows = {(s["file"], s["statement"]): s for s in plan["statements"]}
+    create = rows[("0001_project_syncs.sql", 1)]
+    assert "project_syncs: AccessExclusiveLock" in create["locks"]
+    drop = rows[("0004_mixed.sql", 1)]
+    assert drop["findings"][0]["allowed"] and drop["would_lose"] == [
+        "public.pipeline_insights.summary: 120 non-NULL values in 120 rows"
+    ]
+    assert rows[("0004_mixed.sql", 2)]["rows"] == 1 and rows[("0004_mixed.sql", 2)]["error"] is None
+    assert "no_such_function() does not exist" in rows[("0004_mixed.sql", 3)]["error"]
+    assert rows[("0004_mixed.sql", 4)]["not_executed"] == "CREATE INDEX CONCURRENTLY cannot run inside a transaction"
+    update = rows[("0004_mixed.sql", 5)]
+    assert update["rows"] == 382 and update["findings"][0]["rule"] == "update-all"
+    assert update["would_lose"] == ["public.workflow_insights.title: 382 non-NULL values in 382 rows"]
+    guarded = rows[("0004_mixed.sql", 6)]
+    assert guarded["stopped_by_runtime_guard"] and "embedding would be dropped" in guarded["error"]
+    assert plan["census_before"]["public.workflow_insights.embedding"]["non_null"] == 382
+    assert plan["census_after"]["public.workflow_insights.embedding"]["non_null"] == 382
+    assert snapshot(db_url) == before
+
+
+def test_plan_text_output_and_clean_plan(env, db_url) -> None:
+    before = snapshot(db_url)
+    result = nyxops("migrate", "plan", env=env)
+    assert result.code == 0, result.output
+    assert "dry run (rolled back)" in result.stdout and "plan ok" in result.stdout
+    assert "public.workflow_insights.embedding" in result.stdout
+    assert snapshot(db_url) == before
+    assert nyxops("migrate", "apply", env=env).code == 0
+    assert "nothing pending" in nyxops("migrate", "plan", env=env).stdout

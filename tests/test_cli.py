@@ -1,0 +1,84 @@
+"""``nyxops lint`` as CI and people use it: formats, exit codes, explanations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO, nyxops
+
+PRISMA = 'ALTER TABLE "workflow_insights" DROP COLUMN "embedding",\nADD COLUMN "embedding" vector(1536);\n'
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    paths = {
+        "clean": tmp_path / "clean.sql",
+        "bad": tmp_path / "sub" / "bad.sql",
+        "broken": tmp_path / "broken.sql",
+    }
+    paths["bad"].parent.mkdir()
+    paths["clean"].write_text("CREATE TABLE t (id int);\n")
+    paths["bad"].write_text("SELECT 1;\n" + PRISMA)
+    paths["broken"].write_text("CREATE TABLE (;\n")
+    return paths
+
+
+def test_clean_file_exits_0(files) -> None:
+    result = nyxops("lint", str(files["clean"]))
+    assert result.code == 0 and "0 blocking" in result.stdout
+
+
+def test_text_points_at_the_offending_part(files) -> None:
+    result = nyxops("lint", str(files["bad"]))
+    assert result.code == 1
+    lines = result.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if "[drop-column]" in line)
+    assert lines[header].startswith(f"{files['bad']}:2:13: error [drop-column] public.workflow_insights.embedding")
+    assert lines[header + 1].strip() == '2 | ALTER TABLE "workflow_insights" DROP COLUMN "embedding",'
+    caret = lines[header + 2]
+    assert caret.index("^") - caret.index("|") - 2 == 12  # under column 13
+    assert "help:" in result.stdout
+
+
+def test_folder_is_searched_and_json_format(files) -> None:
+    result = nyxops("lint", "--format", "json", str(files["clean"].parent))
+    data = json.loads(result.stdout)
+    assert result.code == 2  # the broken file is a parse error
+    by_name = {Path(f["path"]).name: f for f in data["files"]}
+    assert by_name["bad.sql"]["findings"][0]["rule"] == "drop-column"
+    assert by_name["broken.sql"]["error"].startswith(f"{files['broken']}:1:14: syntax error")
+    assert by_name["clean.sql"]["findings"] == []
+
+
+def test_github_annotations(files) -> None:
+    result = nyxops("lint", "-f", "github", str(files["bad"]))
+    assert result.code == 1
+    assert result.stdout.startswith(f"::error file={files['bad']},line=2,col=13,title=drop-column::")
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert nyxops("lint", str(tmp_path / "missing.sql")).code == 2
+    assert nyxops("lint").code == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "no .sql files" in nyxops("lint", str(empty)).stderr
+
+
+def test_explain() -> None:
+    result = nyxops("lint", "--explain", "drop-column")
+    assert result.code == 0 and "Instead:" in result.stdout and "DROP COLUMN embedding" in result.stdout
+    assert nyxops("lint", "--explain", "nope").code == 2
+
+
+def test_repository_migrations_lint_clean() -> None:
+    assert nyxops("lint", str(REPO / "migrations")).code == 0
+
+
+def test_bad_configuration_names_the_field(tmp_path: Path) -> None:
+    (tmp_path / "nyxops.toml").write_text('lock_timeout = 5\nprotected_columns = ["just_a_name"]\n')
+    result = nyxops("lint", str(REPO / "migrations"), cwd=tmp_path)
+    assert result.code == 2
+    assert "protected_columns" in result.stderr and "not schema.table.column or table.column" in result.stderr

@@ -1,0 +1,82 @@
+"""Splitting and parsing: PostgreSQL's own parser, positions, and refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nyxops.errors import SqlParseError
+from nyxops.sql import parse, parse_file
+
+
+def test_semicolons_in_strings_comments_and_bodies() -> None:
+    sql = """
+    SELECT 'a;b', "c;d" FROM t; -- trailing; comment
+    /* block; comment */ SELECT $$x;y$$;
+    CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END;
+    CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO u VALUES (1); INSERT INTO u VALUES (2));
+    DO $body$ BEGIN PERFORM 1; END $body$;
+    SELECT E'it\\'s; fine';
+    """
+    statements = parse(sql)
+    assert [s.kind for s in statements] == [
+        "SelectStmt",
+        "SelectStmt",
+        "CreateFunctionStmt",
+        "RuleStmt",
+        "DoStmt",
+        "SelectStmt",
+    ]
+    assert statements[2].text.endswith("END")
+    assert statements[1].text == "SELECT $$x;y$$"
+    assert (statements[1].line, statements[1].column) == (3, 26)
+
+
+def test_syntax_error_has_file_line_column(tmp_path: Path) -> None:
+    path = tmp_path / "bad.sql"
+    path.write_text("SELECT 1;\nALTER TABLE t ADD COLUMN x int;\nALTER TABEL t DROP x;\n")
+    with pytest.raises(SqlParseError) as info:
+        parse_file(path)
+    assert (info.value.line, info.value.column) == (3, 7)
+    assert str(info.value).startswith(f"{path}:3:7: syntax error")
+    assert "Nothing was executed" in str(info.value)
+
+
+def test_error_position_after_multibyte_text() -> None:
+    with pytest.raises(SqlParseError) as info:
+        parse("SELECT 'héllo wörld ✓';\nSELEC 1;")
+    assert (info.value.line, info.value.column) == (2, 1)
+
+
+@pytest.mark.parametrize(
+    "meta", ["\\connect nyxcore", "\\copy t from 'x.csv'", "\\set ON_ERROR_STOP on", "\\i other.sql"]
+)
+def test_psql_meta_command_is_refused(meta: str) -> None:
+    with pytest.raises(SqlParseError) as info:
+        parse(f"SELECT 1;\n{meta}\nSELECT 2;\n")
+    assert info.value.line == 2 and info.value.column == 1
+    assert "psql meta-command " + meta.split()[0] in str(info.value)
+
+
+def test_backslash_inside_a_body_is_fine() -> None:
+    statements = parse("DO $$ BEGIN RAISE NOTICE '\\connect'; END $$;\nSELECT 1;")
+    assert len(statements) == 2
+
+
+def test_not_utf8_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.sql"
+    path.write_bytes("SELECT 'caf\xe9';".encode("latin-1"))
+    with pytest.raises(SqlParseError, match="not UTF-8"):
+        parse_file(path)
+
+
+def test_empty_statements_and_comment_only_file() -> None:
+    assert parse("-- only a comment\n;;\n") == []
+
+
+def test_positions_of_nodes_use_characters_not_bytes() -> None:
+    from nyxops.guard.check import check
+
+    [finding] = check(parse("SELECT 'ü';\n  DROP TABLE x;"))
+    assert (finding.line, finding.column) == (2, 3)
