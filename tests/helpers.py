@@ -8,18 +8,15 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
 from nyxops.migrate import store
+from nyxops.names import with_database
+
+__all__ = ["with_database"]
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
 
 
 @dataclass

@@ -65,7 +65,7 @@ def _main(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")
     logging.basicConfig(
         level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=err, show_path=False)], force=True
     )
-    for noisy in ("httpx", "httpcore", "paramiko", "openai", "invoke", "fabric"):
+    for noisy in ("httpx", "httpcore", "paramiko", "openai", "invoke", "fabric", "pgserver"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

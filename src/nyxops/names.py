@@ -74,3 +74,9 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc.rsplit("@", 1)
     user = (parts.username or "") + ":***"
     return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL with another database name (query parameters such as host= kept)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))

@@ -122,6 +122,8 @@ def test_every_squawk_drop_is_found_by_nyxops_in_the_same_statement(corpus: Path
             stmt = _statement_at(statements, v["line"] + 1, v["column"] + 1)
             assert stmt is not None, (path, v)
             rules = {f.rule for f in findings if f.statement_index == stmt.index}
-            assert SQUAWK_TO_NYXOPS[v["rule_name"]] in rules, f"{path}:{v['line'] + 1}: {v['rule_name']} {stmt.text[:80]}"
+            assert SQUAWK_TO_NYXOPS[v["rule_name"]] in rules, (
+                f"{path}:{v['line'] + 1}: {v['rule_name']} {stmt.text[:80]}"
+            )
             checked += 1
     assert checked >= 90

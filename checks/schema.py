@@ -1,0 +1,28 @@
+"""Every configured embedding column exists with its type and dimension.
+
+A column silently dropped and re-added (the prisma incident) is still a ``vector(1536)``, but
+empty: this check sees the type, ``embeddings`` sees the values.
+"""
+
+from nyxops.catalog import column_type, vector_dimension
+from nyxops.names import QualifiedName
+from nyxops.verify import CheckResult, Context, failed, passed
+
+NAME = "schema"
+TIMEOUT = 15
+
+
+def run(ctx: Context) -> CheckResult:
+    problems, figures = [], {}
+    with ctx.db() as conn:
+        for target in ctx.settings.embedding_targets:
+            table = target.qualified
+            kind = column_type(conn, QualifiedName(table.schema, table.table, target.column))
+            figures[f"{table}.{target.column}"] = kind or "missing"
+            if kind is None:
+                problems.append(f"{table}.{target.column} is missing")
+            elif vector_dimension(kind) != target.dimension:
+                problems.append(f"{table}.{target.column} is {kind}, expected vector({target.dimension})")
+    if problems:
+        return failed("; ".join(problems), **figures)
+    return passed(f"{len(figures)} embedding columns present with their dimensions", **figures)

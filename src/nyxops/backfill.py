@@ -1,0 +1,266 @@
+"""``nyxops backfill``: NULL embeddings -> provider -> one write per batch.
+
+Keyset-paginated reads of rows still NULL, several requests in flight, each batch written back in
+one ``UPDATE … FROM unnest(keys, vectors)`` committed on its own and only where the embedding is
+still NULL. Stopped at any point, a re-run reads only what is still NULL: nothing is embedded twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import psycopg
+from psycopg import sql
+
+from nyxops.catalog import column_type, vector_dimension
+from nyxops.config import EmbeddingTarget, Settings
+from nyxops.db import connect
+from nyxops.errors import DimensionMismatch, ProviderError, UsageError
+from nyxops.names import QualifiedName
+from nyxops.providers.base import Embedder
+from nyxops.providers.factory import embedder as make_embedder
+from nyxops.vectors import VectorArray, register
+
+log = logging.getLogger("nyxops.backfill")
+Rows = list[tuple[Any, str]]
+
+
+@dataclass
+class Summary:
+    target: str
+    provider: str
+    model: str
+    pending: int = 0
+    embedded: int = 0
+    skipped_empty: int = 0
+    truncated: int = 0
+    failed_rows: int = 0
+    failed_batches: list[str] = field(default_factory=list)
+    requests: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    dry_run: bool = False
+    would_request: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed_batches
+
+
+class Progress:
+    """What the CLI shows; the default does nothing."""
+
+    def start(self, target: str, total: int) -> None: ...
+
+    def advance(self, rows: int) -> None: ...
+
+
+@dataclass
+class Options:
+    provider: str | None = None
+    model: str | None = None
+    batch_size: int = 100
+    concurrency: int = 4
+    limit: int | None = None
+    dry_run: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= 2048:
+            raise UsageError("--batch-size must be between 1 and 2048 (OpenAI's limit of inputs per request)")
+        if not 1 <= self.concurrency <= 64:
+            raise UsageError("--concurrency must be between 1 and 64")
+        if self.limit is not None and self.limit < 1:
+            raise UsageError("--limit must be at least 1")
+
+
+class _Table:
+    """SQL pieces of one target, quoted once."""
+
+    def __init__(self, conn: psycopg.Connection, target: EmbeddingTarget) -> None:
+        self.target = target
+        name = target.qualified
+        self.name = name
+        self.table = sql.Identifier(name.schema, name.table)
+        self.key = sql.Identifier(target.key)
+        self.column = sql.Identifier(target.column)
+        self.text = sql.SQL(target.text_sql)  # trusted configuration, reviewed like code
+        kind = column_type(conn, QualifiedName(name.schema, name.table, target.column))
+        if kind is None:
+            raise UsageError(f"{name}.{target.column} does not exist: run the migrations first (nyxops migrate apply)")
+        dimension = vector_dimension(kind)
+        if dimension != target.dimension:
+            raise DimensionMismatch(
+                f"{name}.{target.column} is {kind}, but target {target.name} expects vector({target.dimension}); "
+                "fix the target's dimension or the column before embedding anything"
+            )
+        key_type = column_type(conn, QualifiedName(name.schema, name.table, target.key))
+        if key_type is None:
+            raise UsageError(f"key column {target.key} not found in {name}")
+        self.key_type = sql.SQL(key_type)
+
+    def counts(self, conn: psycopg.Connection) -> tuple[int, int]:
+        query = sql.SQL(
+            "SELECT count(*), count(*) FILTER (WHERE coalesce(btrim(({text})::text, E' \\t\\r\\n'), '') = '')"
+            " FROM {t} WHERE {c} IS NULL"
+        ).format(text=self.text, t=self.table, c=self.column)
+        row = conn.execute(query).fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+    def batches(self, conn: psycopg.Connection, size: int, limit: int | None) -> Iterator[Rows]:
+        query = sql.SQL(
+            "SELECT {k}, coalesce(({text})::text, '') FROM {t} WHERE {c} IS NULL AND ({first} OR {k} > %s)"
+            " ORDER BY {k} LIMIT %s"
+        )
+        after: Any = None
+        seen = 0
+        while limit is None or seen < limit:
+            take = size if limit is None else min(size, limit - seen)
+            q = query.format(k=self.key, text=self.text, t=self.table, c=self.column, first=sql.SQL("%s"))
+            rows = conn.execute(q, (after is None, after, take)).fetchall()
+            if not rows:
+                return
+            seen += len(rows)
+            after = rows[-1][0]
+            yield [(r[0], r[1]) for r in rows]
+
+    def write(self, conn: psycopg.Connection, keys: list[Any], matrix: np.ndarray) -> int:
+        query = sql.SQL(
+            "UPDATE {t} SET {c} = v.e FROM unnest(%s::{kt}[], %s) AS v(k, e) WHERE {t}.{k} = v.k AND {t}.{c} IS NULL"
+        ).format(t=self.table, c=self.column, kt=self.key_type, k=self.key)
+        cur = conn.execute(query, (keys, VectorArray(matrix)))
+        return max(cur.rowcount, 0)
+
+
+def _prepare(rows: Rows, limit: int, summary: Summary, name: str) -> tuple[list[Any], list[str]]:
+    keys, texts = [], []
+    for key, text in rows:
+        if not text.strip():
+            summary.skipped_empty += 1
+            log.warning("%s: row %s has no text to embed; skipped (it stays NULL)", name, key)
+            continue
+        if len(text) > limit:
+            summary.truncated += 1
+            log.warning("%s: row %s text of %d chars truncated to %d for the model", name, key, len(text), limit)
+            text = text[:limit]
+        keys.append(key)
+        texts.append(text)
+    return keys, texts
+
+
+def _check_shape(matrix: np.ndarray, rows: int, target: EmbeddingTarget, provider: str) -> None:
+    if matrix.ndim != 2 or matrix.shape[0] != rows or matrix.shape[1] != target.dimension:
+        got = matrix.shape[1] if matrix.ndim == 2 else "?"
+        raise DimensionMismatch(
+            f"{provider} returned vectors of dimension {got} for {target.name}, whose column is "
+            f"vector({target.dimension}); nothing of this batch was written. Check the model "
+            f"({target.model}) and the target's dimension."
+        )
+    if not np.isfinite(matrix).all():
+        raise ProviderError(f"{provider} returned NaN or infinite values for {target.name}; batch not written")
+
+
+def backfill_target(
+    settings: Settings, target: EmbeddingTarget, options: Options, progress: Progress | None = None
+) -> Summary:
+    progress = progress or Progress()
+    provider = options.provider or target.provider
+    model = options.model or (target.model if provider == target.provider else settings.default_model.name)
+    summary = Summary(target.name, provider, model, dry_run=options.dry_run)
+    started = time.perf_counter()
+    conn = connect(settings.require_database_url(), "nyxops backfill")
+    try:
+        table = _Table(conn, target)
+        pending, empty = table.counts(conn)
+        summary.pending = min(pending, options.limit) if options.limit else pending
+        if options.dry_run:
+            to_embed = max(summary.pending - empty, 0)
+            summary.skipped_empty = empty
+            summary.would_request = math.ceil(to_embed / options.batch_size)
+            return summary
+        if summary.pending == 0:
+            return summary
+        client = make_embedder(settings, provider, model)
+        register(conn)
+        _run(conn, table, client, options, summary, progress)
+        summary.requests = client.requests
+        summary.retries = max(client.requests - client.calls, 0)
+        return summary
+    finally:
+        summary.seconds = time.perf_counter() - started
+        conn.close()
+
+
+def _run(
+    conn: psycopg.Connection, table: _Table, client: Embedder, options: Options, summary: Summary, progress: Progress
+) -> None:
+    target = table.target
+    progress.start(target.name, summary.pending)
+    with ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="embed") as pool:
+        inflight: dict[Future[np.ndarray], tuple[list[Any], int]] = {}
+        number = 0
+
+        def settle(done: set[Future[np.ndarray]]) -> None:
+            for future in done:
+                keys, batch_no = inflight.pop(future)
+                try:
+                    matrix = future.result()
+                    _check_shape(matrix, len(keys), target, client.provider)
+                except DimensionMismatch:
+                    for other in inflight:
+                        other.cancel()
+                    raise
+                except ProviderError as exc:
+                    summary.failed_rows += len(keys)
+                    summary.failed_batches.append(f"batch {batch_no} (keys {keys[0]}..{keys[-1]}): {exc}")
+                    log.error("%s: batch %d failed, left NULL: %s", target.name, batch_no, exc)
+                    progress.advance(len(keys))
+                    continue
+                written = table.write(conn, keys, matrix)
+                summary.embedded += written
+                log.info(
+                    "%s: batch %d committed, %d rows written (keys %s..%s)",
+                    target.name, batch_no, written, keys[0], keys[-1],
+                )  # fmt: skip
+                progress.advance(len(keys))
+
+        first = True
+        for rows in table.batches(conn, options.batch_size, options.limit):
+            keys, texts = _prepare(rows, client.max_input_chars, summary, target.name)
+            progress.advance(len(rows) - len(keys))
+            if not keys:
+                continue
+            if first:  # refuse before writing anything when the model's vectors do not fit the column
+                _check_shape(client.embed(texts[:1]), 1, target, client.provider)
+                first = False
+            number += 1
+            inflight[pool.submit(client.embed, texts)] = (keys, number)
+            if len(inflight) >= options.concurrency:
+                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                settle(done)
+        while inflight:
+            done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+            settle(done)
+
+
+def backfill(
+    settings: Settings,
+    targets: list[EmbeddingTarget],
+    options: Options,
+    progress: Progress | None = None,
+    on_summary: Callable[[Summary], None] | None = None,
+) -> list[Summary]:
+    summaries = []
+    for target in targets:
+        summary = backfill_target(settings, target, options, progress)
+        summaries.append(summary)
+        if on_summary:
+            on_summary(summary)
+    return summaries

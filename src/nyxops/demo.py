@@ -1,0 +1,83 @@
+"""``nyxops demo``: the main job on an embedded PostgreSQL 16 + pgvector, seeded like production.
+
+It starts a throwaway server (the ``pgserver`` package), loads the nyxcore-shaped fixture (382
+workflow insights with embeddings), then runs what an operator runs on a deploy: lint, dry run,
+apply, status and the database checks of verify, all through the same functions as the CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import psycopg
+from rich.console import Console
+from rich.rule import Rule
+
+from nyxops import render, render_ops
+from nyxops.config import load_settings
+from nyxops.errors import UsageError
+from nyxops.guard.check import Policy
+from nyxops.guard.lint import lint
+from nyxops.migrate.apply import apply
+from nyxops.migrate.plan import plan
+from nyxops.migrate.status import status
+from nyxops.names import with_database
+from nyxops.verify import Context, default_checks_dir, discover, run_checks
+
+
+def _server(data: Path) -> tuple[object, str]:
+    try:
+        import pgserver
+    except ImportError:
+        raise UsageError("the demo needs the pgserver package: pip install -e '.[test]'") from None
+    server = pgserver.get_server(str(data), cleanup_mode="stop")  # type: ignore[attr-defined]
+    return server, str(server.get_uri())
+
+
+def run_demo(console: Console, *, keep: bool = False) -> None:
+    data = Path(tempfile.mkdtemp(prefix="nyxdemo-", dir="/tmp"))
+    server, admin_url = _server(data)
+    try:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS nyxcore")
+            conn.execute("CREATE DATABASE nyxcore")
+        url = with_database(admin_url, "nyxcore")
+        fixture = resources.files("nyxops").joinpath("fixtures/nyxcore_schema.sql").read_text()
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(fixture.encode())
+        os.environ.pop("NYXOPS_HOST", None)
+        settings = load_settings(database_url=url)
+        migrations = settings.migrations_dir
+        console.print(Rule("1. nyxops lint migrations/  (static guard, no database)"))
+        report = lint([migrations], Policy.from_names(settings.protected_columns))
+        render.lint_text(report, console)
+        console.print(Rule("2. nyxops migrate plan  (runs for real, rolled back)"))
+        render.plan_report(plan(settings), console)
+        console.print(Rule("3. nyxops migrate apply"))
+        runs = apply(settings)
+        for r in runs:
+            console.print(f"applied {r.name}: {len(r.statements)} statements in {r.ms:.0f} ms")
+        if runs:
+            render.census_table(runs[0].before, runs[-1].after, console, "census: nothing lost")
+        console.print(Rule("4. nyxops migrate status"))
+        render.status_table(status(settings), console)
+        console.print(Rule("5. nyxops protect install, then nyxops verify --only schema,embeddings,migrations"))
+        from nyxops.db import connect
+        from nyxops.guard.runtime import protect_install
+        from nyxops.names import QualifiedName
+
+        with connect(url, "nyxops demo") as conn:
+            protect_install(conn, [QualifiedName.parse(c, parts=(2, 3)) for c in settings.protected_columns])
+        ctx = Context(settings, url, settings.ollama_base_url, None)
+        results = run_checks(ctx, discover(default_checks_dir()), ["schema", "embeddings", "migrations"])
+        render_ops.verify_table(results, console)
+        if keep:
+            console.print(f"server left running; DATABASE_URL={url}")
+    finally:
+        if not keep:
+            server.cleanup()  # type: ignore[attr-defined]
+            shutil.rmtree(data, ignore_errors=True)

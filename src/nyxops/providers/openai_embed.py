@@ -1,0 +1,66 @@
+"""OpenAI embeddings through the official client, base64 float32 on the wire.
+
+Retries are the client's own (exponential backoff with jitter, ``Retry-After`` honoured, on 408,
+409, 429, 5xx, timeouts and dropped connections); nothing here retries again on top of it.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import openai
+
+from nyxops.config import Settings
+from nyxops.errors import ProviderError
+from nyxops.providers.base import RequestCounter
+
+MAX_INPUTS = 2048
+
+
+class OpenAIEmbedder:
+    provider = "openai"
+
+    def __init__(self, settings: Settings, model: str, *, max_input_chars: int = 24_000) -> None:
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        if not key:
+            raise ProviderError("OPENAI_API_KEY is not set: export it (the app's own key) and run again")
+        self.model = model
+        self.max_input_chars = max_input_chars
+        self.counter = RequestCounter()
+        http = openai.DefaultHttpxClient(timeout=settings.openai_timeout, event_hooks={"request": [self.counter.hook]})
+        self.client = openai.OpenAI(
+            api_key=key,
+            base_url=settings.openai_base_url,
+            max_retries=settings.openai_max_retries,
+            timeout=settings.openai_timeout,
+            http_client=http,
+        )
+
+    @property
+    def requests(self) -> int:
+        return self.counter.requests
+
+    @property
+    def calls(self) -> int:
+        return self.counter.calls
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not 0 < len(texts) <= MAX_INPUTS:
+            raise ValueError(f"OpenAI takes 1 to {MAX_INPUTS} inputs per request, not {len(texts)}")
+        self.counter.call()
+        try:
+            response = self.client.embeddings.create(model=self.model, input=texts, encoding_format="base64")
+            items = sorted(response.data, key=lambda d: d.index)
+            if len(items) != len(texts):
+                raise ProviderError(f"OpenAI returned {len(items)} embeddings for {len(texts)} inputs")
+            rows = [np.frombuffer(base64.b64decode(str(item.embedding)), dtype="<f4") for item in items]
+        except openai.APIStatusError as exc:
+            raise ProviderError(f"OpenAI answered {exc.status_code} after retries: {exc.message}") from None
+        except openai.APIError as exc:
+            raise ProviderError(f"OpenAI request failed after retries: {exc.__class__.__name__}: {exc}") from None
+        except (ValueError, TypeError) as exc:
+            raise ProviderError(f"OpenAI sent an answer that is not valid embeddings: {exc}") from None
+        if len({len(r) for r in rows}) != 1:
+            raise ProviderError("OpenAI returned vectors of different lengths in one answer")
+        return np.vstack(rows).astype(np.float32, copy=False)

@@ -1,0 +1,85 @@
+"""Output of ``verify`` and ``backfill``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from nyxops.backfill import Progress as BackfillHooks
+from nyxops.backfill import Summary
+from nyxops.verify import CheckResult
+
+_STYLE = {"pass": "green", "fail": "bold red", "skip": "yellow"}
+
+
+def verify_table(results: list[CheckResult], console: Console) -> None:
+    table = Table("check", "result", "seconds", "reason", title="nyxops verify")
+    for r in results:
+        table.add_row(r.name, f"[{_STYLE[r.status]}]{r.status}[/]", f"{r.seconds:.2f}", escape(r.reason))
+    console.print(table)
+    fails = sum(r.status == "fail" for r in results)
+    console.print("[green]all checks pass[/]" if not fails else f"[bold red]{fails} check(s) failed[/]")
+
+
+def waiting(console: Console) -> Callable[[list[CheckResult]], None]:
+    def show(results: list[CheckResult]) -> None:
+        failing = ", ".join(r.name for r in results if r.status == "fail")
+        console.print(f"waiting: still failing: {failing}")
+
+    return show
+
+
+class BackfillProgress(BackfillHooks):
+    """Rows per second and ETA per target."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("[progress.data.speed]{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self.task: TaskID | None = None
+
+    def __enter__(self) -> BackfillProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.progress.stop()
+
+    def start(self, target: str, total: int) -> None:
+        self.task = self.progress.add_task(target, total=total, rate="")
+
+    def advance(self, rows: int) -> None:
+        if self.task is None:
+            return
+        self.progress.update(self.task, advance=rows)
+        speed = self.progress.tasks[-1].speed
+        self.progress.update(self.task, rate=f"{speed:.0f} rows/s" if speed else "")
+
+
+def backfill_summary(summaries: list[Summary], console: Console) -> None:
+    dry = any(s.dry_run for s in summaries)
+    columns = ["target", "provider/model", "NULL rows", "empty"]
+    columns += ["requests needed"] if dry else ["embedded", "truncated", "failed", "requests", "retries", "seconds"]
+    table = Table(*columns, title="backfill (dry run: nothing sent, nothing written)" if dry else "backfill")
+    for s in summaries:
+        row = [s.target, f"{s.provider}/{s.model}", str(s.pending), str(s.skipped_empty)]
+        if dry:
+            row.append(str(s.would_request))
+        else:
+            row += [str(s.embedded), str(s.truncated), str(s.failed_rows), str(s.requests), str(s.retries)]
+            row.append(f"{s.seconds:.1f}")
+        table.add_row(*row)
+    console.print(table)
+    for s in summaries:
+        for failure in s.failed_batches:
+            console.print(f"[bold red]failed[/] {s.target} {escape(failure)}: left NULL, run backfill again")

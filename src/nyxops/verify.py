@@ -1,0 +1,178 @@
+"""``nyxops verify``: discover the checks in ``checks/``, run them concurrently, collect results.
+
+A check is a small module with ``NAME``, ``TIMEOUT`` (seconds) and ``run(ctx) -> CheckResult``.
+The deploy's ``verify`` stage and the CLI call the same ``run_checks``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal, Protocol
+from xml.etree import ElementTree
+
+import psycopg
+
+from nyxops.config import Settings
+from nyxops.db import connect
+from nyxops.errors import NyxopsError, UsageError
+
+Status = Literal["pass", "fail", "skip"]
+
+
+@dataclass
+class CheckResult:
+    name: str
+    status: Status
+    reason: str
+    figures: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def passed(reason: str, **figures: Any) -> CheckResult:
+    return CheckResult("", "pass", reason, figures)
+
+
+def failed(reason: str, **figures: Any) -> CheckResult:
+    return CheckResult("", "fail", reason, figures)
+
+
+def skipped(reason: str, **figures: Any) -> CheckResult:
+    return CheckResult("", "skip", reason, figures)
+
+
+class Remote(Protocol):
+    """What host checks need from an SSH connection (``nyxops.remote.Host`` provides it)."""
+
+    def run(self, argv: list[str], timeout: float = 60) -> str: ...
+
+
+@dataclass
+class Context:
+    """Everything a check may reach: settings, and the endpoints (direct, or through SSH tunnels)."""
+
+    settings: Settings
+    database_url: str | None
+    ollama_url: str
+    app_url: str | None
+    remote: Remote | None = None
+    migrations_dir: Path | None = None
+
+    @contextmanager
+    def db(self) -> Iterator[psycopg.Connection]:
+        if not self.database_url:
+            raise UsageError("no database configured (DATABASE_URL)")
+        conn = connect(self.database_url, "nyxops verify")
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+
+def default_checks_dir() -> Path:
+    here = Path.cwd() / "checks"
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parents[2] / "checks"
+
+
+def discover(folder: Path) -> list[ModuleType]:
+    if not folder.is_dir():
+        raise UsageError(f"checks folder {folder} not found (run from the nyxops repository, or pass --checks)")
+    modules = []
+    for path in sorted(folder.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        spec = importlib.util.spec_from_file_location(f"nyxops_checks.{path.stem}", path)
+        if spec is None or spec.loader is None:
+            continue
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        for attr in ("NAME", "TIMEOUT", "run"):
+            if not hasattr(module, attr):
+                raise UsageError(f"{path} is not a check: it needs NAME, TIMEOUT and run(ctx)")
+        modules.append(module)
+    return modules
+
+
+def _run_one(module: ModuleType, ctx: Context) -> CheckResult:
+    started = time.perf_counter()
+    try:
+        result: CheckResult = module.run(ctx)
+    except NyxopsError as exc:
+        result = failed(str(exc))
+    except (psycopg.Error, OSError) as exc:
+        result = failed(f"{exc.__class__.__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
+    result.name = module.NAME
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _round(ctx: Context, modules: list[ModuleType]) -> list[CheckResult]:
+    pool = ThreadPoolExecutor(max_workers=max(len(modules), 1), thread_name_prefix="check")
+    futures = [(m, pool.submit(_run_one, m, ctx)) for m in modules]
+    results = []
+    deadline_start = time.monotonic()
+    for module, future in futures:
+        remaining = module.TIMEOUT - (time.monotonic() - deadline_start)
+        try:
+            results.append(future.result(timeout=max(remaining, 0.01)))
+        except FutureTimeout:
+            results.append(CheckResult(module.NAME, "fail", f"timed out after {module.TIMEOUT}s", {}, module.TIMEOUT))
+    pool.shutdown(wait=False, cancel_futures=True)
+    return results
+
+
+def run_checks(
+    ctx: Context,
+    modules: list[ModuleType],
+    only: list[str] | None = None,
+    wait_seconds: float = 0,
+    on_round: Callable[[list[CheckResult]], None] | None = None,
+) -> list[CheckResult]:
+    """Run every check; with ``wait_seconds``, retry the failing ones until they pass or time runs out."""
+    if only:
+        names = {m.NAME for m in modules}
+        unknown = sorted(set(only) - names)
+        if unknown:
+            raise UsageError(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        modules = [m for m in modules if m.NAME in only]
+    deadline = time.monotonic() + wait_seconds
+    results = {r.name: r for r in _round(ctx, modules)}
+    while wait_seconds and time.monotonic() < deadline:
+        failing = [m for m in modules if results[m.NAME].status == "fail"]
+        if not failing:
+            break
+        if on_round:
+            on_round(list(results.values()))
+        time.sleep(min(2.0, max(deadline - time.monotonic(), 0)))
+        results.update({r.name: r for r in _round(ctx, failing)})
+    return [results[m.NAME] for m in modules]
+
+
+def junit(results: list[CheckResult]) -> str:
+    suite = ElementTree.Element(
+        "testsuite",
+        name="nyxops verify",
+        tests=str(len(results)),
+        failures=str(sum(r.status == "fail" for r in results)),
+        skipped=str(sum(r.status == "skip" for r in results)),
+    )
+    for r in results:
+        case = ElementTree.SubElement(
+            suite, "testcase", classname="nyxops.verify", name=r.name, time=f"{r.seconds:.3f}"
+        )
+        if r.status == "fail":
+            ElementTree.SubElement(case, "failure", message=r.reason).text = repr(r.figures)
+        elif r.status == "skip":
+            ElementTree.SubElement(case, "skipped", message=r.reason)
+        else:
+            ElementTree.SubElement(case, "system-out").text = f"{r.reason} {r.figures}"
+    return ElementTree.tostring(suite, encoding="unicode")

@@ -1,0 +1,267 @@
+"""Local HTTP servers that speak the OpenAI embeddings API and the Ollama API, with injected faults.
+
+No internet here and no Ollama binary: these are the provider boundary. The official ``openai``
+and ``ollama`` clients talk to them by base URL, unmodified. Vectors are a pure function of the
+text (and the dimension), so a test can recompute what the provider answered for any row.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import random
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+
+
+def vector_for(text: str, dimension: int = 1536) -> np.ndarray:
+    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+    vec = np.random.default_rng(seed).standard_normal(dimension).astype(np.float32)
+    return vec / np.linalg.norm(vec)
+
+
+@dataclass
+class Faults:
+    """What the next requests do. Rates are fractions of requests, drawn from a seeded generator."""
+
+    rate_500: float = 0.0
+    rate_429: float = 0.0
+    retry_after: float = 0.05
+    rate_drop: float = 0.0
+    delay: float = 0.0
+    slow_rate: float = 0.0
+    slow_seconds: float = 0.0
+    malformed: bool = False
+    dimension: int = 1536
+    down: bool = False
+    seed: int = 7
+
+
+@dataclass
+class Record:
+    requests: int = 0
+    faults: Counter[str] = field(default_factory=Counter)
+    texts: Counter[str] = field(default_factory=Counter)
+    paths: Counter[str] = field(default_factory=Counter)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class FakeProvider:
+    """Base: a threaded server on 127.0.0.1, a fault plan, a record of what was asked."""
+
+    def __init__(self, faults: Faults | None = None) -> None:
+        self.faults = faults or Faults()
+        self.record = Record()
+        self._lock = threading.Lock()
+        self._random = random.Random(self.faults.seed)
+        handler = self._handler()
+        self.server = _Server(("127.0.0.1", 0), handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeProvider:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def draw(self) -> str | None:
+        """The fault for this request, if any (under a lock: the generator is shared)."""
+        f = self.faults
+        with self._lock:
+            self.record.requests += 1
+            roll = self._random.random()
+        if f.down:
+            return "down"
+        for name, rate in (("500", f.rate_500), ("429", f.rate_429), ("drop", f.rate_drop)):
+            if roll < rate:
+                return name
+            roll -= rate
+        return None
+
+    def route(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        raise NotImplementedError
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        provider = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:  # quiet
+                pass
+
+            def _serve(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                with provider._lock:
+                    provider.record.paths[self.path] += 1
+                fault = provider.draw()
+                if fault in ("down", "drop"):
+                    with provider._lock:
+                        provider.record.faults[fault] += 1
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return
+                if provider.faults.delay:
+                    time.sleep(provider.faults.delay)
+                if provider.faults.slow_rate and provider._random.random() < provider.faults.slow_rate:
+                    time.sleep(provider.faults.slow_seconds)
+                if fault == "500":
+                    provider.record.faults["500"] += 1
+                    return self._send(500, {"error": {"message": "internal error", "type": "server_error"}}, {})
+                if fault == "429":
+                    provider.record.faults["429"] += 1
+                    headers = {"Retry-After": str(provider.faults.retry_after)}
+                    return self._send(429, {"error": {"message": "rate limited", "type": "rate_limit"}}, headers)
+                try:
+                    body = json.loads(raw) if raw else {}
+                except ValueError:
+                    return self._send(400, {"error": "bad json"}, {})
+                status, payload, headers = provider.route(method, self.path, body)
+                if provider.faults.malformed:
+                    data = b'{"data": [ {"embedding": '
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                self._send(status, payload, headers)
+
+            def _send(self, status: int, payload: Any, headers: dict[str, str]) -> None:
+                if isinstance(payload, bytes):
+                    data, kind = payload, "application/x-ndjson"
+                else:
+                    data, kind = json.dumps(payload).encode(), "application/json"
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._serve("GET")
+
+            def do_POST(self) -> None:
+                self._serve("POST")
+
+            def do_DELETE(self) -> None:
+                self._serve("DELETE")
+
+        return Handler
+
+
+class FakeOpenAI(FakeProvider):
+    """``POST /v1/embeddings``: float lists or base64 float32, as the real API answers."""
+
+    def route(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        if method != "POST" or not path.startswith("/v1/embeddings"):
+            return 404, {"error": {"message": f"no route {path}"}}, {}
+        inputs = body.get("input")
+        inputs = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        if not inputs or len(inputs) > 2048:
+            return 400, {"error": {"message": "input must hold 1 to 2048 items"}}, {}
+        data = []
+        for index, text in enumerate(inputs):
+            with self._lock:
+                self.record.texts[text] += 1
+            vec = vector_for(text, self.faults.dimension)
+            if body.get("encoding_format") == "base64":
+                embedding: Any = base64.b64encode(vec.astype("<f4").tobytes()).decode()
+            else:
+                embedding = vec.tolist()
+            data.append({"object": "embedding", "index": index, "embedding": embedding})
+        usage = {"prompt_tokens": sum(len(t.split()) for t in inputs), "total_tokens": 0}
+        return 200, {"object": "list", "data": data, "model": body.get("model"), "usage": usage}, {}
+
+
+@dataclass
+class OllamaModelSpec:
+    name: str
+    size: int  # bytes on disk
+    reply: str = "ok"
+
+
+class FakeOllama(FakeProvider):
+    """The parts of Ollama's API nyxops uses: version, tags, ps, show, chat, embed, pull."""
+
+    def __init__(self, faults: Faults | None = None, models: list[OllamaModelSpec] | None = None) -> None:
+        super().__init__(faults)
+        self.models = {m.name: m for m in (models or [])}
+        self.pulled: list[str] = []
+
+    def route(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        if path == "/api/version":
+            return 200, {"version": "0.13.0"}, {}
+        if path == "/api/tags":
+            return 200, {"models": [self._tag(m) for m in self.models.values()]}, {}
+        if path == "/api/ps":
+            return 200, {"models": []}, {}
+        if path == "/api/show":
+            model = self.models.get(body.get("model", ""))
+            if model is None:
+                return 404, {"error": f"model '{body.get('model')}' not found"}, {}
+            return 200, {"details": {"parameter_size": "7.6B", "quantization_level": "Q4_K_M"}, "model_info": {}}, {}
+        if path == "/api/pull":
+            name = body.get("model", "")
+            self.models.setdefault(name, OllamaModelSpec(name, 2_000_000_000))
+            self.pulled.append(name)
+            return 200, {"status": "success"}, {}
+        model = self.models.get(body.get("model", ""))
+        if model is None:
+            return 404, {"error": f"model '{body.get('model')}' not found, try pulling it first"}, {}
+        if path == "/api/chat":
+            return 200, self._chat(model), {}
+        if path == "/api/embed":
+            inputs = body.get("input")
+            inputs = [inputs] if isinstance(inputs, str) else list(inputs or [])
+            with self._lock:
+                for text in inputs:
+                    self.record.texts[text] += 1
+            vectors = [vector_for(t, self.faults.dimension).tolist() for t in inputs]
+            return 200, {"model": model.name, "embeddings": vectors}, {}
+        return 404, {"error": f"no route {path}"}, {}
+
+    def _tag(self, model: OllamaModelSpec) -> dict[str, Any]:
+        return {
+            "name": model.name,
+            "model": model.name,
+            "modified_at": "2026-11-01T00:00:00Z",
+            "size": model.size,
+            "digest": hashlib.sha256(model.name.encode()).hexdigest(),
+            "details": {"family": model.name.split(":")[0], "parameter_size": "7B", "quantization_level": "Q4_K_M"},
+        }
+
+    def _chat(self, model: OllamaModelSpec) -> dict[str, Any]:
+        return {
+            "model": model.name,
+            "created_at": "2026-11-25T00:00:00Z",
+            "message": {"role": "assistant", "content": model.reply},
+            "done": True,
+            "done_reason": "stop",
+            "total_duration": 900_000_000,
+            "eval_count": 12,
+            "eval_duration": 600_000_000,
+            "prompt_eval_count": 20,
+        }

@@ -1,0 +1,240 @@
+"""``nyxops backfill`` against real PostgreSQL and the providers' HTTP APIs through the official clients."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import psycopg
+import pytest
+
+from tests.fakes import FakeOllama, FakeOpenAI, Faults, OllamaModelSpec, vector_for
+from tests.helpers import REPO, nyxops, scalar
+
+TEXT = "coalesce(title, '') || E'\\n\\n' || coalesce(content, '')"
+
+
+def _null_out(db_url: str, count: int = 1719, table: str = "workflow_insights") -> None:
+    """The incident: rows whose embedding writes failed silently (new ones, beside the 382 intact)."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "INSERT INTO workflow_insights (id, project_id, title, content, created_at)"
+            " SELECT 'wi_n' || lpad(i::text, 5, '0'), 'proj_1', 'Lost insight ' || i,"
+            " 'Content of lost insight ' || i, '2026-04-01'::timestamptz + i * interval '1 minute'"
+            " FROM generate_series(1, %s) AS i",
+            (count,),
+        )
+
+
+def _provider_env(env: dict[str, str], openai: FakeOpenAI) -> dict[str, str]:
+    return {**env, "OPENAI_API_KEY": "sk-test-not-a-real-key", "OPENAI_BASE_URL": openai.url + "/v1",
+            "NYXOPS_OPENAI_MAX_RETRIES": "8"}  # fmt: skip
+
+
+def _stored(db_url: str) -> dict[str, np.ndarray]:
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            f"SELECT id, {TEXT}, embedding::text FROM workflow_insights WHERE id LIKE 'wi_n%%' AND embedding IS NOT NULL"
+        ).fetchall()
+    return {r[1]: np.array(r[2][1:-1].split(","), dtype=np.float32) for r in rows}
+
+
+def test_incident_1719_nulls_filled_through_500s_and_429s(env, db_url) -> None:
+    _null_out(db_url)
+    original = scalar(db_url, "SELECT md5(string_agg(embedding::text, ',' ORDER BY id)) FROM workflow_insights"
+                              " WHERE id NOT LIKE 'wi_n%%'")  # fmt: skip
+    faults = Faults(rate_500=0.15, rate_429=0.10, retry_after=0.01)
+    with FakeOpenAI(faults) as openai:
+        result = nyxops(
+            "backfill", "--target", "workflow_insights", "--batch-size", "50", env=_provider_env(env, openai)
+        )
+        assert result.code == 0, result.output
+        assert openai.record.faults["500"] > 0 and openai.record.faults["429"] > 0
+    assert scalar(db_url, "SELECT count(*) FROM workflow_insights WHERE embedding IS NULL") == 0
+    stored = _stored(db_url)
+    assert len(stored) == 1719
+    for text, vec in stored.items():
+        np.testing.assert_allclose(vec, vector_for(text), rtol=1e-6)
+    assert scalar(db_url, "SELECT md5(string_agg(embedding::text, ',' ORDER BY id)) FROM workflow_insights"
+                          " WHERE id NOT LIKE 'wi_n%%'") == original  # fmt: skip
+    assert "committed, 50 rows written" in result.stderr  # a log line per batch
+    assert "sk-test-not-a-real-key" not in result.output
+    verify = nyxops("verify", "--only", "schema", "--only", "embeddings", env=env)
+    assert verify.code == 0, verify.output
+
+
+def test_retries_are_not_multiplied(env, db_url) -> None:
+    """Every request fails: the client's own retries run once each, not nested in another layer."""
+    _null_out(db_url, 10)
+    with FakeOpenAI(Faults(rate_500=1.0)) as openai:
+        result = nyxops("backfill", "--target", "workflow_insights", env={**_provider_env(env, openai),
+                        "NYXOPS_OPENAI_MAX_RETRIES": "2"})  # fmt: skip
+        assert openai.record.requests == 3  # the probe: 1 try + 2 retries, then the run stops
+    assert result.code == 1
+    assert "OpenAI answered 500 after retries" in result.stderr
+    assert scalar(db_url, "SELECT count(*) FROM workflow_insights WHERE embedding IS NULL") == 10
+
+
+def test_failed_batch_left_null_and_run_ends_nonzero(env, db_url) -> None:
+    _null_out(db_url, 300)
+    with FakeOpenAI(Faults(rate_500=0.5, seed=3)) as openai:
+        result = nyxops("backfill", "--target", "workflow_insights", "--batch-size", "20", env={
+            **_provider_env(env, openai), "NYXOPS_OPENAI_MAX_RETRIES": "1"})  # fmt: skip
+    nulls = scalar(db_url, "SELECT count(*) FROM workflow_insights WHERE embedding IS NULL")
+    assert result.code == 1, result.output
+    assert 0 < nulls < 300  # some batches failed for good, the others were written
+    assert "left NULL, run backfill again" in result.stdout
+    stored = _stored(db_url)
+    assert len(stored) == 300 - nulls
+    for text, vec in stored.items():
+        np.testing.assert_allclose(vec, vector_for(text), rtol=1e-6)  # never a partial or wrong vector
+
+
+@pytest.mark.parametrize(
+    ("faults", "message"),
+    [
+        (Faults(dimension=768), "returned vectors of dimension 768"),
+        (Faults(malformed=True), "OpenAI"),
+    ],
+)
+def test_bad_answers_refused_before_writing(env, db_url, faults: Faults, message: str) -> None:
+    _null_out(db_url, 50)
+    with FakeOpenAI(faults) as openai:
+        result = nyxops("backfill", "--target", "workflow_insights", env={**_provider_env(env, openai),
+                        "NYXOPS_OPENAI_MAX_RETRIES": "1"})  # fmt: skip
+    assert result.code == 1
+    assert message in result.stderr
+    assert scalar(db_url, "SELECT count(*) FROM workflow_insights WHERE embedding IS NULL") == 50
+
+
+def test_dropped_connections_and_slow_answers_survived(env, db_url) -> None:
+    _null_out(db_url, 200)
+    faults = Faults(rate_drop=0.2, slow_rate=0.05, slow_seconds=1.5)
+    with FakeOpenAI(faults) as openai:
+        result = nyxops("backfill", "--target", "workflow_insights", "--batch-size", "25",
+                        env={**_provider_env(env, openai), "NYXOPS_OPENAI_TIMEOUT": "1"})  # fmt: skip
+        assert openai.record.faults["drop"] > 0
+    assert result.code == 0, result.output
+    assert scalar(db_url, "SELECT count(*) FROM workflow_insights WHERE embedding IS NULL") == 0
+
+
+def test_dry_run_counts_and_sends_nothing(env, db_url) -> None:
+    _null_out(db_url, 250)
+    with psycopg.connect(db_url) as conn:
+        conn.execute("UPDATE workflow_insights SET title = '', content = '  ' WHERE id = 'wi_n00001'")
+    with FakeOpenAI() as openai:
+        result = nyxops("backfill", "--dry-run", "--batch-size", "100", env=_provider_env(env, openai))
+        assert openai.record.requests == 0
+    assert result.code == 0
+    line = next(line for line in result.stdout.splitlines() if "workflow_insights" in line)
+    assert [c.strip() for c in line.split("│")[3:6]] == ["250", "1", "3"]  # NULL rows, empty, requests
+
+
+def test_empty_text_skipped_and_long_text_truncated(env, db_url) -> None:
+    _null_out(db_url, 5)
+    with psycopg.connect(db_url) as conn:
+        conn.execute("UPDATE workflow_insights SET title = '', content = '' WHERE id = 'wi_n00001'")
+        conn.execute("UPDATE workflow_insights SET content = repeat('x', 30000) WHERE id = 'wi_n00002'")
+    with FakeOpenAI() as openai:
+        result = nyxops("backfill", "--target", "workflow_insights", env=_provider_env(env, openai))
+        longest = max(len(t) for t in openai.record.texts)
+    assert result.code == 0, result.output
+    assert "row wi_n00001 has no text to embed; skipped" in result.stderr
+    assert "row wi_n00002 text of 30016 chars truncated to 24000" in result.stderr
+    assert longest == 24000
+    assert scalar(db_url, "SELECT count(*) FROM workflow_insights WHERE embedding IS NULL") == 1
+
+
+def test_row_written_meanwhile_by_the_app_is_left_alone(env, db_url) -> None:
+    """The write only fills rows still NULL: a vector the app stored in the meantime wins."""
+    from nyxops.backfill import Options, backfill_target
+    from nyxops.config import load_settings
+
+    _null_out(db_url, 3)
+    settings = load_settings(database_url=db_url)
+    target = settings.embedding_targets[0]
+    with FakeOpenAI(Faults(delay=0.5)) as openai:
+        settings.openai_api_key, settings.openai_base_url = "k", openai.url + "/v1"  # type: ignore[assignment]
+        settings = load_settings(database_url=db_url, openai_api_key="k", openai_base_url=openai.url + "/v1")
+        import threading
+
+        def app_writes() -> None:
+            time.sleep(0.7)  # after the probe, while the batch is in flight
+            with psycopg.connect(db_url) as conn:
+                conn.execute("UPDATE workflow_insights SET embedding = array_fill(0.5, ARRAY[1536])::vector"
+                             " WHERE id = 'wi_n00002'")  # fmt: skip
+
+        writer = threading.Thread(target=app_writes)
+        writer.start()
+        summary = backfill_target(settings, target, Options())
+        writer.join()
+    assert summary.embedded == 2
+    assert scalar(db_url, "SELECT embedding::text LIKE '[0.5,0.5,%%' FROM workflow_insights WHERE id = 'wi_n00002'")
+
+
+def test_ollama_provider_with_tenacity_retries(env, db_url) -> None:
+    _null_out(db_url, 120)
+    with FakeOllama(Faults(rate_500=0.2), [OllamaModelSpec("nomic-embed-text", 300_000_000)]) as ollama:
+        result = nyxops("backfill", "--table", "public.workflow_insights", "--text-sql", TEXT, "--provider", "ollama",
+                        "--model", "nomic-embed-text", "--dimension", "1536", "--batch-size", "30",
+                        env={**env, "OLLAMA_BASE_URL": ollama.url})  # fmt: skip
+        assert ollama.record.faults["500"] > 0
+    assert result.code == 0, result.output
+    for text, vec in _stored(db_url).items():
+        np.testing.assert_allclose(vec, vector_for(text), rtol=1e-6)
+
+
+def test_wrong_column_dimension_refused(env, db_url) -> None:
+    result = nyxops("backfill", "--table", "public.workflow_insights", "--text-sql", "title", "--dimension", "768",
+                    env={**env, "OPENAI_API_KEY": "x"})  # fmt: skip
+    assert (
+        result.code == 1 and "is vector(1536), but target public.workflow_insights expects vector(768)" in result.stderr
+    )
+
+
+def test_usage_errors(env) -> None:
+    assert "--batch-size must be between 1 and 2048" in nyxops("backfill", "--batch-size", "5000", env=env).stderr
+    assert "no target named 'nope'" in nyxops("backfill", "--target", "nope", env=env).stderr
+    assert "--table needs --text-sql" in nyxops("backfill", "--table", "t", env=env).stderr
+
+
+def test_killed_mid_run_then_rerun_embeds_nothing_twice(env, db_url) -> None:
+    _null_out(db_url, 1719)
+    with psycopg.connect(db_url) as conn:  # count every write of an embedding, per row
+        conn.execute("CREATE TABLE embedding_writes (id text, at timestamptz DEFAULT clock_timestamp())")
+        conn.execute("""CREATE FUNCTION count_write() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN INSERT INTO embedding_writes (id) VALUES (NEW.id); RETURN NEW; END $$""")
+        conn.execute("CREATE TRIGGER count_write AFTER UPDATE OF embedding ON workflow_insights"
+                     " FOR EACH ROW EXECUTE FUNCTION count_write()")  # fmt: skip
+    with FakeOpenAI(Faults(delay=0.15)) as openai:
+        run_env = {**os.environ, **_provider_env(env, openai)}
+        proc = subprocess.Popen([sys.executable, "-m", "nyxops", "backfill", "--target", "workflow_insights",
+                                 "--batch-size", "50", "--concurrency", "2"], env=run_env, cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.monotonic() + 60
+        while scalar(db_url, "SELECT count(*) FROM embedding_writes") < 400 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        time.sleep(1.0)  # requests and an UPDATE in flight at the kill finish on the other side
+        written_before = scalar(db_url, "SELECT count(*) FROM embedding_writes")
+        assert 400 <= written_before < 1719
+        texts_before = set(openai.record.texts)
+        asked_before = sum(openai.record.texts.values())
+        result = nyxops(
+            "backfill", "--target", "workflow_insights", "--batch-size", "50", env=_provider_env(env, openai)
+        )
+        assert result.code == 0, result.output
+        asked_again = sum(openai.record.texts.values()) - asked_before
+    assert scalar(db_url, "SELECT count(*) FROM embedding_writes") == 1719  # every row written once
+    assert (
+        scalar(db_url, "SELECT count(*) FROM (SELECT id FROM embedding_writes GROUP BY id HAVING count(*) > 1) d") == 0
+    )
+    assert scalar(db_url, "SELECT count(*) FROM workflow_insights WHERE embedding IS NULL") == 0
+    # rows already written were not sent again: only the rest, the batches in flight at the kill, and the probe
+    assert asked_again <= 1719 - written_before + 1
+    assert texts_before

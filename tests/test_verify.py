@@ -1,0 +1,206 @@
+"""``nyxops verify`` passes on a healthy setup and fails, with the reason, for each fault."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from xml.etree import ElementTree
+
+import psycopg
+import pytest
+
+from tests.fakes import FakeOllama, FakeOpenAI, OllamaModelSpec
+from tests.helpers import nyxops
+
+GB = 1_000_000_000
+
+
+class FakeApp:
+    """The app's health endpoint: answers ``status``."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.status = status
+        app = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                body = b'{"ok": true}' if app.status < 400 else b'{"ok": false}'
+                self.send_response(app.status if self.path == "/api/health" else 404)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/health"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _models() -> list[OllamaModelSpec]:
+    return [OllamaModelSpec("qwen2.5:7b", int(4.7 * GB)), OllamaModelSpec("qwen2.5:3b", int(1.9 * GB))]
+
+
+@pytest.fixture
+def healthy(env: dict[str, str]) -> Iterator[dict[str, object]]:
+    assert nyxops("migrate", "apply", env=env).code == 0
+    assert nyxops("protect", "install", env=env).code == 0
+    app = FakeApp()
+    with FakeOllama(models=_models()) as ollama, FakeOpenAI() as openai:
+        run_env = {
+            **env,
+            "OPENAI_API_KEY": "sk-test-secret",
+            "OPENAI_BASE_URL": openai.url + "/v1",
+            "OLLAMA_BASE_URL": ollama.url,
+            "NYXOPS_APP_HEALTH_URL": app.url,
+            "NYXOPS_OPENAI_MAX_RETRIES": "1",
+        }
+        yield {"env": run_env, "ollama": ollama, "openai": openai, "app": app}
+    app.close()
+
+
+def _results(result) -> dict[str, dict[str, object]]:
+    return {r["name"]: r for r in json.loads(result.stdout)}
+
+
+def test_healthy_setup_passes_with_figures(healthy, tmp_path: Path) -> None:
+    junit = tmp_path / "verify.xml"
+    result = nyxops("verify", "--json", "--junit", str(junit), env=healthy["env"])
+    assert result.code == 0, result.output
+    results = _results(result)
+    assert {name: r["status"] for name, r in results.items()} == {
+        "app": "pass", "embeddings": "pass", "host": "skip", "migrations": "pass", "ollama": "pass",
+        "openai": "pass", "schema": "pass",
+    }  # fmt: skip
+    assert results["embeddings"]["figures"]["workflow_insights"]["embedded"] == 382
+    assert results["embeddings"]["figures"]["workflow_insights"]["census_floor"] == 382
+    assert results["ollama"]["figures"]["tokens_per_s"] == 20.0
+    assert "no host configured" in results["host"]["reason"]
+    suite = ElementTree.parse(junit).getroot()
+    assert suite.get("tests") == "7" and suite.get("failures") == "0" and suite.get("skipped") == "1"
+    assert "sk-test-secret" not in result.output
+    table = nyxops("verify", env=healthy["env"])
+    assert table.code == 0 and "all checks pass" in table.stdout
+
+
+def _sql(env: dict[str, str], statement: str) -> None:
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        conn.execute("SET nyxops.allow_drop = 'public.workflow_insights.embedding'")
+        conn.execute(statement)
+
+
+def test_column_dropped_and_readded_is_caught(healthy) -> None:
+    env = healthy["env"]
+    _sql(env, "ALTER TABLE workflow_insights DROP COLUMN embedding, ADD COLUMN embedding vector(1536)")
+    result = nyxops("verify", "--only", "schema", "--only", "embeddings", "--json", env=env)
+    results = _results(result)
+    assert result.code == 1
+    assert results["schema"]["status"] == "pass"  # the type is back...
+    reason = results["embeddings"]["reason"]
+    assert "workflow_insights: 382 rows without embedding" in reason  # ...the values are not
+    assert "workflow_insights: 0 embeddings, 382 before the last migration" in reason
+
+
+def test_nulls_fail_but_fresh_rows_are_in_grace(healthy) -> None:
+    env = healthy["env"]
+    _sql(env, "INSERT INTO workflow_insights (id, title, content) VALUES ('wi_fresh', 't', 'c')")
+    assert nyxops("verify", "--only", "embeddings", env=env).code == 0
+    _sql(env, "UPDATE workflow_insights SET created_at = now() - interval '1 hour' WHERE id = 'wi_fresh'")
+    result = nyxops("verify", "--only", "embeddings", env=env)
+    assert result.code == 1 and "workflow_insights: 1 rows without embedding (run nyxops backfill)" in result.stdout
+
+
+def test_wrong_dimensions(healthy) -> None:
+    env = healthy["env"]
+    _sql(env, "ALTER TABLE pipeline_insights ALTER COLUMN embedding TYPE vector")
+    _sql(env, "UPDATE pipeline_insights SET embedding = '[1,2,3]' WHERE id = 'pi_00001'")
+    results = _results(nyxops("verify", "--only", "schema", "--only", "embeddings", "--json", env=env))
+    assert "pipeline_insights.embedding is vector, expected vector(1536)" in results["schema"]["reason"]
+    assert "pipeline_insights: 1 vectors not of dimension 1536" in results["embeddings"]["reason"]
+
+
+def test_pending_migration_and_missing_protect(healthy, migrations: Path) -> None:
+    env = healthy["env"]
+    (migrations / "0004_new.sql").write_text("SELECT 1;\n")
+    assert nyxops("protect", "remove", env=env).code == 0
+    result = nyxops("verify", "--only", "migrations", env=env)
+    assert result.code == 1
+    assert "0004_new.sql: unreviewed" in result.stdout and "protect trigger not installed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("setup", "reason"),
+    [
+        (lambda o: o.models.pop("qwen2.5:7b"), "default model qwen2.5:7b not pulled"),
+        (
+            lambda o: o.models.__setitem__("qwen2.5:7b", OllamaModelSpec("qwen2.5:7b", 6 * GB)),
+            "qwen2.5:7b needs about 6.0 GB, more than the 5 GB memory limit",
+        ),
+        (
+            lambda o: o.models.__setitem__("qwen2.5:7b", OllamaModelSpec("qwen2.5:7b", int(4.7 * GB), reply="")),
+            "qwen2.5:7b answered with empty text",
+        ),
+        (lambda o: setattr(o.faults, "down", True), "not answering /api/version"),
+        (lambda o: setattr(o.faults, "rate_500", 1.0), "not answering /api/version"),
+    ],
+    ids=["model-missing", "too-large", "empty-answer", "down", "failing"],
+)
+def test_ollama_faults(healthy, setup, reason: str) -> None:
+    setup(healthy["ollama"])
+    result = nyxops("verify", "--only", "ollama", "--json", env=healthy["env"])
+    assert result.code == 1
+    assert reason in _results(result)["ollama"]["reason"]
+
+
+def test_ollama_slow_answer_times_out(healthy) -> None:
+    ollama = healthy["ollama"]
+    ollama.faults.slow_rate, ollama.faults.slow_seconds = 1.0, 3.0
+    result = nyxops("verify", "--only", "ollama", env={**healthy["env"], "NYXOPS_OLLAMA_TIMEOUT": "0.5"})
+    assert result.code == 1 and "ollama" in result.stdout and "fail" in result.stdout
+
+
+def test_openai_faults(healthy) -> None:
+    healthy["openai"].faults.rate_500 = 1.0
+    result = nyxops("verify", "--only", "openai", env=healthy["env"])
+    assert result.code == 1 and "OpenAI answered 500 after retries" in result.stdout
+    healthy["openai"].faults.rate_500 = 0.0
+    healthy["openai"].faults.dimension = 3072
+    result = nyxops("verify", "--only", "openai", env=healthy["env"])
+    assert result.code == 1 and "returns 3072 dimensions, workflow_insights expects 1536" in result.stdout
+    missing = {k: v for k, v in healthy["env"].items() if k != "OPENAI_API_KEY"}
+    assert "OPENAI_API_KEY is not set" in nyxops("verify", "--only", "openai", env=missing).stdout
+
+
+def test_app_faults(healthy) -> None:
+    healthy["app"].status = 503
+    result = nyxops("verify", "--only", "app", env=healthy["env"])
+    assert result.code == 1 and "answered 503" in result.stdout
+    down = {**healthy["env"], "NYXOPS_APP_HEALTH_URL": "http://127.0.0.1:9/api/health"}
+    assert "unreachable" in nyxops("verify", "--only", "app", env=down).stdout
+
+
+def test_wait_retries_until_the_service_is_up(healthy) -> None:
+    healthy["app"].status = 503
+
+    def recover() -> None:
+        time.sleep(2.5)
+        healthy["app"].status = 200
+
+    threading.Thread(target=recover, daemon=True).start()
+    result = nyxops("verify", "--only", "app", "--wait", "15", env=healthy["env"])
+    assert result.code == 0, result.output
+    assert "still failing: app" in result.stderr
+
+
+def test_unknown_check_name(healthy) -> None:
+    result = nyxops("verify", "--only", "nope", env=healthy["env"])
+    assert result.code == 2 and "unknown check(s) nope" in result.stderr
