@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -16,7 +17,7 @@ from rich.logging import RichHandler
 
 from nyxops import render
 from nyxops.config import Settings, load_settings
-from nyxops.errors import NyxopsError
+from nyxops.errors import ConfigError, NyxopsError
 from nyxops.guard import registry
 from nyxops.guard.check import Policy
 from nyxops.guard.lint import lint as run_lint
@@ -33,6 +34,10 @@ T = TypeVar("T")
 _state = {"debug": False}
 
 DirOption = Annotated[Path | None, typer.Option("--dir", help="migrations folder [default: migrations/]")]
+TunnelOption = Annotated[
+    bool,
+    typer.Option("--tunnel", help="reach the database through an SSH tunnel to NYXOPS_HOST (its loopback port)"),
+]
 UrlOption = Annotated[
     str | None, typer.Option("--database-url", help="PostgreSQL URL [default: $DATABASE_URL]", show_default=False)
 ]
@@ -57,6 +62,28 @@ def run(action: Callable[[], T]) -> T:
 
 def settings_for(database_url: str | None = None, directory: Path | None = None) -> Settings:
     return run(lambda: load_settings(database_url=database_url, migrations_dir=directory))
+
+
+@contextmanager
+def reach(settings: Settings, tunnel: bool) -> Iterator[Settings]:
+    """The settings as given, or with the database URL pointed through an SSH tunnel to the host."""
+    if not tunnel:
+        yield settings
+        return
+    from pydantic import SecretStr
+
+    from nyxops.remote import Host, through_tunnel
+
+    remote = settings.remote_database_url or settings.database_url
+    if remote is None:
+        raise ConfigError("--tunnel needs the host's database URL: NYXOPS_REMOTE_DATABASE_URL")
+    host = Host(settings).open()
+    try:
+        with host.tunnel(settings.remote_db_port) as port:
+            url = SecretStr(through_tunnel(remote.get_secret_value(), port))
+            yield settings.model_copy(update={"database_url": url})
+    finally:
+        host.close()
 
 
 @app.callback()
@@ -104,12 +131,18 @@ def migrate_status(
     directory: DirOption = None,
     database_url: UrlOption = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    tunnel: TunnelOption = False,
 ) -> None:
     """Applied, pending, unreviewed and drifted files."""
     from nyxops.migrate.status import status
 
     settings = settings_for(database_url, directory)
-    found = run(lambda: status(settings))
+
+    def action() -> list:  # type: ignore[type-arg]
+        with reach(settings, tunnel) as reached:
+            return status(reached)
+
+    found = run(action)
     if as_json:
         print(json.dumps([render.state_dict(s) for s in found], indent=2, default=str))
     else:
@@ -123,12 +156,18 @@ def migrate_plan(
     directory: DirOption = None,
     database_url: UrlOption = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    tunnel: TunnelOption = False,
 ) -> None:
     """Dry run: execute the pending files for real inside a transaction that is always rolled back."""
-    from nyxops.migrate.plan import plan
+    from nyxops.migrate.plan import Plan, plan
 
     settings = settings_for(database_url, directory)
-    result = run(lambda: plan(settings))
+
+    def action() -> Plan:
+        with reach(settings, tunnel) as reached:
+            return plan(reached)
+
+    result = run(action)
     if as_json:
         print(json.dumps(render.plan_dict(result), indent=2, default=str))
     else:
@@ -137,13 +176,17 @@ def migrate_plan(
 
 
 @migrate_app.command("apply")
-def migrate_apply(directory: DirOption = None, database_url: UrlOption = None) -> None:
+def migrate_apply(directory: DirOption = None, database_url: UrlOption = None, tunnel: TunnelOption = False) -> None:
     """Apply the pending reviewed files, each in one transaction with its history row."""
-    from nyxops.migrate.apply import apply
+    from nyxops.migrate.apply import FileRun, apply
 
     settings = settings_for(database_url, directory)
-    with render.ApplyProgress(out) as progress:
-        runs = run(lambda: apply(settings, progress=progress.statement, on_file=progress.file_done))
+
+    def action() -> list[FileRun]:
+        with reach(settings, tunnel) as reached, render.ApplyProgress(out) as progress:
+            return apply(reached, progress=progress.statement, on_file=progress.file_done)
+
+    runs = run(action)
     if not runs:
         out.print("nothing to apply: the database is up to date")
     else:

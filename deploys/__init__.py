@@ -1,0 +1,1 @@
+"""The nyxcore production deploy: ``pyinfra inventory.py deploys/prod.py``."""

@@ -1,0 +1,20 @@
+"""What every stage shares: the repository's folders and the validated host data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyinfra.context import host
+
+from nyxops.deploy.hostdata import HostData, load_host_data
+
+REPO = Path(__file__).resolve().parents[1]
+TEMPLATES = REPO / "deploys" / "templates"
+MIGRATIONS = REPO / "migrations"
+CHECKS = REPO / "checks"
+COMPOSE_FILE = "docker-compose.production.yml"
+
+
+def data() -> HostData:
+    """Host data as pyinfra holds it (inventory plus ``--data``), validated again: a bad ``--data`` names its field."""
+    return load_host_data(**{name: host.data.get(name) for name in HostData.model_fields})

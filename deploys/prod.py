@@ -1,0 +1,25 @@
+"""The nyxcore production deploy: ``pyinfra inventory.py deploys/prod.py [--dry] [--data stages=host,config]``.
+
+Stages run in order: host -> config -> ollama -> release -> verify. Each is idempotent: a second
+run reports no change for every operation (verify aside, which always checks).
+"""
+
+from deploys.common import data
+from deploys.config import config_stage
+from deploys.host import host_stage
+from deploys.ollama import ollama_stage
+from deploys.release import release_stage
+from deploys.verify import verify_stage
+
+STAGES = {
+    "host": host_stage,
+    "config": config_stage,
+    "ollama": ollama_stage,
+    "release": release_stage,
+    "verify": verify_stage,
+}
+
+selected = data().stages
+for name, stage in STAGES.items():
+    if name in selected:
+        stage()
