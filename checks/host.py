@@ -14,13 +14,15 @@ def run(ctx: Context) -> CheckResult:
         return skipped("no host configured (NYXOPS_HOST): disk and compose services not checked")
     s = ctx.settings
     try:
-        df = ctx.remote.run(["df", "-P", "/"]).splitlines()[-1].split()
-        used = int(df[4].rstrip("%"))
+        used = int(ctx.remote.run(["df", "-P", "/"]).splitlines()[-1].split()[4].rstrip("%"))
+    except (RemoteError, IndexError, ValueError) as exc:
+        return failed(f"cannot read disk usage: {exc}")
+    try:
         listing = ctx.remote.run(
             ["docker", "compose", "-p", s.compose_project, "ps", "--all", "--format", "json"], timeout=30
         )
-    except (RemoteError, IndexError, ValueError) as exc:
-        return failed(f"host check failed: {exc}")
+    except RemoteError as exc:
+        return failed(f"compose services unknown: {exc}", disk_used_percent=used)
     services = _services(listing)
     figures = {"disk_used_percent": used, "services": services}
     problems = []

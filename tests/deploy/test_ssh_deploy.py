@@ -47,8 +47,9 @@ def test_env_file_holds_the_secrets_mode_0600(first_run: Run, test_host: SshTest
 
 def test_hosts_compose_enforces_cpu_only_limits_and_loopback_ports(first_run: Run, test_host: SshTestHost) -> None:
     normalized = yaml.safe_load(
-        test_host.ssh("cd /opt/nyxcore && docker-compose -p nyxcore -f docker-compose.production.yml"
-                      " --profile ollama config")  # fmt: skip
+        test_host.ssh(
+            "cd /opt/nyxcore && docker-compose -p nyxcore -f docker-compose.production.yml --profile ollama config"
+        )  # fmt: skip
     )
     ollama = normalized["services"]["ollama"]
     assert ollama["cpus"] == 3.0

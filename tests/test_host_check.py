@@ -1,0 +1,53 @@
+"""The ``host`` check's reading of ``df`` and ``docker compose ps`` (the real SSH run is in deploy/test_tunnel)."""
+
+from __future__ import annotations
+
+import json
+
+from nyxops.config import load_settings
+from nyxops.errors import RemoteError
+from nyxops.verify import Context, default_checks_dir, discover, run_checks
+
+
+class Answers:
+    def __init__(self, disk: str, ps: str | None) -> None:
+        self.disk, self.ps = disk, ps
+
+    def run(self, argv: list[str], timeout: float = 60) -> str:
+        if argv[0] == "df":
+            return f"Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 100 83 17 {self.disk} /\n"
+        if self.ps is None:
+            raise RemoteError("docker failed on prod (127): docker: not found")
+        return self.ps
+
+
+def _host(remote: Answers):
+    ctx = Context(load_settings(), None, "http://127.0.0.1:1", None, remote=remote)
+    [result] = run_checks(ctx, discover(default_checks_dir()), ["host"])
+    return result
+
+
+def test_disk_above_threshold_and_unhealthy_service() -> None:
+    ps = "\n".join(json.dumps(x) for x in [
+        {"Service": "app", "State": "running", "Health": "healthy"},
+        {"Service": "db", "State": "running", "Health": ""},
+        {"Service": "ollama", "State": "running", "Health": "unhealthy"},
+    ])  # fmt: skip
+    result = _host(Answers("83%", ps))
+    assert result.status == "fail"
+    assert "root filesystem 83% used, above 80%" in result.reason
+    assert "service ollama is running (unhealthy)" in result.reason
+
+
+def test_healthy_host_and_old_array_format() -> None:
+    ps = json.dumps(
+        [{"Service": "app", "State": "running", "Health": "healthy"}, {"Service": "db", "State": "running"}]
+    )
+    result = _host(Answers("13%", ps))
+    assert result.status == "pass" and result.figures["services"] == {"app": "running (healthy)", "db": "running"}
+
+
+def test_no_host_configured_skips() -> None:
+    ctx = Context(load_settings(), None, "http://127.0.0.1:1", None)
+    [result] = run_checks(ctx, discover(default_checks_dir()), ["host"])
+    assert result.status == "skip" and "NYXOPS_HOST" in result.reason
