@@ -3,6 +3,7 @@ socket only, and the SSH tunnel tests need it where a remote host's loopback can
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from pathlib import Path
@@ -36,10 +37,8 @@ class TcpToUnix:
             pass
         finally:
             for s in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def close(self) -> None:
         self.running = False

@@ -76,7 +76,7 @@ def test_ollama_changed_limits_recreate_only_ollama_and_skip_a_model_too_large(t
                              ' {"name": "big:70b", "role": "optional", "size_gb": 40}]')  # fmt: skip
     assert run.code == 0, run.output[-3000:]
     sent = _sent(run.output)
-    assert [c for c in sent if " up -d" in c][0].endswith("up -d --no-deps ollama")
+    assert next(c for c in sent if " up -d" in c).endswith("up -d --no-deps ollama")
     assert not any("pull" in c for c in sent)  # both fitting models present; the 40 GB one is never pulled
     assert "optional model big:70b (40.0 GB) does not fit 4.8 GB" in run.output
 

@@ -49,7 +49,7 @@ def test_hosts_compose_enforces_cpu_only_limits_and_loopback_ports(first_run: Ru
     normalized = yaml.safe_load(
         test_host.ssh(
             "cd /opt/nyxcore && docker-compose -p nyxcore -f docker-compose.production.yml --profile ollama config"
-        )  # fmt: skip
+        )
     )
     ollama = normalized["services"]["ollama"]
     assert ollama["cpus"] == 3.0
