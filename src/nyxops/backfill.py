@@ -25,7 +25,6 @@ from nyxops.db import connect
 from nyxops.errors import DimensionMismatch, ProviderError, UsageError
 from nyxops.names import QualifiedName
 from nyxops.providers.base import Embedder
-from nyxops.providers.factory import embedder as make_embedder
 from nyxops.vectors import VectorArray, register
 
 log = logging.getLogger("nyxops.backfill")
@@ -187,6 +186,8 @@ def backfill_target(
             return summary
         if summary.pending == 0:
             return summary
+        from nyxops.providers.factory import embedder as make_embedder  # openai and ollama: imported when used
+
         client = make_embedder(settings, provider, model)
         register(conn)
         _run(conn, table, client, options, summary, progress)

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from nyxops import render_ops
 from nyxops.cli import UrlOption, app, err, out, run, settings_for
 from nyxops.config import EmbeddingTarget
 from nyxops.errors import UsageError
@@ -25,6 +24,7 @@ def verify(
     checks_dir: Annotated[Path | None, typer.Option("--checks", help="folder of checks [default: checks/]")] = None,
 ) -> None:
     """Prove a deploy worked: embeddings all there, nothing lost, providers answering end to end."""
+    from nyxops import render_ops
     from nyxops.verify import default_checks_dir, discover, junit, run_checks
     from nyxops.verify_session import session
 
@@ -62,6 +62,7 @@ def backfill(
     dimension: Annotated[int, typer.Option("--dimension", help="ad hoc: vector dimension")] = 1536,
 ) -> None:
     """Fill NULL embeddings: batched, concurrent, one write per batch, resumable, never twice."""
+    from nyxops import render_ops
     from nyxops.backfill import Options
     from nyxops.backfill import backfill as run_backfill
 

@@ -35,22 +35,45 @@ class AllowDirective:
     extra: str = ""
 
 
+_KEYWORD = re.compile(r"[A-Za-z_]+")
+
+
 @dataclass
 class Statement:
-    """One top-level statement: where it is, its text, and its parse tree (libpg_query JSON)."""
+    """One top-level statement: where it is, its text, and its parse tree (built on first use).
+
+    The whole file is parsed once to find the statements (and any syntax error); a statement's
+    own tree (libpg_query JSON) is built only when something asks for it, which the guard does
+    only for the few kinds of statement that can destroy data.
+    """
 
     index: int
     text: str
     line: int
     column: int
     offset: int
-    node: Node
     allows: list[AllowDirective] = field(default_factory=list)
     source: SqlSource | None = field(default=None, repr=False)
+    _node: Node | None = field(default=None, repr=False)
+    _kind: str | None = field(default=None, repr=False)
+
+    @property
+    def keyword(self) -> str:
+        match = _KEYWORD.match(self.text)
+        return match.group(0).upper() if match else ""
+
+    @property
+    def node(self) -> Node:
+        if self._node is None:
+            stmts = json.loads(parser.parse_sql_json(self.text)).get("stmts", [])
+            self._node = stmts[0]["stmt"] if stmts else {"EmptyStmt": {}}
+        return self._node
 
     @property
     def kind(self) -> str:
-        return next(iter(self.node))
+        if self._kind is None:
+            self._kind = next(iter(self.node))
+        return self._kind
 
     @property
     def body(self) -> Node:
@@ -58,10 +81,14 @@ class Statement:
         return value
 
     def position(self, byte_location: int | None) -> tuple[int, int]:
-        """Line and column of a node's ``location`` (a byte offset into the file)."""
+        """Line and column in the file of a node's ``location`` (a byte offset into this statement)."""
         if byte_location is None or byte_location < 0 or self.source is None:
             return self.line, self.column
-        return self.source.line_col(self.source.char_offset(byte_location))
+        encoded = self.text.encode("utf-8")
+        chars = (
+            byte_location if len(encoded) == len(self.text) else len(encoded[:byte_location].decode(errors="ignore"))
+        )
+        return self.source.line_col(self.offset + chars)
 
     @property
     def transactional(self) -> bool:
@@ -69,7 +96,12 @@ class Statement:
         return non_transactional_reason(self) is None
 
 
+_MAYBE_NON_TRANSACTIONAL = {"CREATE", "DROP", "REINDEX", "VACUUM", "ALTER"}
+
+
 def non_transactional_reason(stmt: Statement) -> str | None:
+    if stmt.keyword not in _MAYBE_NON_TRANSACTIONAL:
+        return None
     kind, body = stmt.kind, stmt.body
     if kind == "IndexStmt" and body.get("concurrent"):
         return "CREATE INDEX CONCURRENTLY cannot run inside a transaction"
@@ -136,7 +168,7 @@ def parse(text: str, name: str = "<sql>") -> list[Statement]:
     """Split and parse ``text``; raise SqlParseError (with line:column) when it is not PostgreSQL."""
     source = SqlSource(text, name)
     try:
-        tree = json.loads(parser.parse_sql_json(text))
+        slices = parser.split(text, with_parser=True, only_slices=True)
     except parser.ParseError as exc:
         offset = _error_offset(text, exc)
         line, col = source.line_col(offset)
@@ -147,23 +179,25 @@ def parse(text: str, name: str = "<sql>") -> list[Statement]:
             message = f"psql meta-command {meta} is not SQL; nyxops sends SQL only (use a separate tool or plain SQL)"
         raise SqlParseError(name, line, col, message) from None
     statements: list[Statement] = []
-    for raw in tree.get("stmts", []):
-        begin = source.char_offset(raw.get("stmt_location", 0))
-        length = raw.get("stmt_len", 0)
-        end = source.char_offset(raw.get("stmt_location", 0) + length) if length else len(text)
-        chunk = text[begin:end]
+    previous_end = 0
+    for piece in slices:
+        chunk = text[piece.start : piece.stop]
         lead = _LEADING.match(chunk)
         skip = lead.end() if lead else 0
-        gap, body = chunk[:skip], chunk[skip:].rstrip().rstrip(";").rstrip()
+        body = chunk[skip:].rstrip().rstrip(";").rstrip()
+        gap = text[previous_end : piece.start + skip]
+        previous_end = piece.stop
         if not body:
             continue
-        start = begin + skip
+        start = piece.start + skip
         line, col = source.line_col(start)
         allows = []
-        for match in _ALLOW.finditer(gap):
-            allow_line = source.line_col(begin + match.start())[0]
-            allows.append(AllowDirective(match["rule"], match["object"], allow_line, match["rest"].strip()))
-        statements.append(Statement(len(statements), body, line, col, start, raw["stmt"], allows, source))
+        if "nyxops:allow" in gap:
+            gap_start = start - len(gap)
+            for match in _ALLOW.finditer(gap):
+                allow_line = source.line_col(gap_start + match.start())[0]
+                allows.append(AllowDirective(match["rule"], match["object"], allow_line, match["rest"].strip()))
+        statements.append(Statement(len(statements), body, line, col, start, allows, source))
     return statements
 
 

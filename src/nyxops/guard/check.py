@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from nyxops.names import QualifiedName, split_identifier
 from nyxops.sql import AllowDirective, Statement, parse
 
 _MAX_DEPTH = 4
+_BODY_WORDS = re.compile(r"\b(EXECUTE|DROP|TRUNCATE|DELETE|UPDATE|ALTER)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,8 @@ def _statement_findings(stmt: Statement, depth: int = 0, *, in_function: str = "
 
 def _body_findings(stmt: Statement, depth: int, in_function: str) -> list[Finding]:
     code, language = dynamic.body_and_language(stmt.kind, stmt.body)
-    if code is None or language != "plpgsql":
-        return []
+    if code is None or language != "plpgsql" or not _BODY_WORDS.search(code):
+        return []  # no EXECUTE and none of the destructive words: nothing in the body can match a rule
     if stmt.kind == "CreateFunctionStmt":
         names = [n.get("String", {}).get("sval", "?") for n in stmt.body.get("funcname", [])]
         in_function = in_function or "function " + ".".join(names)
@@ -174,10 +176,27 @@ def check(statements: Sequence[Statement], policy: Policy | None = None) -> list
     policy = policy or Policy()
     findings: list[Finding] = []
     for stmt in statements:
-        own = _statement_findings(stmt) if registry.rules_for(stmt.kind) or stmt.kind in _BODIES else []
+        own = _statement_findings(stmt) if _may_destroy(stmt) else []
         if own or stmt.allows:
             findings.extend(_apply_allows(stmt, own, policy))
     return findings
 
 
 _BODIES = ("DoStmt", "CreateFunctionStmt")
+_DESTRUCTIVE_KEYWORDS = {"ALTER", "DROP", "TRUNCATE", "DELETE", "UPDATE", "DO", "WITH"}
+
+
+def _may_destroy(stmt: Statement) -> bool:
+    """A cheap first look (the leading keyword) before building the statement's parse tree."""
+    keyword = stmt.keyword
+    if keyword == "CREATE":
+        upper = stmt.text[:200].upper()
+        if "FUNCTION" not in upper and "PROCEDURE" not in upper:
+            return False
+    elif keyword == "ALTER":
+        upper = stmt.text.upper()
+        if "DROP" not in upper and "TYPE" not in upper and "RENAME" not in upper:
+            return False  # ALTER … ADD/SET/ENABLE: no rule can match
+    elif keyword not in _DESTRUCTIVE_KEYWORDS:
+        return False
+    return bool(registry.rules_for(stmt.kind)) or stmt.kind in _BODIES

@@ -14,6 +14,8 @@ from nyxops.migrate import history, store
 from nyxops.names import QualifiedName
 from nyxops.sql import Statement, parse_file
 
+_TRANSACTION_KEYWORDS = {"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "PREPARE"}
+
 
 @dataclass
 class FileState:
@@ -109,7 +111,7 @@ def load_pending(
         review = store.require_reviewed(file, reviews) if require_review else reviews.get(file.name)
         statements = parse_file(file.path)
         for stmt in statements:
-            if stmt.kind == "TransactionStmt":
+            if stmt.keyword in _TRANSACTION_KEYWORDS and stmt.kind == "TransactionStmt":
                 raise MigrationError(
                     f"{file.path}:{stmt.line}:{stmt.column}: {stmt.text.split()[0].upper()} in a migration file. "
                     "nyxops runs each file in its own transaction: remove BEGIN/COMMIT from the file."

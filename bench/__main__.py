@@ -1,0 +1,34 @@
+"""``python -m bench [--rounds N] [--only lint,apply,backfill]``: the README's table, measured in one run."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+
+from bench import apply, backfill, lint
+from bench.common import server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--only", default="lint,apply,backfill")
+    args = parser.parse_args()
+    chosen = set(args.only.split(","))
+    rows = []
+    with server() as admin_url:
+        if "lint" in chosen:
+            rows += lint.run(args.rounds)
+        if "apply" in chosen:
+            rows += apply.run(args.rounds, admin_url)
+        if "backfill" in chosen:
+            rows += backfill.run(args.rounds, admin_url)
+    print(f"\n{platform.node()}: {platform.processor() or platform.machine()}, rounds={args.rounds} (medians)\n")
+    print("| benchmark | nyxops | against | ratio | target |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        print(row.row())
+
+
+if __name__ == "__main__":
+    main()

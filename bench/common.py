@@ -1,0 +1,86 @@
+"""Shared by the benchmarks: an embedded server, fresh databases, timing of whole processes side by side.
+
+These machines are noisy: every comparison runs its contenders alternately, round after round,
+in one process, and reports the ratio of their medians (never an absolute time as a pass/fail).
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from nyxops.names import with_database
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURE = REPO / "src" / "nyxops" / "fixtures" / "nyxcore_schema.sql"
+
+
+@contextmanager
+def server() -> Iterator[str]:
+    import pgserver  # type: ignore[import-untyped]
+
+    data = tempfile.mkdtemp(prefix="nyxbench-", dir="/tmp")
+    srv = pgserver.get_server(data, cleanup_mode="stop")
+    try:
+        yield srv.get_uri()
+    finally:
+        srv.cleanup()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def fresh_database(admin_url: str, seed: bool = True) -> str:
+    name = "b_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = with_database(admin_url, name)
+    if seed:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(FIXTURE.read_text().encode())
+    return url
+
+
+def timed(command: list[str], env: dict[str, str] | None = None) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - started
+
+
+@dataclass
+class Comparison:
+    name: str
+    ours: list[float]
+    theirs: list[float]
+    against: str
+    target: str
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.ours) / statistics.median(self.theirs)
+
+    def row(self) -> str:
+        ours, theirs = statistics.median(self.ours), statistics.median(self.theirs)
+        return f"| {self.name} | {ours:.3f} s | {self.against}: {theirs:.3f} s | **{self.ratio:.2f}x** | {self.target} |"
+
+
+def alternate(rounds: int, ours: Callable[[], float], theirs: Callable[[], float]) -> tuple[list[float], list[float]]:
+    a: list[float] = []
+    b: list[float] = []
+    for i in range(rounds):
+        if i % 2:
+            b.append(theirs())
+            a.append(ours())
+        else:
+            a.append(ours())
+            b.append(theirs())
+    return a, b
