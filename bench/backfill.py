@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import statistics
 import time
 
 import numpy as np
 import psycopg
 from openai import OpenAI
 
-from bench.common import Comparison, fresh_database
+from bench.common import Comparison, fresh_database, provider_process
 from nyxops.backfill import Options, backfill_target
 from nyxops.config import load_settings
-from tests.fakes import Faults, FakeOpenAI, vector_for
+from tests.fakes import vector_for
 
 ROWS = 20_000
 NAIVE_SAMPLE = 300
@@ -28,21 +27,21 @@ def _seed(url: str, rows: int) -> None:
         )
 
 
-def _ours(admin_url: str, provider: FakeOpenAI) -> float:
+def _ours(admin_url: str, provider: str) -> float:
     url = fresh_database(admin_url)
     _seed(url, ROWS)
-    settings = load_settings(database_url=url, openai_api_key="bench", openai_base_url=provider.url + "/v1")
+    settings = load_settings(database_url=url, openai_api_key="bench", openai_base_url=provider + "/v1")
     started = time.perf_counter()
     summary = backfill_target(settings, settings.embedding_targets[0], Options(batch_size=500, concurrency=4))
     assert summary.embedded == ROWS, summary
-    return (time.perf_counter() - started) / ROWS
+    return time.perf_counter() - started
 
 
-def _naive(admin_url: str, provider: FakeOpenAI) -> float:
+def _naive(admin_url: str, provider: str) -> float:
     """The approach it replaces: per row, one request and one UPDATE (measured on a sample, per row)."""
     url = fresh_database(admin_url)
     _seed(url, NAIVE_SAMPLE)
-    client = OpenAI(api_key="bench", base_url=provider.url + "/v1")
+    client = OpenAI(api_key="bench", base_url=provider + "/v1")
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute(
@@ -51,7 +50,7 @@ def _naive(admin_url: str, provider: FakeOpenAI) -> float:
         for key, text in rows:
             vec = client.embeddings.create(model="text-embedding-3-small", input=[text]).data[0].embedding
             conn.execute("UPDATE workflow_insights SET embedding = %s::vector WHERE id = %s", (str(vec), key))
-    return (time.perf_counter() - started) / len(rows)
+    return (time.perf_counter() - started) / len(rows) * ROWS  # extrapolated to 20,000 rows
 
 
 def _copy(admin_url: str) -> float:
@@ -68,19 +67,20 @@ def _copy(admin_url: str) -> float:
             copy.set_types(["text", "vector"])
             for i, vec in enumerate(vectors, 1):
                 copy.write_row((f"wb_{i:06d}", np.asarray(vec)))
-        return (time.perf_counter() - started) / ROWS
+        return time.perf_counter() - started
 
 
 def run(rounds: int, admin_url: str) -> list[Comparison]:
     slow, fast, naive, copy = [], [], [], []
-    with FakeOpenAI(Faults(delay=0.05)) as slow_provider, FakeOpenAI() as instant:
+    with provider_process(delay=0.05) as slow_provider, provider_process() as instant:
         for _ in range(max(1, rounds // 2)):
             naive.append(_naive(admin_url, slow_provider))
             slow.append(_ours(admin_url, slow_provider))
             fast.append(_ours(admin_url, instant))
             copy.append(_copy(admin_url))
-    speedup = Comparison("backfill 20,000 rows, provider at 50 ms/request (time per row)", slow, naive,
-                         f"1 row/request + 1 UPDATE/row (on {NAIVE_SAMPLE} rows)", ">= 50x faster")  # fmt: skip
-    print(f"backfill speedup: {statistics.median(naive) / statistics.median(slow):.0f}x faster than row by row")
-    return [speedup, Comparison("backfill 20,000 rows, instant provider (time per row)", fast, copy,
-                                "COPY of the same vectors", "<= 2")]  # fmt: skip
+    return [
+        Comparison("backfill 20,000 rows, provider at 50 ms/request", slow, naive,
+                   f"1 row/request + 1 UPDATE/row (rate of {NAIVE_SAMPLE} rows, x 20,000)", ">= 50x faster",
+                   speedup=True),
+        Comparison("backfill 20,000 rows, instant provider", fast, copy, "COPY of the same vectors", "<= 2"),
+    ]  # fmt: skip
