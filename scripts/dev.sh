@@ -8,6 +8,15 @@ cd "$(dirname "$0")/.."
 
 venv() {
     if [ ! -x .venv/bin/python ]; then
+        if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+            if [ "$(id -u)" = 0 ]; then
+                DEBIAN_FRONTEND=noninteractive apt-get update -qq
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+            else
+                echo "python3 -m venv is missing: sudo apt-get install python3-venv" >&2
+                exit 1
+            fi
+        fi
         python3 -m venv .venv
     fi
     .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null

@@ -8,6 +8,7 @@ text (and the dimension), so a test can recompute what the provider answered for
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import random
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 
 
+@functools.lru_cache(maxsize=65536)
 def vector_for(text: str, dimension: int = 1536) -> np.ndarray:
     seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
     vec = np.random.default_rng(seed).standard_normal(dimension).astype(np.float32)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -202,53 +203,77 @@ def backfill_target(
 def _run(
     conn: psycopg.Connection, table: _Table, client: Embedder, options: Options, summary: Summary, progress: Progress
 ) -> None:
+    """Reads on ``conn`` in this thread; each worker embeds a batch and writes it on its own connection.
+
+    Batches hold disjoint rows, so writers never wait on each other and the database's cores all work.
+    """
     target = table.target
     progress.start(target.name, summary.pending)
-    with ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="embed") as pool:
-        inflight: dict[Future[np.ndarray], tuple[list[Any], int]] = {}
-        number = 0
+    url = conn.info.dsn
+    password = conn.info.password
+    local = threading.local()
+    opened: list[psycopg.Connection] = []
+    lock = threading.Lock()
 
-        def settle(done: set[Future[np.ndarray]]) -> None:
-            for future in done:
-                keys, batch_no = inflight.pop(future)
-                try:
-                    matrix = future.result()
-                    _check_shape(matrix, len(keys), target, client.provider)
-                except DimensionMismatch:
-                    for other in inflight:
-                        other.cancel()
-                    raise
-                except ProviderError as exc:
-                    summary.failed_rows += len(keys)
-                    summary.failed_batches.append(f"batch {batch_no} (keys {keys[0]}..{keys[-1]}): {exc}")
-                    log.error("%s: batch %d failed, left NULL: %s", target.name, batch_no, exc)
-                    progress.advance(len(keys))
+    def writer() -> psycopg.Connection:
+        if not hasattr(local, "conn"):
+            local.conn = psycopg.connect(url, password=password, autocommit=True, application_name="nyxops backfill")
+            register(local.conn)
+            with lock:
+                opened.append(local.conn)
+        return local.conn  # type: ignore[no-any-return]
+
+    def work(keys: list[Any], texts: list[str], number: int) -> None:
+        try:
+            matrix = client.embed(texts)
+        except ProviderError as exc:
+            with lock:
+                summary.failed_rows += len(keys)
+                summary.failed_batches.append(f"batch {number} (keys {keys[0]}..{keys[-1]}): {exc}")
+            log.error("%s: batch %d failed, left NULL: %s", target.name, number, exc)
+            progress.advance(len(keys))
+            return
+        _check_shape(matrix, len(keys), target, client.provider)
+        written = table.write(writer(), keys, matrix)
+        with lock:
+            summary.embedded += written
+        log.info(
+            "%s: batch %d committed, %d rows written (keys %s..%s)", target.name, number, written, keys[0], keys[-1]
+        )
+        progress.advance(len(keys))
+
+    def settle(done: set[Future[None]], inflight: set[Future[None]]) -> None:
+        for future in done:
+            inflight.discard(future)
+            try:
+                future.result()
+            except BaseException:
+                for other in inflight:
+                    other.cancel()
+                raise
+
+    try:
+        with ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="embed") as pool:
+            inflight: set[Future[None]] = set()
+            number = 0
+            for rows in table.batches(conn, options.batch_size, options.limit):
+                keys, texts = _prepare(rows, client.max_input_chars, summary, target.name)
+                progress.advance(len(rows) - len(keys))
+                if not keys:
                     continue
-                written = table.write(conn, keys, matrix)
-                summary.embedded += written
-                log.info(
-                    "%s: batch %d committed, %d rows written (keys %s..%s)",
-                    target.name, batch_no, written, keys[0], keys[-1],
-                )  # fmt: skip
-                progress.advance(len(keys))
-
-        first = True
-        for rows in table.batches(conn, options.batch_size, options.limit):
-            keys, texts = _prepare(rows, client.max_input_chars, summary, target.name)
-            progress.advance(len(rows) - len(keys))
-            if not keys:
-                continue
-            if first:  # refuse before writing anything when the model's vectors do not fit the column
-                _check_shape(client.embed(texts[:1]), 1, target, client.provider)
-                first = False
-            number += 1
-            inflight[pool.submit(client.embed, texts)] = (keys, number)
-            if len(inflight) >= options.concurrency:
+                if number == 0:  # refuse before writing anything when the model's vectors do not fit the column
+                    _check_shape(client.embed(texts[:1]), 1, target, client.provider)
+                number += 1
+                inflight.add(pool.submit(work, keys, texts, number))
+                if len(inflight) >= options.concurrency:
+                    done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                    settle(done, inflight)
+            while inflight:
                 done, _ = wait(inflight, return_when=FIRST_COMPLETED)
-                settle(done)
-        while inflight:
-            done, _ = wait(inflight, return_when=FIRST_COMPLETED)
-            settle(done)
+                settle(done, inflight)
+    finally:
+        for c in opened:
+            c.close()
 
 
 def backfill(
