@@ -10,4 +10,7 @@ from nyxops.deploy.operations import verified
 
 @deploy("verify")
 def verify_stage() -> None:
-    verified(name="Post-deploy verification (nyxops verify)", data=data(), checks=str(CHECKS), cwd=str(REPO))
+    d = data()
+    verified(
+        name="Post-deploy verification (nyxops verify)", data=d, checks=str(CHECKS), cwd=str(REPO), wait=d.verify_wait
+    )

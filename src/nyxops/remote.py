@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import paramiko
 from fabric import Connection
-from invoke.exceptions import CommandTimedOut, UnexpectedExit
+from invoke.exceptions import CommandTimedOut, ThreadException, UnexpectedExit
 
 from nyxops.config import Settings
 from nyxops.errors import RemoteError
@@ -29,13 +29,29 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _listening(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:port, read from /proc (Linux) without connecting.
+
+    A test connection would open a channel to the remote service, which may legitimately be down
+    (the check that uses it reports that); elsewhere than Linux, connect all the same.
+    """
+    table = Path("/proc/net/tcp")
+    if not table.exists():
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+    wanted = f"0100007F:{port:04X}"
+    for line in table.read_text().splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 3 and fields[1] == wanted and fields[3] == "0A":
+            return True
+    return False
+
+
 def wait_for_port(port: int, seconds: float = 10) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            sock.settimeout(0.5)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
+        if _listening(port):
+            return
         time.sleep(0.05)
     raise RemoteError(f"the SSH tunnel on local port {port} did not start listening")
 
@@ -107,9 +123,17 @@ class Host:
     def tunnel(self, remote_port: int, remote_host: str = "127.0.0.1") -> Iterator[int]:
         """A local port forwarded to ``remote_host:remote_port`` as the host sees it."""
         port = free_port()
-        with self.conn.forward_local(port, remote_port=remote_port, remote_host=remote_host, local_host="127.0.0.1"):
-            wait_for_port(port)
-            yield port
+        try:
+            with self.conn.forward_local(
+                port, remote_port=remote_port, remote_host=remote_host, local_host="127.0.0.1"
+            ):
+                wait_for_port(port)
+                yield port
+        except ThreadException as exc:
+            # A connection through the tunnel to a service that is down: whoever connected saw it fail
+            # and reported it; the forwarder's own copy of that failure is not a second error.
+            if not all(isinstance(e.value, paramiko.ChannelException) for e in exc.exceptions):
+                raise RemoteError(f"SSH tunnel to {self.name}:{remote_port} failed: {exc}") from None
 
 
 def through_tunnel(url: str, port: int) -> str:

@@ -146,3 +146,23 @@ def test_release_builds_migrates_through_a_real_tunnel_and_restarts(tmp_path: Pa
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'ALTER DATABASE nyxcore RENAME TO "{database}"')
+
+
+def test_verify_stage_fails_the_deploy_when_a_check_fails(tmp_path: Path, tunnel_env, db_url) -> None:
+    """The verify stage runs ``nyxops verify`` through tunnels to the host; a failing check fails the deploy."""
+    database = tunnel_env.pop("database")
+    admin_url = db_url.replace(f"/{database}?", "/postgres?")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            "DO $$ BEGIN CREATE ROLE nyxcore LOGIN SUPERUSER; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+        )
+        conn.execute(f'ALTER DATABASE "{database}" RENAME TO nyxcore')
+    try:
+        run = _run(tmp_path, [], "verify", NYXOPS_VERIFY_WAIT="0", **tunnel_env)
+        assert run.code != 0
+        assert "post-deploy verification failed" in run.output
+        assert "0001_project_syncs.sql: pending" in run.output  # the migrations check, read through the tunnel
+        assert all(secret not in run.output for secret in SECRETS.values())
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE nyxcore RENAME TO "{database}"')

@@ -90,3 +90,40 @@ def test_verify_through_tunnels(env, db_url, test_host: SshTestHost, bridge: Tcp
     assert results["host"]["status"] == "fail"
     assert 0 < results["host"]["figures"]["disk_used_percent"] <= 100
     assert "compose services unknown: docker failed on 127.0.0.2" in results["host"]["reason"]
+
+
+def test_script_copied_into_a_container_and_run_with_an_argument_list(test_host: SshTestHost, tmp_path) -> None:
+    """No quoted one-liners: the file is copied in (``docker cp``) and run with ``docker exec -w`` and argv.
+
+    The test host has no Docker engine, so a stand-in ``docker`` on its PATH records what it is asked
+    and plays the container with a folder; SSH, the file transfer and the quoting are real.
+    """
+    from nyxops.config import load_settings
+    from nyxops.remote import Host
+
+    shim = (
+        "#!/bin/sh\n"
+        'printf "%s\\n" "$@" >> /tmp/docker-argv.log\n'
+        'if [ "$1" = cp ]; then mkdir -p /tmp/container/tmp && cp "$2" "/tmp/container${3#*:}"; exit 0; fi\n'
+        'if [ "$1" = exec ]; then shift 4; cd /tmp/container/tmp && exec "$@"; fi\n'
+    )
+    test_host.ssh(
+        f"cat > /usr/local/bin/docker <<'EOF'\n{shim}EOF\nchmod 755 /usr/local/bin/docker; rm -f /tmp/docker-argv.log"
+    )
+    script = tmp_path / "diagnose.sh"
+    script.write_text('#!/bin/sh\nprintf "arg=[%s]\\n" "$@"\n')
+    script.chmod(0o755)
+    settings = load_settings(host=test_host.address, ssh_port=test_host.port, ssh_key=test_host.key,
+                             ssh_known_hosts=test_host.known_hosts)  # fmt: skip
+    host = Host(settings).open()
+    try:
+        tricky = 'it\'s; $(rm -rf /) "quoted"'
+        output = host.copy_and_exec(script, "nyxcore-app-1", ["sh", "diagnose.sh", tricky, "two"])
+    finally:
+        host.close()
+        test_host.ssh("rm -f /usr/local/bin/docker")
+    assert output.splitlines() == [f"arg=[{tricky}]", "arg=[two]"]
+    argv = test_host.ssh("cat /tmp/docker-argv.log").splitlines()
+    assert argv[:3] == ["cp", "/tmp/nyxops-diagnose.sh", "nyxcore-app-1:/tmp/diagnose.sh"]
+    assert argv[3:8] == ["exec", "-w", "/tmp", "nyxcore-app-1", "sh"]
+    assert test_host.ssh("ls /tmp/nyxops-diagnose.sh 2>/dev/null; echo done").strip() == "done"  # temp file removed

@@ -42,6 +42,7 @@ class HostData(BaseSettings):
     models: list[OllamaModel] = Field(default_factory=default_models)
     default_model: str = "qwen2.5:7b"
     secrets_file: Path | None = None
+    verify_wait: float = Field(120.0, ge=0, description="seconds verify retries failing checks (services starting)")
     stages: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(STAGES))
 
     @field_validator("stages", mode="before")
