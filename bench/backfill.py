@@ -73,7 +73,9 @@ def _copy(admin_url: str) -> float:
 def run(rounds: int, admin_url: str) -> list[Comparison]:
     slow, fast, naive, copy = [], [], [], []
     with provider_process(delay=0.05) as slow_provider, provider_process() as instant:
-        _ours(admin_url, instant)  # warm-up: the fake provider computes each text's vector once, then answers from memory
+        _ours(
+            admin_url, instant
+        )  # warm-up: the fake provider computes each text's vector once, then answers from memory
         for _ in range(max(1, rounds // 2)):
             naive.append(_naive(admin_url, slow_provider))
             slow.append(_ours(admin_url, slow_provider))
