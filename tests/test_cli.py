@@ -82,3 +82,13 @@ def test_bad_configuration_names_the_field(tmp_path: Path) -> None:
     result = nyxops("lint", str(REPO / "migrations"), cwd=tmp_path)
     assert result.code == 2
     assert "protected_columns" in result.stderr and "not schema.table.column or table.column" in result.stderr
+
+
+def test_demo_runs_the_main_job_end_to_end() -> None:
+    """The README's first command: its own embedded server, lint, plan, apply, status, verify, the incident."""
+    result = nyxops("demo", env={"COLUMNS": "160"}, timeout=300)
+    assert result.code == 0, result.output[-3000:]
+    for marker in ("0 blocking", "plan ok; everything was rolled back", "0003_project_syncs_rls.sql", "all checks pass",
+                   "static guard: drop-column public.workflow_insights.embedding", "refused: nyxops protect",
+                   "embeddings still present: 382"):  # fmt: skip
+        assert marker in result.stdout, marker

@@ -75,9 +75,32 @@ def run_demo(console: Console, *, keep: bool = False) -> None:
         ctx = Context(settings, url, settings.ollama_base_url, None)
         results = run_checks(ctx, discover(default_checks_dir()), ["schema", "embeddings", "migrations"])
         render_ops.verify_table(results, console)
+        _incident(console, url, settings.protected_columns)
         if keep:
             console.print(f"server left running; DATABASE_URL={url}")
     finally:
         if not keep:
             server.cleanup()  # type: ignore[attr-defined]
             shutil.rmtree(data, ignore_errors=True)
+
+
+PRISMA_DROP = 'ALTER TABLE "workflow_insights" DROP COLUMN "embedding",\nADD COLUMN "embedding" vector(1536);\n'
+
+
+def _incident(console: Console, url: str, protected: list[str]) -> None:
+    """The production incident, replayed: the drop prisma db push sent, against both guard layers."""
+    from nyxops.guard.check import check
+    from nyxops.sql import parse
+
+    console.print(Rule("6. the incident: prisma db push drops workflow_insights.embedding"))
+    for finding in check(parse(PRISMA_DROP, "prisma-push.sql"), Policy.from_names(protected)):
+        console.print(f"static guard: [bold red]{finding.rule}[/] {finding.object}: {finding.message}")
+    with psycopg.connect(url, application_name="prisma-db-push") as conn:
+        try:
+            conn.execute(PRISMA_DROP.encode())
+        except psycopg.errors.RaiseException as exc:
+            console.print(f"another client, protect installed: [bold red]refused[/]: {exc.diag.message_primary}")
+            console.print(f"  hint: {exc.diag.message_hint}")
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(embedding) FROM workflow_insights").fetchone()
+    console.print(f"embeddings still present: [green]{row[0] if row else 0}[/]")

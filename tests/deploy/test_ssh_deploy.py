@@ -77,8 +77,9 @@ def test_second_run_changes_nothing(first_run: Run, test_host: SshTestHost) -> N
 
 def test_rotated_secret_is_written_but_never_printed(first_run: Run, test_host: SshTestHost) -> None:
     rotated = "rotated-admin-secret-31337"
-    run = pyinfra(test_host.env(NYXOPS_STAGES="config", NYXCORE_ADMIN_SECRET=rotated), "--diff", "-vvv")
+    run = pyinfra(test_host.env(NYXCORE_ADMIN_SECRET=rotated), "--data", "stages=config", "--diff", "-vvv")
     assert run.code == 0, run.output[-3000:]
+    assert all(name.startswith("config | ") for name in run.results())  # --data stages=config ran that stage only
     assert run.results()["config | App .env (secrets, 0600, never printed)"][0] == "1"
     assert f"ADMIN_SECRET='{rotated}'" in test_host.ssh("cat /opt/nyxcore/.env")
     assert rotated not in run.output
