@@ -17,7 +17,8 @@ def run(ctx: Context) -> CheckResult:
     problems, figures = [], {}
     for model in sorted({t.model for t in targets}):
         try:
-            matrix = OpenAIEmbedder(ctx.settings, model).embed(["nyxops verify"])
+            quick = ctx.settings.model_copy(update={"openai_max_retries": min(ctx.settings.openai_max_retries, 2)})
+            matrix = OpenAIEmbedder(quick, model).embed(["nyxops verify"])
         except ProviderError as exc:
             return failed(str(exc))
         figures[model] = int(matrix.shape[1])

@@ -8,7 +8,7 @@ from pyinfra.api.deploy import deploy
 from pyinfra.operations import git, server
 
 from deploys.common import COMPOSE_FILE, MIGRATIONS, REPO, data
-from nyxops.deploy.operations import compose_up, migrations_applied
+from nyxops.deploy.operations import compose_up, migrations_applied, wait_healthy
 
 
 @deploy("release")
@@ -22,7 +22,7 @@ def release_stage() -> None:
         commands=[f"cd {shlex.quote(d.app_dir)} && {shlex.join(build)}"],
         _if=(lambda: True) if d.build_no_cache else source.did_change,
     )
-    compose_up(
+    db = compose_up(
         name="Database service",
         app_dir=d.app_dir,
         compose=d.compose_command,
@@ -31,6 +31,7 @@ def release_stage() -> None:
         services=["db"],
         profiles=[],
     )
+    wait_healthy(name="Wait until the database is healthy", container=d.container("db"), _if=db.did_change)
     migrations_applied(name="Migrations (guarded runner, SSH tunnel)", data=d, directory=str(MIGRATIONS), cwd=str(REPO))
     restart = [*compose, "up", "-d", "--no-deps", "--force-recreate", "app"]
     server.shell(
