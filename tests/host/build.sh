@@ -46,6 +46,10 @@ pristine() {
     printf '#!/bin/sh\nexit 101\n' >"$PRISTINE/usr/sbin/policy-rc.d"
     chmod 755 "$PRISTINE/usr/sbin/policy-rc.d"
     cp /etc/resolv.conf "$PRISTINE/etc/resolv.conf" 2>/dev/null || true
+    # Reach the mirror the way this machine does (an apt proxy, if it has one).
+    for conf in /etc/apt/apt.conf.d/*proxy* /etc/apt/apt.conf.d/*Proxy*; do
+        [ -f "$conf" ] && cp "$conf" "$PRISTINE/etc/apt/apt.conf.d/" || true
+    done
     chroot "$PRISTINE" ssh-keygen -A >/dev/null
     touch "$PRISTINE/.complete"
 }
