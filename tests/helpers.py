@@ -42,6 +42,7 @@ def nyxops(*args: str, env: dict[str, str] | None = None, timeout: float = 120, 
         env=full_env,
         timeout=timeout,
         cwd=cwd or REPO,
+        stdin=subprocess.DEVNULL,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 

@@ -214,7 +214,7 @@ def test_killed_mid_run_then_rerun_embeds_nothing_twice(env, db_url) -> None:
         run_env = {**os.environ, **_provider_env(env, openai)}
         proc = subprocess.Popen([sys.executable, "-m", "nyxops", "backfill", "--target", "workflow_insights",
                                  "--batch-size", "50", "--concurrency", "2"], env=run_env, cwd=REPO,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)  # fmt: skip
         deadline = time.monotonic() + 60
         while scalar(db_url, "SELECT count(*) FROM embedding_writes") < 400 and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -164,8 +164,9 @@ def test_ollama_faults(healthy, setup, reason: str) -> None:
 def test_ollama_slow_answer_times_out(healthy) -> None:
     ollama = healthy["ollama"]
     ollama.faults.slow_rate, ollama.faults.slow_seconds = 1.0, 3.0
-    result = nyxops("verify", "--only", "ollama", env={**healthy["env"], "NYXOPS_OLLAMA_TIMEOUT": "0.5"})
-    assert result.code == 1 and "ollama" in result.stdout and "fail" in result.stdout
+    result = nyxops("verify", "--only", "ollama", "--json", env={**healthy["env"], "NYXOPS_OLLAMA_TIMEOUT": "0.5"})
+    assert result.code == 1
+    assert "not answering /api/version (timed out" in _results(result)["ollama"]["reason"]
 
 
 def test_openai_faults(healthy) -> None:

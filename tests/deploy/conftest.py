@@ -37,7 +37,7 @@ class SshTestHost:
         proc = subprocess.run(
             ["ssh", "-i", str(self.key), "-p", str(self.port), "-o", f"UserKnownHostsFile={self.known_hosts}",
              "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", f"root@{self.address}", command],
-            capture_output=True, text=True, timeout=120,
+            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
         )  # fmt: skip
         if check and proc.returncode != 0:
             raise AssertionError(f"{command}: {proc.stderr}")
@@ -73,14 +73,16 @@ class SshTestHost:
 def test_host() -> Iterator[SshTestHost]:
     if os.geteuid() != 0:
         pytest.fail("the SSH test host needs root (debootstrap, chroot); CI runs as root")
-    started = subprocess.run(["bash", str(BUILD), "start"], capture_output=True, text=True, timeout=900)
+    started = subprocess.run(
+        ["bash", str(BUILD), "start"], capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL
+    )
     if started.returncode != 0:
         pytest.fail(f"test host did not start:\n{started.stdout}\n{started.stderr}")
     host = SshTestHost("127.0.0.2", 2222, CACHE / "keys" / "id_ed25519", CACHE / "keys" / "known_hosts", CACHE / "live")
     try:
         yield host
     finally:
-        subprocess.run(["bash", str(BUILD), "stop"], timeout=120, check=False)
+        subprocess.run(["bash", str(BUILD), "stop"], timeout=120, check=False, stdin=subprocess.DEVNULL)
 
 
 @dataclass

@@ -47,6 +47,7 @@ def test_ollama_nothing_to_do(tmp_path: Path) -> None:
     assert results["ollama | Ollama service (profile ollama, CPU only, limits from host data)"] == ("-", "-", "1")
     assert results["ollama | Ollama models (only the missing ones)"] == ("-", "-", "1")
     sent = _sent(run.output)
+    assert any("ollama list" in c for c in sent) and any("config --hash" in c for c in sent)  # the facts were read
     assert not any(" up -d" in c or "ollama pull" in c or "docker inspect" in c for c in sent), sent
 
 

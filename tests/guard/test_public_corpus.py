@@ -51,6 +51,7 @@ def corpus() -> Path:
             [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(CACHE), *WHEELS],
             check=True,
             timeout=600,
+            stdin=subprocess.DEVNULL,
         )
         for wheel in CACHE.glob("*.whl"):
             with zipfile.ZipFile(wheel) as archive:
@@ -112,7 +113,9 @@ def test_every_squawk_drop_is_found_by_nyxops_in_the_same_statement(corpus: Path
     for path in _files(corpus):
         if str(path.relative_to(corpus)) in NOT_POSTGRES:
             continue
-        proc = subprocess.run([str(squawk), "--reporter", "json", str(path)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [str(squawk), "--reporter", "json", str(path)], capture_output=True, text=True, stdin=subprocess.DEVNULL
+        )
         violations = [v for v in json.loads(proc.stdout or "[]") if v["rule_name"] in SQUAWK_TO_NYXOPS]
         if not violations:
             continue

@@ -21,6 +21,7 @@ def _start_and_kill_during_sleep(env: dict[str, str], db_url: str) -> None:
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
     )
     try:
         with psycopg.connect(db_url, autocommit=True) as conn:

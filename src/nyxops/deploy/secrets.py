@@ -19,7 +19,9 @@ def _read_file(path: Path) -> dict[str, str]:
     if not path.is_file():
         raise ConfigError(f"secrets file {path} does not exist")
     inside = subprocess.run(
-        ["git", "-C", str(path.parent), "ls-files", "--error-unmatch", path.name], capture_output=True
+        ["git", "-C", str(path.parent), "ls-files", "--error-unmatch", path.name],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
     )
     if inside.returncode == 0:
         raise ConfigError(f"secrets file {path} is tracked by git; move it out of the repository and rotate it")

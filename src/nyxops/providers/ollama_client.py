@@ -42,6 +42,7 @@ class OllamaClient:
             host=self.base_url, timeout=settings.ollama_timeout, event_hooks={"request": [self.counter.hook]}
         )
         self.attempts = settings.openai_max_retries + 1
+        self.timeout = settings.ollama_timeout
 
     @property
     def requests(self) -> int:
@@ -80,7 +81,7 @@ class OllamaClient:
     def version(self) -> str:
         started = time.perf_counter()
         try:
-            answer = httpx.get(f"{self.base_url.rstrip('/')}/api/version", timeout=10)
+            answer = httpx.get(f"{self.base_url.rstrip('/')}/api/version", timeout=min(self.timeout, 10))
             answer.raise_for_status()
             return str(answer.json()["version"])
         except (httpx.HTTPError, ValueError, KeyError) as exc:
