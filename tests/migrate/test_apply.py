@@ -197,3 +197,19 @@ def test_census_decrease_aborts_before_commit(env, db_url, migrations: Path) -> 
         "would lose protected data: public.workflow_insights.embedding: 382 values before, 373 after" in result.stderr
     )
     assert scalar(db_url, EMBEDDINGS) == 382
+
+
+def test_census_decrease_in_a_journaled_file_stops_at_that_statement(env, db_url, migrations: Path) -> None:
+    add_migration(
+        migrations,
+        "0004_journaled_loss.sql",
+        "CREATE INDEX CONCURRENTLY wi_created_idx ON workflow_insights (created_at);\n"
+        "UPDATE workflow_insights SET embedding = NULL WHERE id = 'wi_00001';\n"
+        "CREATE TABLE after_loss (id int);\n",
+    )
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1
+    assert "382 values before, 381 after. Statement 2 was rolled back" in result.stderr
+    assert scalar(db_url, "SELECT count(embedding) FROM workflow_insights") == 382
+    assert scalar(db_url, "SELECT to_regclass('after_loss') IS NULL") is True
+    assert scalar(db_url, "SELECT count(*) FROM nyxops.schema_migrations WHERE version = '0004'") == 0

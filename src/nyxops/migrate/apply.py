@@ -96,12 +96,18 @@ def _failure(pf: PendingFile, stmt: Statement, exc: psycopg.Error) -> str:
     )
 
 
-def _check_census(run: FileRun, settings: Settings, pf: PendingFile) -> None:
+def _check_census(run: FileRun, settings: Settings, pf: PendingFile, *, statement: int | None = None) -> None:
     lost = census.losses(_protected_only(run.before, settings), _protected_only(run.after, settings))
-    if lost:
-        raise CensusDecreased(
-            f"{pf.file.name} would lose protected data: " + "; ".join(lost) + ". It was rolled back; nothing changed."
+    if not lost:
+        return
+    if statement is None:
+        undone = "It was rolled back; nothing changed."
+    else:  # journaled: the statements before this one are committed, this one is not
+        undone = (
+            f"Statement {statement + 1} was rolled back; the ones before it are committed (journaled file) and "
+            "the file is not recorded as applied."
         )
+    raise CensusDecreased(f"{pf.file.name} would lose protected data: " + "; ".join(lost) + ". " + undone)
 
 
 def _run_transactional(conn: psycopg.Connection, pf: PendingFile, settings: Settings, progress: Progress) -> FileRun:
@@ -158,6 +164,8 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
                 set_timeouts(conn, settings)
                 runtime.install_migration_guard(conn, pf.allowed_objects())
                 result = execute(conn, pf, stmt)
+                run.after = census.take(conn, columns)
+                _check_census(run, settings, pf, statement=stmt.index)
                 runtime.remove_migration_guard(conn)
                 history.journal_mark(conn, pf.file.version, pf.file.sha256, stmt.index)
         else:
@@ -169,7 +177,7 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
         progress(pf, result)
     with conn.transaction():
         run.after = census.take(conn, columns)
-        _check_census(run, settings, pf)
+        _check_census(run, settings, pf, statement=len(pf.statements) - 1)
         run.ms = (time.perf_counter() - started) * 1000
         census.log(conn, pf.file.version, "after", run.after)
         history.journal_clear(conn, pf.file.version)
