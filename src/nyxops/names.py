@@ -7,6 +7,16 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 _IDENT = re.compile(r'"((?:[^"]|"")*)"|([^".\s]+)')
+_PLAIN = re.compile(r"^[a-z_][a-z0-9_$]*$")
+
+
+def quote_part(name: str) -> str:
+    """A name as it must be written to mean exactly it: ``Project`` -> ``"Project"``, ``embedding`` as is."""
+    return name if _PLAIN.match(name) else '"' + name.replace('"', '""') + '"'
+
+
+def dotted(parts: list[str]) -> str:
+    return ".".join(quote_part(p) for p in parts)
 
 
 def split_identifier(text: str) -> list[str]:
@@ -56,7 +66,10 @@ class QualifiedName:
         return QualifiedName(self.schema, self.table)
 
     def __str__(self) -> str:
-        return ".".join(p for p in (self.schema, self.table, self.column) if p is not None)
+        """As SQL needs it written (``public."Project"."syncEnabled"``): pasted into an allow comment, it matches."""
+        return ".".join(
+            p if p == "*" else quote_part(p) for p in (self.schema, self.table, self.column) if p is not None
+        )
 
     def sql(self) -> str:
         """Quoted for SQL text: ``"public"."Project"``."""

@@ -146,3 +146,12 @@ def test_drop_extension_vector_touches_protected_columns() -> None:
     sql = "-- nyxops:allow drop-extension vector\nDROP EXTENSION vector CASCADE;\n"
     [finding] = check(parse(sql))
     assert finding.blocking
+
+
+def test_mixed_case_objects_are_shown_quoted_and_the_shown_name_allows_them() -> None:
+    [finding] = check(parse('ALTER TABLE "User" ALTER COLUMN "email" SET DATA TYPE varchar(320);'))
+    assert finding.object == 'public."User".email'
+    allowed = check(parse(f"-- nyxops:allow alter-column-type {finding.object}\n" + finding.statement_text + ";"))
+    assert [f.allowed for f in allowed] == [True]
+    unquoted = check(parse("-- nyxops:allow alter-column-type public.User.email\n" + finding.statement_text + ";"))
+    assert {f.rule for f in unquoted} == {"alter-column-type", "unused-allow"}  # User folds to user: another table

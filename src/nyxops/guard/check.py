@@ -11,7 +11,7 @@ from pglast import parser
 from nyxops.errors import SqlParseError
 from nyxops.guard import dynamic, registry
 from nyxops.guard.model import ANY_PROTECTED, Finding, Hit
-from nyxops.names import QualifiedName, split_identifier
+from nyxops.names import QualifiedName, dotted, split_identifier
 from nyxops.sql import AllowDirective, Statement, parse
 
 _MAX_DEPTH = 4
@@ -126,7 +126,7 @@ def _normal_object(rule_id: str, text: str) -> str | None:
         return str(QualifiedName.parse(text, parts=(2, 3))) if len(parts) in (2, 3) else None
     if rule_id in registry.TABLE_RULES or rule_id == "drop-type":
         return str(QualifiedName.parse(text)) if len(parts) in (1, 2) else None
-    return ".".join(parts)
+    return dotted(parts)
 
 
 def _apply_allows(stmt: Statement, findings: list[Finding], policy: Policy) -> list[Finding]:

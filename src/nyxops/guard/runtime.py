@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import psycopg
 
 from nyxops.errors import MigrationError
-from nyxops.names import QualifiedName
+from nyxops.names import QualifiedName, dotted
 
 GUARD_FUNCTION = """
 CREATE OR REPLACE FUNCTION nyxops.migration_guard() RETURNS event_trigger LANGUAGE plpgsql AS $guard$
@@ -103,7 +103,7 @@ def protect_status(conn: psycopg.Connection) -> tuple[bool, list[str]]:
     installed = bool(row and row[0] != "D")
     columns: list[str] = []
     if installed:
-        columns = [".".join(r[0]) for r in conn.execute("SELECT address FROM nyxops.protected ORDER BY 1")]
+        columns = [dotted(r[0]) for r in conn.execute("SELECT address FROM nyxops.protected ORDER BY 1")]
     return installed, columns
 
 

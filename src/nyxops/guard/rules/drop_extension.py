@@ -6,6 +6,7 @@
 from collections.abc import Iterator
 
 from nyxops.guard.model import ANY_PROTECTED, Hit, dropped_objects, is_cascade
+from nyxops.names import quote_part
 from nyxops.sql import Node
 
 ID = "drop-extension"
@@ -23,4 +24,4 @@ def check(body: Node) -> Iterator[Hit]:
         if isinstance(obj, dict) and "String" in obj:
             name = obj["String"]["sval"]
             columns = (ANY_PROTECTED,) if name == "vector" else ()
-            yield Hit(name, columns=columns, detail="CASCADE" if is_cascade(body) else "")
+            yield Hit(quote_part(name), columns=columns, detail="CASCADE" if is_cascade(body) else "")

@@ -3,7 +3,7 @@
 from collections.abc import Iterator
 
 from nyxops.guard.model import Hit, dropped_objects, is_cascade
-from nyxops.names import QualifiedName
+from nyxops.names import QualifiedName, quote_part
 from nyxops.sql import Node
 
 ID = "drop-schema"
@@ -21,4 +21,4 @@ def check(body: Node) -> Iterator[Hit]:
         if isinstance(obj, dict) and "String" in obj:
             name = obj["String"]["sval"]
             tables = (QualifiedName(name, "*"),)
-            yield Hit(name, tables=tables, detail="CASCADE" if is_cascade(body) else "")
+            yield Hit(quote_part(name), tables=tables, detail="CASCADE" if is_cascade(body) else "")

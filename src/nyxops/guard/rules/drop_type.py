@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 
 from nyxops.guard.model import Hit, dropped_objects, is_cascade, name_list
+from nyxops.names import dotted
 from nyxops.sql import Node
 
 ID = "drop-type"
@@ -26,4 +27,4 @@ def check(body: Node) -> Iterator[Hit]:
                 names.append(item["String"]["sval"])
         if len(names) == 1:
             names = ["public", *names]
-        yield Hit(".".join(names), detail="CASCADE" if is_cascade(body) else "")
+        yield Hit(dotted(names), detail="CASCADE" if is_cascade(body) else "")
