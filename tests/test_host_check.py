@@ -51,3 +51,12 @@ def test_no_host_configured_skips() -> None:
     ctx = Context(load_settings(), None, "http://127.0.0.1:1", None)
     [result] = run_checks(ctx, discover(default_checks_dir()), ["host"])
     assert result.status == "skip" and "NYXOPS_HOST" in result.reason
+
+
+def test_a_crashing_check_is_a_failure_with_its_reason(tmp_path) -> None:
+    (tmp_path / "broken.py").write_text("NAME = 'broken'\nTIMEOUT = 5\n\ndef run(ctx):\n    raise KeyError('models')\n")
+    (tmp_path / "slow.py").write_text("import time\nNAME = 'slow'\nTIMEOUT = 0.2\n\ndef run(ctx):\n    time.sleep(2)\n")
+    ctx = Context(load_settings(), None, "http://127.0.0.1:1", None)
+    results = {r.name: r for r in run_checks(ctx, discover(tmp_path))}
+    assert results["broken"].status == "fail" and results["broken"].reason == "check crashed: KeyError: 'models'"
+    assert results["slow"].status == "fail" and results["slow"].reason == "timed out after 0.2s"

@@ -108,8 +108,9 @@ def _run_one(module: ModuleType, ctx: Context) -> CheckResult:
         result: CheckResult = module.run(ctx)
     except NyxopsError as exc:
         result = failed(str(exc))
-    except (psycopg.Error, OSError) as exc:
-        result = failed(f"{exc.__class__.__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
+    except Exception as exc:  # a check that crashes is a failing check, reported like the others
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        result = failed(f"check crashed: {exc.__class__.__name__}: {first}")
     result.name = module.NAME
     result.seconds = time.perf_counter() - started
     return result
