@@ -6,38 +6,27 @@ in one process, and reports the ratio of their medians (never an absolute time a
 
 from __future__ import annotations
 
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
+from nyxops.embedded import embedded_postgres, load_fixture
 from nyxops.names import with_database
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURE = REPO / "src" / "nyxops" / "fixtures" / "nyxcore_schema.sql"
 
 
-@contextmanager
-def server() -> Iterator[str]:
-    import pgserver  # type: ignore[import-untyped]
-
-    data = tempfile.mkdtemp(prefix="nyxbench-", dir="/tmp")
-    srv = pgserver.get_server(data, cleanup_mode="stop")
-    try:
-        yield srv.get_uri()
-    finally:
-        srv.cleanup()
-        shutil.rmtree(data, ignore_errors=True)
+def server() -> AbstractContextManager[str]:
+    return embedded_postgres("nyxbench-")
 
 
 def fresh_database(admin_url: str, seed: bool = True) -> str:
@@ -46,8 +35,7 @@ def fresh_database(admin_url: str, seed: bool = True) -> str:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = with_database(admin_url, name)
     if seed:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(FIXTURE.read_text().encode())
+        load_fixture(url)
     return url
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,23 +17,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from nyxops.embedded import embedded_postgres, load_fixture
 from tests.helpers import REPO, with_database
 
-FIXTURE = REPO / "src" / "nyxops" / "fixtures" / "nyxcore_schema.sql"
 TEMPLATE = "nyxops_template"
-
-
-def _embedded() -> Iterator[str]:
-    import pgserver
-
-    # A short path: the server's unix socket lives in its data folder (107-byte limit).
-    data = tempfile.mkdtemp(prefix="nyxpg-", dir="/tmp")
-    server = pgserver.get_server(data, cleanup_mode="stop")
-    try:
-        yield server.get_uri()
-    finally:
-        server.cleanup()
-        shutil.rmtree(data, ignore_errors=True)
 
 
 def _docker() -> Iterator[str]:
@@ -52,7 +38,8 @@ def pg_server() -> Iterator[str]:
     elif os.environ.get("NYXOPS_TEST_DOCKER") == "1":
         yield from _docker()
     else:
-        yield from _embedded()
+        with embedded_postgres() as url:
+            yield url
 
 
 @pytest.fixture(scope="session")
@@ -62,8 +49,7 @@ def template_url(pg_server: str) -> str:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(TEMPLATE)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
     url = with_database(pg_server, TEMPLATE)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(FIXTURE.read_text().encode())
+    load_fixture(url)
     return url
 
 

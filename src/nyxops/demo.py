@@ -8,10 +8,6 @@ apply, status and the database checks of verify, all through the same functions 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from importlib import resources
-from pathlib import Path
 
 import psycopg
 from rich.console import Console
@@ -19,7 +15,7 @@ from rich.rule import Rule
 
 from nyxops import render, render_ops
 from nyxops.config import load_settings
-from nyxops.errors import UsageError
+from nyxops.embedded import embedded_postgres, load_fixture
 from nyxops.guard.check import Policy
 from nyxops.guard.lint import lint
 from nyxops.migrate.apply import apply
@@ -29,26 +25,13 @@ from nyxops.names import with_database
 from nyxops.verify import Context, default_checks_dir, discover, run_checks
 
 
-def _server(data: Path) -> tuple[object, str]:
-    try:
-        import pgserver
-    except ImportError:
-        raise UsageError("the demo needs the pgserver package: pip install -e '.[test]'") from None
-    server = pgserver.get_server(str(data), cleanup_mode="stop")  # type: ignore[attr-defined]
-    return server, str(server.get_uri())
-
-
 def run_demo(console: Console, *, keep: bool = False) -> None:
-    data = Path(tempfile.mkdtemp(prefix="nyxdemo-", dir="/tmp"))
-    server, admin_url = _server(data)
-    try:
+    with embedded_postgres("nyxdemo-", keep=keep) as admin_url:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute("DROP DATABASE IF EXISTS nyxcore")
             conn.execute("CREATE DATABASE nyxcore")
         url = with_database(admin_url, "nyxcore")
-        fixture = resources.files("nyxops").joinpath("fixtures/nyxcore_schema.sql").read_text()
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(fixture.encode())
+        load_fixture(url)
         os.environ.pop("NYXOPS_HOST", None)
         settings = load_settings(database_url=url)
         migrations = settings.migrations_dir
@@ -78,10 +61,6 @@ def run_demo(console: Console, *, keep: bool = False) -> None:
         _incident(console, url, settings.protected_columns)
         if keep:
             console.print(f"server left running; DATABASE_URL={url}")
-    finally:
-        if not keep:
-            server.cleanup()  # type: ignore[attr-defined]
-            shutil.rmtree(data, ignore_errors=True)
 
 
 PRISMA_DROP = 'ALTER TABLE "workflow_insights" DROP COLUMN "embedding",\nADD COLUMN "embedding" vector(1536);\n'
