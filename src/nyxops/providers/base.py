@@ -43,3 +43,17 @@ class RequestCounter:
     def call(self) -> None:
         with self._lock:
             self.calls += 1
+
+
+class Counted:
+    """A client whose requests are counted by ``self.counter`` (set by the subclass)."""
+
+    counter: RequestCounter
+
+    @property
+    def requests(self) -> int:
+        return self.counter.requests
+
+    @property
+    def calls(self) -> int:
+        return self.counter.calls

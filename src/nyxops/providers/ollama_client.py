@@ -13,7 +13,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from nyxops.config import Settings
 from nyxops.errors import ProviderError
-from nyxops.providers.base import RequestCounter
+from nyxops.providers.base import Counted, RequestCounter
 
 
 def _transient(exc: BaseException) -> bool:
@@ -30,7 +30,7 @@ class ChatAnswer:
     tokens_per_second: float | None
 
 
-class OllamaClient:
+class OllamaClient(Counted):
     provider = "ollama"
 
     def __init__(self, settings: Settings, model: str | None = None, *, base_url: str | None = None) -> None:
@@ -43,14 +43,6 @@ class OllamaClient:
         )
         self.attempts = settings.openai_max_retries + 1
         self.timeout = settings.ollama_timeout
-
-    @property
-    def requests(self) -> int:
-        return self.counter.requests
-
-    @property
-    def calls(self) -> int:
-        return self.counter.calls
 
     def _retrying(self) -> Retrying:
         return Retrying(

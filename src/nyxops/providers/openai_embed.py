@@ -13,12 +13,12 @@ import openai
 
 from nyxops.config import Settings
 from nyxops.errors import ProviderError
-from nyxops.providers.base import RequestCounter
+from nyxops.providers.base import Counted, RequestCounter
 
 MAX_INPUTS = 2048
 
 
-class OpenAIEmbedder:
+class OpenAIEmbedder(Counted):
     provider = "openai"
 
     def __init__(self, settings: Settings, model: str, *, max_input_chars: int = 24_000) -> None:
@@ -36,14 +36,6 @@ class OpenAIEmbedder:
             timeout=settings.openai_timeout,
             http_client=http,
         )
-
-    @property
-    def requests(self) -> int:
-        return self.counter.requests
-
-    @property
-    def calls(self) -> int:
-        return self.counter.calls
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not 0 < len(texts) <= MAX_INPUTS:
