@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pyinfra.context import host
 
@@ -18,3 +19,8 @@ COMPOSE_FILE = "docker-compose.production.yml"
 def data() -> HostData:
     """Host data as pyinfra holds it (inventory plus ``--data``), validated again: a bad ``--data`` names its field."""
     return load_host_data(**{name: host.data.get(name) for name in HostData.model_fields})
+
+
+def compose_project(d: HostData) -> dict[str, Any]:
+    """Where compose runs on the host: the arguments every compose operation takes."""
+    return {"app_dir": d.app_dir, "compose": d.compose_command, "project": d.compose_project, "file": COMPOSE_FILE}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyinfra.api.deploy import deploy
 
-from deploys.common import COMPOSE_FILE, data
+from deploys.common import compose_project, data
 from nyxops.deploy.operations import compose_up, ollama_pull, wait_healthy
 
 
@@ -13,10 +13,7 @@ def ollama_stage() -> None:
     d = data()
     up = compose_up(
         name="Ollama service (profile ollama, CPU only, limits from host data)",
-        app_dir=d.app_dir,
-        compose=d.compose_command,
-        project=d.compose_project,
-        file=COMPOSE_FILE,
+        **compose_project(d),
         services=["ollama"],
         profiles=["ollama"],
     )

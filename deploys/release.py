@@ -7,7 +7,7 @@ import shlex
 from pyinfra.api.deploy import deploy
 from pyinfra.operations import git, server
 
-from deploys.common import COMPOSE_FILE, MIGRATIONS, REPO, data
+from deploys.common import COMPOSE_FILE, MIGRATIONS, REPO, compose_project, data
 from nyxops.deploy.operations import compose_up, migrations_applied, wait_healthy
 
 
@@ -24,10 +24,7 @@ def release_stage() -> None:
     )
     db = compose_up(
         name="Database service",
-        app_dir=d.app_dir,
-        compose=d.compose_command,
-        project=d.compose_project,
-        file=COMPOSE_FILE,
+        **compose_project(d),
         services=["db"],
         profiles=[],
     )
@@ -41,10 +38,7 @@ def release_stage() -> None:
     )
     compose_up(
         name="App service running as configured",
-        app_dir=d.app_dir,
-        compose=d.compose_command,
-        project=d.compose_project,
-        file=COMPOSE_FILE,
+        **compose_project(d),
         services=["app"],
         profiles=[],
     )
