@@ -200,6 +200,9 @@ def test_usage_errors(env) -> None:
     assert "--batch-size must be between 1 and 2048" in nyxops("backfill", "--batch-size", "5000", env=env).stderr
     assert "no target named 'nope'" in nyxops("backfill", "--target", "nope", env=env).stderr
     assert "--table needs --text-sql" in nyxops("backfill", "--table", "t", env=env).stderr
+    bad_dimension = nyxops("backfill", "--table", "t", "--text-sql", "x", "--dimension", "0", env=env)
+    assert bad_dimension.code == 2 and "--dimension: Input should be greater than 0" in bad_dimension.stderr
+    assert "Traceback" not in bad_dimension.stderr
 
 
 def test_killed_mid_run_then_rerun_embeds_nothing_twice(env, db_url) -> None:

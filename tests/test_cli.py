@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,6 +85,58 @@ def test_bad_configuration_names_the_field(tmp_path: Path) -> None:
     result = nyxops("lint", str(REPO / "migrations"), cwd=tmp_path)
     assert result.code == 2
     assert "protected_columns" in result.stderr and "not schema.table.column or table.column" in result.stderr
+
+
+def _unconfigured_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.upper().startswith("NYXOPS_")}
+
+
+ALLOWED_DROPS = """-- nyxops:allow drop-column public.workflow_insights.embedding
+ALTER TABLE workflow_insights DROP COLUMN embedding;
+-- nyxops:allow drop-column public.legacy.flag
+ALTER TABLE legacy DROP COLUMN flag;
+"""
+
+
+@pytest.mark.parametrize(
+    ("configure", "refused"),
+    [
+        ({}, "public.workflow_insights.embedding"),
+        ({"nyxops_protected_columns": '["public.legacy.flag"]'}, "public.legacy.flag"),
+        ({"toml": 'protected_columns = ["legacy.flag"]\n'}, "public.legacy.flag"),
+    ],
+    ids=["defaults", "lower-case variable", "nyxops.toml"],
+)
+def test_lint_protects_the_configured_columns(tmp_path: Path, configure: dict[str, str], refused: str) -> None:
+    """With nothing configured lint skips the settings model; it must still protect what the settings say."""
+    (tmp_path / "drops.sql").write_text(ALLOWED_DROPS)
+    env = _unconfigured_env()
+    if "toml" in configure:
+        (tmp_path / "nyxops.toml").write_text(configure.pop("toml"))
+    env.update(configure)
+    proc = subprocess.run([sys.executable, "-m", "nyxops", "lint", "-f", "json", "drops.sql"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)  # fmt: skip
+    findings = json.loads(proc.stdout)["files"][0]["findings"]
+    assert [f["object"] for f in findings if f["blocking"]] == [refused], proc.stderr
+    assert proc.returncode == 1
+
+
+def test_lint_for_ci_imports_no_settings_model_and_no_rich(tmp_path: Path) -> None:
+    """The JSON and GitHub formats run in CI on every push: they pay for the parser, not for pydantic or rich."""
+    (tmp_path / "bad.sql").write_text(PRISMA)
+    heavy = ("pydantic", "pydantic_settings", "rich", "typer", "psycopg")
+    script = (
+        "import atexit, sys\n"
+        f"atexit.register(lambda: print('loaded:', [m for m in {heavy!r} if m in sys.modules], file=sys.stderr))\n"
+        "sys.argv = ['nyxops', 'lint', '--format', sys.argv[1], 'bad.sql']\n"
+        "from nyxops.cli import main\n"
+        "main()\n"
+    )
+    for fmt in ("json", "github"):
+        proc = subprocess.run([sys.executable, "-c", script, fmt], env=_unconfigured_env(), cwd=tmp_path,
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL)  # fmt: skip
+        assert proc.returncode == 1 and "drop-column" in proc.stdout
+        assert "loaded: []" in proc.stderr, proc.stderr
 
 
 def test_demo_runs_the_main_job_end_to_end() -> None:

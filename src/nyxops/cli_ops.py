@@ -5,23 +5,27 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
-from nyxops.cli import UrlOption, app, err, out, run, settings_for
-from nyxops.config import EmbeddingTarget
+from nyxops.cli import PATH, app, err, finish, out, run, settings_for, url_option
 from nyxops.errors import UsageError
 
 
 @app.command()
+@url_option
+@click.option("--only", multiple=True, help="run only this check (repeatable)")
+@click.option("--wait", type=float, default=0, metavar="SECONDS", help="retry failing checks for up to SECONDS")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.option("--junit", "junit_file", type=PATH, help="write a JUnit XML report")
+@click.option("--checks", "checks_dir", type=PATH, help="folder of checks [default: checks/]")
 def verify(
-    database_url: UrlOption = None,
-    only: Annotated[list[str] | None, typer.Option("--only", help="run only this check (repeatable)")] = None,
-    wait: Annotated[float, typer.Option("--wait", help="retry failing checks for up to SECONDS")] = 0,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-    junit_file: Annotated[Path | None, typer.Option("--junit", help="write a JUnit XML report")] = None,
-    checks_dir: Annotated[Path | None, typer.Option("--checks", help="folder of checks [default: checks/]")] = None,
+    database_url: str | None,
+    only: tuple[str, ...],
+    wait: float,
+    as_json: bool,
+    junit_file: Path | None,
+    checks_dir: Path | None,
 ) -> None:
     """Prove a deploy worked: embeddings all there, nothing lost, providers answering end to end."""
     from nyxops import render_ops
@@ -33,7 +37,7 @@ def verify(
     def action() -> list:  # type: ignore[type-arg]
         modules = discover(checks_dir or default_checks_dir())
         with session(settings) as ctx:
-            return run_checks(ctx, modules, only, wait, on_round=render_ops.waiting(err))
+            return run_checks(ctx, modules, list(only) or None, wait, on_round=render_ops.waiting(err()))
 
     results = run(action)
     if junit_file:
@@ -41,30 +45,46 @@ def verify(
     if as_json:
         print(json.dumps([asdict(r) for r in results], indent=2, default=str))
     else:
-        render_ops.verify_table(results, out)
-    raise typer.Exit(0 if all(r.status != "fail" for r in results) else 1)
+        render_ops.verify_table(results, out())
+    finish(0 if all(r.status != "fail" for r in results) else 1)
 
 
 @app.command()
+@url_option
+@click.option("--provider", type=click.Choice(["openai", "ollama"]), help="[default: the target's]")
+@click.option("--model", help="embedding model [default: the target's]")
+@click.option("--batch-size", type=int, default=100, show_default=True)
+@click.option("--concurrency", type=int, default=4, show_default=True)
+@click.option("--limit", type=int, help="embed at most N rows per target")
+@click.option("--dry-run", is_flag=True, help="count what would be embedded, and the requests")
+@click.option("--target", help="only the configured target of this name")
+@click.option("--table", help="an ad hoc target: schema.table")
+@click.option("--key", default="id", show_default=True, help="ad hoc: key column")
+@click.option("--text-sql", help="ad hoc: SQL expression of the text")
+@click.option("--column", default="embedding", show_default=True, help="ad hoc: embedding column")
+@click.option("--dimension", type=int, default=1536, show_default=True, help="ad hoc: vector dimension")
 def backfill(
-    database_url: UrlOption = None,
-    provider: Annotated[str | None, typer.Option(help="openai or ollama [default: the target's]")] = None,
-    model: Annotated[str | None, typer.Option(help="embedding model [default: the target's]")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 100,
-    concurrency: Annotated[int, typer.Option("--concurrency")] = 4,
-    limit: Annotated[int | None, typer.Option("--limit", help="embed at most N rows per target")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="count what would be embedded, and the requests")] = False,
-    target: Annotated[str | None, typer.Option("--target", help="only the configured target of this name")] = None,
-    table: Annotated[str | None, typer.Option("--table", help="an ad hoc target: schema.table")] = None,
-    key: Annotated[str, typer.Option("--key", help="ad hoc: key column")] = "id",
-    text_sql: Annotated[str | None, typer.Option("--text-sql", help="ad hoc: SQL expression of the text")] = None,
-    column: Annotated[str, typer.Option("--column", help="ad hoc: embedding column")] = "embedding",
-    dimension: Annotated[int, typer.Option("--dimension", help="ad hoc: vector dimension")] = 1536,
+    database_url: str | None,
+    provider: str | None,
+    model: str | None,
+    batch_size: int,
+    concurrency: int,
+    limit: int | None,
+    dry_run: bool,
+    target: str | None,
+    table: str | None,
+    key: str,
+    text_sql: str | None,
+    column: str,
+    dimension: int,
 ) -> None:
     """Fill NULL embeddings: batched, concurrent, one write per batch, resumable, never twice."""
+    from pydantic import ValidationError
+
     from nyxops import render_ops
     from nyxops.backfill import Options
     from nyxops.backfill import backfill as run_backfill
+    from nyxops.config import EmbeddingTarget
 
     settings = settings_for(database_url)
 
@@ -72,8 +92,8 @@ def backfill(
         if table:
             if not text_sql:
                 raise UsageError("--table needs --text-sql (the SQL expression giving each row's text)")
-            return [
-                EmbeddingTarget(
+            try:
+                ad_hoc = EmbeddingTarget(
                     name=table,
                     table=table,
                     key=key,
@@ -83,7 +103,10 @@ def backfill(
                     provider="ollama" if provider == "ollama" else "openai",
                     model=model or ("text-embedding-3-small" if provider != "ollama" else "nomic-embed-text"),
                 )
-            ]
+            except ValidationError as exc:
+                problems = "; ".join(f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}" for e in exc.errors())
+                raise UsageError(f"ad hoc target: {problems}") from None
+            return [ad_hoc]
         chosen = [t for t in settings.embedding_targets if target in (None, t.name)]
         if not chosen:
             names = ", ".join(t.name for t in settings.embedding_targets)
@@ -92,19 +115,18 @@ def backfill(
 
     def action() -> list:  # type: ignore[type-arg]
         options = Options(provider, model, batch_size, concurrency, limit, dry_run)
-        with render_ops.BackfillProgress(out) as progress:
+        with render_ops.BackfillProgress(out()) as progress:
             return run_backfill(settings, targets(), options, progress)
 
     summaries = run(action)
-    render_ops.backfill_summary(summaries, out)
-    raise typer.Exit(0 if all(s.ok for s in summaries) else 1)
+    render_ops.backfill_summary(summaries, out())
+    finish(0 if all(s.ok for s in summaries) else 1)
 
 
 @app.command()
-def demo(
-    keep: Annotated[bool, typer.Option(help="leave the embedded server running and print its URL")] = False,
-) -> None:
+@click.option("--keep", is_flag=True, help="leave the embedded server running and print its URL")
+def demo(keep: bool) -> None:
     """The main job on an embedded PostgreSQL + pgvector: lint, dry run, apply, status, verify."""
     from nyxops.demo import run_demo
 
-    run(lambda: run_demo(out, keep=keep))
+    run(lambda: run_demo(out(), keep=keep))

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from nyxops.defaults import PROTECTED_COLUMNS
 from nyxops.errors import ConfigError
 from nyxops.names import QualifiedName
 
@@ -84,7 +85,7 @@ class Settings(BaseSettings):
     migrations_dir: Path = Path("migrations")
     lock_timeout: str = "5s"
     statement_timeout: str = "10min"
-    protected_columns: list[str] = Field(default_factory=lambda: ["public.workflow_insights.embedding"])
+    protected_columns: list[str] = Field(default_factory=lambda: list(PROTECTED_COLUMNS))
     embedding_targets: list[EmbeddingTarget] = Field(default_factory=default_targets)
 
     openai_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY"))

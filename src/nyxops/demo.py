@@ -13,7 +13,7 @@ import psycopg
 from rich.console import Console
 from rich.rule import Rule
 
-from nyxops import render, render_ops
+from nyxops import render, render_lint, render_ops
 from nyxops.config import load_settings
 from nyxops.embedded import embedded_postgres, load_fixture
 from nyxops.guard.check import Policy
@@ -37,7 +37,7 @@ def run_demo(console: Console, *, keep: bool = False) -> None:
         migrations = settings.migrations_dir
         console.print(Rule("1. nyxops lint migrations/  (static guard, no database)"))
         report = lint([migrations], Policy.from_names(settings.protected_columns))
-        render.lint_text(report, console)
+        render_lint.lint_text(report, console)
         console.print(Rule("2. nyxops migrate plan  (runs for real, rolled back)"))
         render.plan_report(plan(settings), console)
         console.print(Rule("3. nyxops migrate apply"))

@@ -49,13 +49,19 @@ class Statement:
 
     index: int
     text: str
-    line: int
-    column: int
     offset: int
+    source: SqlSource = field(repr=False)
     allows: list[AllowDirective] = field(default_factory=list)
-    source: SqlSource | None = field(default=None, repr=False)
     _node: Node | None = field(default=None, repr=False)
     _kind: str | None = field(default=None, repr=False)
+
+    @property
+    def line(self) -> int:
+        return self.source.line_col(self.offset)[0]
+
+    @property
+    def column(self) -> int:
+        return self.source.line_col(self.offset)[1]
 
     @property
     def keyword(self) -> str:
@@ -82,12 +88,11 @@ class Statement:
 
     def position(self, byte_location: int | None) -> tuple[int, int]:
         """Line and column in the file of a node's ``location`` (a byte offset into this statement)."""
-        if byte_location is None or byte_location < 0 or self.source is None:
-            return self.line, self.column
-        encoded = self.text.encode("utf-8")
-        chars = (
-            byte_location if len(encoded) == len(self.text) else len(encoded[:byte_location].decode(errors="ignore"))
-        )
+        if byte_location is None or byte_location < 0:
+            return self.source.line_col(self.offset)
+        if self.source.ascii:
+            return self.source.line_col(self.offset + byte_location)
+        chars = len(self.text.encode("utf-8")[:byte_location].decode(errors="ignore"))
         return self.source.line_col(self.offset + chars)
 
     @property
@@ -130,12 +135,12 @@ class SqlSource:
     def __init__(self, text: str, name: str) -> None:
         self.text, self.name = text, name
         self._encoded = text.encode("utf-8")
-        self._ascii = len(self._encoded) == len(text)
+        self.ascii = len(self._encoded) == len(text)
         self._char_of_byte: list[int] | None = None
         self._line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
 
     def char_offset(self, byte_offset: int) -> int:
-        if self._ascii:
+        if self.ascii:
             return byte_offset
         if self._char_of_byte is None:
             table: list[int] = []
@@ -180,24 +185,19 @@ def parse(text: str, name: str = "<sql>") -> list[Statement]:
         raise SqlParseError(name, line, col, message) from None
     statements: list[Statement] = []
     previous_end = 0
+    leading = _LEADING.match
     for piece in slices:
-        chunk = text[piece.start : piece.stop]
-        lead = _LEADING.match(chunk)
-        skip = lead.end() if lead else 0
-        body = chunk[skip:].rstrip().rstrip(";").rstrip()
-        gap = text[previous_end : piece.start + skip]
-        previous_end = piece.stop
+        start = leading(text, piece.start, piece.stop).end()  # type: ignore[union-attr]  # matches empty
+        body = text[start : piece.stop].rstrip().rstrip(";").rstrip()
+        gap_start, previous_end = previous_end, piece.stop
         if not body:
             continue
-        start = piece.start + skip
-        line, col = source.line_col(start)
         allows = []
-        if "nyxops:allow" in gap:
-            gap_start = start - len(gap)
-            for match in _ALLOW.finditer(gap):
-                allow_line = source.line_col(gap_start + match.start())[0]
+        if text.find("nyxops:allow", gap_start, start) >= 0:
+            for match in _ALLOW.finditer(text, gap_start, start):
+                allow_line = source.line_col(match.start())[0]
                 allows.append(AllowDirective(match["rule"], match["object"], allow_line, match["rest"].strip()))
-        statements.append(Statement(len(statements), body, line, col, start, allows, source))
+        statements.append(Statement(len(statements), body, start, source, allows))
     return statements
 
 
