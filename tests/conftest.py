@@ -24,10 +24,21 @@ TEMPLATE = "nyxops_template"
 
 
 def _docker() -> Iterator[str]:
-    from testcontainers.postgres import PostgresContainer
+    from docker.errors import DockerException
+    from testcontainers.community.postgres import PostgresContainer
 
-    with PostgresContainer("pgvector/pgvector:pg16", driver=None) as container:
+    try:
+        container = PostgresContainer("pgvector/pgvector:pg16", driver=None).start()
+    except DockerException as exc:
+        pytest.exit(
+            f"NYXOPS_TEST_DOCKER=1, but no Docker engine answers ({exc}). "
+            "Start Docker, or unset NYXOPS_TEST_DOCKER to test against the embedded server.",
+            returncode=2,
+        )
+    try:
         yield container.get_connection_url()
+    finally:
+        container.stop()
 
 
 @pytest.fixture(scope="session")
