@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -22,7 +23,7 @@ from tests.helpers import REPO
 
 
 class _Engine(BaseHTTPRequestHandler):
-    requests: list[str] = []
+    requests: ClassVar[list[str]] = []
 
     def _answer(self) -> None:
         self.requests.append(f"{self.command} {self.path}")
