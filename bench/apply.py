@@ -38,18 +38,18 @@ def run(rounds: int, admin_url: str) -> list[Comparison]:
     psql = shutil.which("psql") or "psql"
 
     def ours() -> float:
-        url = fresh_database(admin_url, seed=False)
-        env = {**os.environ, "DATABASE_URL": url, "NYXOPS_MIGRATIONS_DIR": str(migrations)}
-        env["NYXOPS_PROTECTED_COLUMNS"] = "[]"
-        return timed([nyxops, "migrate", "apply"], env)
+        with fresh_database(admin_url, seed=False) as url:
+            env = {**os.environ, "DATABASE_URL": url, "NYXOPS_MIGRATIONS_DIR": str(migrations)}
+            env["NYXOPS_PROTECTED_COLUMNS"] = "[]"
+            return timed([nyxops, "migrate", "apply"], env)
 
     def psql_plain() -> float:
-        url = fresh_database(admin_url, seed=False)
-        return timed([psql, "-q", "-X", "-v", "ON_ERROR_STOP=1", "-f", str(path), url])
+        with fresh_database(admin_url, seed=False) as url:
+            return timed([psql, "-q", "-X", "-v", "ON_ERROR_STOP=1", "-f", str(path), url])
 
     def psql_one() -> float:
-        url = fresh_database(admin_url, seed=False)
-        return timed([psql, "-q", "-X", "-1", "-v", "ON_ERROR_STOP=1", "-f", str(path), url])
+        with fresh_database(admin_url, seed=False) as url:
+            return timed([psql, "-q", "-X", "-1", "-v", "ON_ERROR_STOP=1", "-f", str(path), url])
 
     a, b = alternate(rounds, ours, psql_plain)
     c, d = alternate(rounds, ours, psql_one)

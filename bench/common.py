@@ -29,14 +29,20 @@ def server() -> AbstractContextManager[str]:
     return embedded_postgres("nyxbench-")
 
 
-def fresh_database(admin_url: str, seed: bool = True) -> str:
+@contextmanager
+def fresh_database(admin_url: str, seed: bool = True) -> Iterator[str]:
+    """A new database, dropped afterwards: its dirty pages are discarded, not written during the next contender."""
     name = "b_" + uuid.uuid4().hex[:10]
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = with_database(admin_url, name)
-    if seed:
-        load_fixture(url)
-    return url
+    try:
+        url = with_database(admin_url, name)
+        if seed:
+            load_fixture(url)
+        yield url
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def timed(command: list[str], env: dict[str, str] | None = None) -> float:

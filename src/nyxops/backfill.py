@@ -132,8 +132,12 @@ class _Table:
             yield [(r[0], r[1]) for r in rows]
 
     def write(self, conn: psycopg.Connection, keys: list[Any], matrix: np.ndarray) -> int:
+        # The key range (bounds in the database's own ordering) lets the planner read only the batch's
+        # rows through the key's index; a bare join hashed the whole table once per batch.
         query = sql.SQL(
-            "UPDATE {t} SET {c} = v.e FROM unnest(%s::{kt}[], %s) AS v(k, e) WHERE {t}.{k} = v.k AND {t}.{c} IS NULL"
+            "WITH v AS (SELECT * FROM unnest(%s::{kt}[], %s) AS v(k, e))"
+            " UPDATE {t} SET {c} = v.e FROM v WHERE {t}.{k} = v.k AND {t}.{c} IS NULL"
+            " AND {t}.{k} BETWEEN (SELECT k FROM v ORDER BY k LIMIT 1) AND (SELECT k FROM v ORDER BY k DESC LIMIT 1)"
         ).format(t=self.table, c=self.column, kt=self.key_type, k=self.key)
         cur = conn.execute(query, (keys, VectorArray(matrix)))
         return max(cur.rowcount, 0)
