@@ -52,6 +52,8 @@ class Statement:
     offset: int
     source: SqlSource = field(repr=False)
     allows: list[AllowDirective] = field(default_factory=list)
+    keyword: str = ""
+    """The leading word, upper-cased: the guard's first, cheapest look."""
     _node: Node | None = field(default=None, repr=False)
     _kind: str | None = field(default=None, repr=False)
 
@@ -62,11 +64,6 @@ class Statement:
     @property
     def column(self) -> int:
         return self.source.line_col(self.offset)[1]
-
-    @property
-    def keyword(self) -> str:
-        match = _KEYWORD.match(self.text)
-        return match.group(0).upper() if match else ""
 
     @property
     def node(self) -> Node:
@@ -185,7 +182,7 @@ def parse(text: str, name: str = "<sql>") -> list[Statement]:
         raise SqlParseError(name, line, col, message) from None
     statements: list[Statement] = []
     previous_end = 0
-    leading = _LEADING.match
+    leading, keyword = _LEADING.match, _KEYWORD.match
     for piece in slices:
         start = leading(text, piece.start, piece.stop).end()  # type: ignore[union-attr]  # matches empty
         body = text[start : piece.stop].rstrip().rstrip(";").rstrip()
@@ -197,7 +194,9 @@ def parse(text: str, name: str = "<sql>") -> list[Statement]:
             for match in _ALLOW.finditer(text, gap_start, start):
                 allow_line = source.line_col(match.start())[0]
                 allows.append(AllowDirective(match["rule"], match["object"], allow_line, match["rest"].strip()))
-        statements.append(Statement(len(statements), body, start, source, allows))
+        word = keyword(body)
+        upper = word.group(0).upper() if word else ""
+        statements.append(Statement(len(statements), body, start, source, allows, upper))
     return statements
 
 

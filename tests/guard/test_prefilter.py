@@ -15,6 +15,8 @@ import pytest
 
 from bench.lint import generate
 from nyxops.guard.check import check, may_destroy, statement_findings
+from nyxops.guard.created import plain_create
+from nyxops.guard.model import range_var
 from nyxops.sql import Statement, parse, parse_file
 
 ROOT = Path(__file__).parents[2]
@@ -79,3 +81,28 @@ def test_no_statement_of_the_corpora_is_skipped_wrongly(tmp_path: Path) -> None:
     assert skipped > 10
     generated = parse(generate(2_000), "generated.sql")
     assert assert_skips_are_safe(generated, "generated.sql") >= 1_400
+
+
+def assert_plain_creates_agree_with_the_tree(statements: list[Statement], where: str) -> int:
+    """``CREATE TABLE name (`` read from the text names the same new table as its parse tree."""
+    read = 0
+    for stmt in statements:
+        plain = plain_create(stmt.text)
+        if plain is None:
+            continue
+        read += 1
+        assert stmt.kind == "CreateStmt" and not stmt.body.get("if_not_exists"), f"{where}:{stmt.line}"
+        tree = range_var(stmt.body["relation"])
+        assert plain == (tree.schema, tree.table), f"{where}:{stmt.line}: {stmt.text[:80]}"
+    return read
+
+
+def test_plain_creates_read_from_the_text_agree_with_the_tree() -> None:
+    files = sorted((ROOT / "tests" / "corpus" / "tricky").glob("*.sql")) + sorted((ROOT / "migrations").glob("*.sql"))
+    read = sum(assert_plain_creates_agree_with_the_tree(parse_file(path), str(path)) for path in files)
+    tricky = parse('CREATE TABLE if_x (a int); CREATE TEMPORARY TABLE "Q.x" (a int); create table S.T(a int)')
+    assert assert_plain_creates_agree_with_the_tree(tricky, "inline") == 3
+    assert read >= 5
+    assert plain_create("CREATE TABLE IF NOT EXISTS t (a int)") is None
+    assert plain_create("CREATE TABLE p1 PARTITION OF p FOR VALUES IN (1)") is None
+    assert plain_create('CREATE TABLE "a""b" (x int)') is None

@@ -20,7 +20,7 @@ import pytest
 from nyxops.errors import SqlParseError
 from nyxops.guard.check import check
 from nyxops.sql import Statement, parse_file
-from tests.guard.test_prefilter import assert_skips_are_safe
+from tests.guard.test_prefilter import assert_plain_creates_agree_with_the_tree, assert_skips_are_safe
 
 CACHE = Path(__file__).parents[1] / "corpus" / "cache"
 WHEELS = {"matrix-synapse==1.163.2": "synapse/storage/schema/", "procrastinate==3.10.0": "procrastinate/sql/"}
@@ -139,3 +139,11 @@ def test_the_text_prefilter_skips_no_statement_with_a_finding(corpus: Path) -> N
         if str(path.relative_to(corpus)) not in NOT_POSTGRES:
             skipped += assert_skips_are_safe(parse_file(path), str(path))
     assert skipped > 700  # of about 1,060 statements
+
+
+def test_creates_read_from_the_text_agree_with_the_tree(corpus: Path) -> None:
+    read = 0
+    for path in _files(corpus):
+        if str(path.relative_to(corpus)) not in NOT_POSTGRES:
+            read += assert_plain_creates_agree_with_the_tree(parse_file(path), str(path))
+    assert read > 100  # synapse mostly writes CREATE TABLE IF NOT EXISTS, which takes the tree

@@ -69,6 +69,28 @@ def test_allowed_drop_of_an_unprotected_column_applies(env, db_url, migrations: 
     )
 
 
+def test_a_files_own_scaffolding_is_dropped_without_allow_comments(env, db_url, migrations: Path) -> None:
+    """Build, fill, swap, drop the leftover: the static layer and the runtime trigger both let it pass."""
+    add_migration(
+        migrations,
+        "0004_titles.sql",
+        "CREATE TABLE titles_new (id text PRIMARY KEY, title text NOT NULL, draft boolean);\n"
+        "INSERT INTO titles_new SELECT id, title, true FROM workflow_insights;\n"
+        "UPDATE titles_new SET draft = false;\n"
+        "ALTER TABLE titles_new DROP COLUMN draft;\n"
+        "ALTER TABLE titles_new RENAME TO titles;\n"
+        "CREATE TABLE scratch AS SELECT id FROM titles;\n"
+        "DROP TABLE scratch;\n",
+    )
+    plan = nyxops("migrate", "plan", env=env)
+    assert plan.code == 0, plan.output
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    assert scalar(db_url, "SELECT count(*) FROM titles") == 382
+    assert scalar(db_url, "SELECT to_regclass('scratch') IS NULL") is True
+    assert scalar(db_url, EMBEDDINGS) == 382
+
+
 def test_syntax_error_refused_with_position_and_nothing_runs(env, db_url, migrations: Path) -> None:
     add_migration(migrations, "0004_typo.sql", "CREATE TABLE ok (id int);\nALTER TABEL ok ADD x int;\n")
     before = snapshot(db_url)

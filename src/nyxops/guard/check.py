@@ -11,6 +11,7 @@ from pglast import parser
 from nyxops.defaults import PROTECTED_COLUMNS
 from nyxops.errors import SqlParseError
 from nyxops.guard import dynamic, registry
+from nyxops.guard.created import CreatedTables
 from nyxops.guard.model import ANY_PROTECTED, Finding, Hit
 from nyxops.names import QualifiedName, dotted, split_identifier
 from nyxops.sql import AllowDirective, Statement, parse
@@ -131,7 +132,7 @@ def _normal_object(rule_id: str, text: str) -> str | None:
     return dotted(parts)
 
 
-def _apply_allows(stmt: Statement, findings: list[Finding], policy: Policy) -> list[Finding]:
+def _apply_allows(stmt: Statement, findings: list[Finding], policy: Policy, created: CreatedTables) -> list[Finding]:
     extra: list[Finding] = []
     for allow in stmt.allows:
         problem = _allow_problem(allow)
@@ -152,6 +153,13 @@ def _apply_allows(stmt: Statement, findings: list[Finding], policy: Policy) -> l
         if not matched:
             message = f"-- nyxops:allow {allow.rule} {allow.object} matches nothing in this statement"
             extra.append(_meta(registry.UNUSED_ALLOW, stmt, message, error=False, line=allow.line))
+    for finding in findings:
+        if finding.allowed or finding.severity != "error" or policy.protected_hit(finding) is not None:
+            continue
+        own = created.holds_only_this_files_data(finding)
+        if own is not None:
+            finding.allowed = True
+            finding.notes.append(f"{own} was created earlier in this file: it holds nothing the database had before")
     for finding in findings:
         if not finding.allowed and finding.severity == "error" and policy.protected_hit(finding) is not None:
             note = f"touches protected column {policy.protected_hit(finding)}"
@@ -177,10 +185,12 @@ def check(statements: Sequence[Statement], policy: Policy | None = None) -> list
     """All findings for a parsed file, in statement order."""
     policy = policy or Policy()
     findings: list[Finding] = []
+    created = CreatedTables()
     for stmt in statements:
         own = statement_findings(stmt) if may_destroy(stmt) else []
         if own or stmt.allows:
-            findings.extend(_apply_allows(stmt, own, policy))
+            findings.extend(_apply_allows(stmt, own, policy, created))
+        created.see(stmt)
     return findings
 
 

@@ -1,7 +1,7 @@
 -- Identifiers and strings that merely contain the words.
 
 -- expect: none
-CREATE TABLE drop_column_log (truncate_at timestamptz, "delete all" text, drop_table boolean);
+CREATE TABLE IF NOT EXISTS drop_column_log (truncate_at timestamptz, "delete all" text, drop_table boolean);
 
 -- expect: none
 INSERT INTO drop_column_log ("delete all") VALUES ('DROP TABLE users; TRUNCATE x; DELETE FROM y');

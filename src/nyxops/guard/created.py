@@ -1,0 +1,100 @@
+"""Tables a file creates itself: dropping its own scaffolding loses nothing the database had.
+
+A migration that builds a table, fills it, swaps it in and drops the leftover should not need an
+allow comment for every step. A drop, rename or type change is allowed automatically when every
+table it touches was created earlier in the same file (plain ``CREATE TABLE``, not ``IF NOT
+EXISTS``: that one may have found a table full of data). ``truncate`` and ``delete-all`` are not:
+through a foreign key with ``CASCADE`` they can reach rows of tables that existed before.
+Anything unsure (a rename onto a new name, a move to another schema) takes the table out of the
+set, so the guard errs towards blocking.
+"""
+
+from __future__ import annotations
+
+import re
+
+from nyxops.guard.model import Finding, range_var
+from nyxops.names import QualifiedName
+from nyxops.sql import Statement
+
+_NAME = r'(?:"[^"]+"|[A-Za-z_][A-Za-z0-9_$]*)'
+# CREATE [TEMP | UNLOGGED] TABLE name ( : ASCII names only, whose folding is plain lower-casing.
+_PLAIN_CREATE = re.compile(
+    rf"CREATE\s+(?:(?:GLOBAL\s+|LOCAL\s+)?TEMP(?:ORARY)?\s+|UNLOGGED\s+)?TABLE\s+(?!IF\s)(?P<name>{_NAME}(?:\.{_NAME})?)\s*\(",
+    re.I,
+)
+_PART = re.compile(r'"([^"]+)"|([A-Za-z_][A-Za-z0-9_$]*)')
+
+
+def plain_create(text: str) -> tuple[str, str] | None:
+    """The (schema, table) of ``CREATE [TEMP | UNLOGGED] TABLE name (``, read without a parse tree."""
+    plain = _PLAIN_CREATE.match(text)
+    if plain is None:
+        return None
+    parts = [quoted or unquoted.lower() for quoted, unquoted in _PART.findall(plain["name"])]
+    return ("public", parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+
+
+AUTO_ALLOWED = {"drop-table", "drop-column", "alter-column-type", "rename-column", "rename-table", "update-all"}
+
+
+class CreatedTables:
+    """Follows a file's statements in order; knows which tables it created so far."""
+
+    def __init__(self) -> None:
+        self.tables: set[tuple[str, str]] = set()
+
+    def see(self, stmt: Statement) -> None:
+        """Account for ``stmt`` after its own findings were made (a statement never allows itself)."""
+        keyword = stmt.keyword
+        if keyword == "CREATE" and "TABLE" in stmt.text[:120].upper():
+            self._created(stmt)
+        elif keyword == "DROP" and stmt.kind == "DropStmt" and stmt.body.get("removeType") == "OBJECT_TABLE":
+            for obj in stmt.body.get("objects", []):
+                names = [n["String"]["sval"] for n in obj.get("List", {}).get("items", []) if "String" in n]
+                if names:
+                    self.tables.discard(("public", names[0]) if len(names) == 1 else (names[-2], names[-1]))
+        elif keyword == "ALTER" and self.tables:
+            self._altered(stmt)
+
+    def _created(self, stmt: Statement) -> None:
+        plain = plain_create(stmt.text)
+        if plain is not None:  # the common form, read from the text: a CREATE TABLE's tree is large
+            self.tables.add(plain)
+            return
+        if stmt.kind == "CreateStmt":
+            rel = stmt.body["relation"]
+        elif stmt.kind == "CreateTableAsStmt" and stmt.body.get("objtype") == "OBJECT_TABLE":
+            rel = stmt.body["into"]["rel"]
+        else:
+            return
+        if not stmt.body.get("if_not_exists"):
+            name = range_var(rel)
+            self.tables.add((name.schema, name.table))
+
+    def _altered(self, stmt: Statement) -> None:
+        upper = stmt.text.upper()
+        if "RENAME" not in upper and "SCHEMA" not in upper:
+            return
+        body = stmt.body
+        if stmt.kind == "RenameStmt" and body.get("renameType") == "OBJECT_TABLE":
+            old = range_var(body["relation"])
+            new = (old.schema, body["newname"])
+            if (old.schema, old.table) in self.tables:
+                self.tables.discard((old.schema, old.table))
+                self.tables.add(new)
+            else:
+                self.tables.discard(new)  # the new name now holds data that existed before
+        elif stmt.kind == "AlterObjectSchemaStmt" and body.get("relation"):
+            old = range_var(body["relation"])
+            self.tables.discard((old.schema, old.table))
+
+    def holds_only_this_files_data(self, finding: Finding) -> QualifiedName | None:
+        """The created table a finding touches, when everything it touches was created in this file."""
+        if finding.rule not in AUTO_ALLOWED or not self.tables:
+            return None
+        touched = [QualifiedName(t.schema, t.table) for t in finding.tables]
+        touched += [QualifiedName(c.schema, c.table) for c in finding.columns]
+        if not touched or any((t.schema, t.table) not in self.tables for t in touched):
+            return None
+        return touched[0]
