@@ -1,6 +1,10 @@
-"""On the host, over SSH: root filesystem below the threshold, every compose service running and healthy."""
+"""On the host, over SSH: root filesystem below the threshold, every compose service running and healthy.
 
-import json
+Services are read with ``docker ps`` and compose's own labels, not ``docker compose ps``: the same
+command works with Docker's compose plugin and with Debian's docker-compose 1.29, which has no JSON.
+"""
+
+import re
 
 from nyxops.errors import RemoteError
 from nyxops.verify import CheckResult, Context, failed, passed, skipped
@@ -19,8 +23,10 @@ def run(ctx: Context) -> CheckResult:
         return failed(f"cannot read disk usage: {exc}")
     try:
         listing = ctx.remote.run(
-            ["docker", "compose", "-p", s.compose_project, "ps", "--all", "--format", "json"], timeout=30
-        )
+            ["docker", "ps", "--all", "--filter", f"label=com.docker.compose.project={s.compose_project}",
+             "--format", _FORMAT],
+            timeout=30,
+        )  # fmt: skip
     except RemoteError as exc:
         return failed(f"compose services unknown: {exc}", disk_used_percent=used)
     services = _services(listing)
@@ -38,13 +44,17 @@ def run(ctx: Context) -> CheckResult:
     return passed(f"disk {used}% used; {len(services)} services running", **figures)
 
 
+_FORMAT = '{{.Label "com.docker.compose.service"}}\t{{.State}}\t{{.Status}}'
+_HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
+
+
 def _services(listing: str) -> dict[str, str]:
-    """``docker compose ps --format json``: one JSON array (old) or one object per line (new)."""
-    text = listing.strip()
-    items = json.loads(text) if text.startswith("[") else [json.loads(line) for line in text.splitlines() if line]
+    """``service<TAB>state<TAB>status`` per container; health is in the status, ``Up 2 hours (healthy)``."""
     out = {}
-    for item in items:
-        state = item.get("State", "?")
-        health = item.get("Health", "")
-        out[item.get("Service", item.get("Name", "?"))] = f"{state} ({health})" if health else state
+    for line in listing.splitlines():
+        if not line.strip():
+            continue
+        service, state, status = [*line.split("\t"), "", ""][:3]
+        health = _HEALTH.search(status)
+        out[service or "?"] = f"{state} ({health.group(1)})" if health else state
     return out

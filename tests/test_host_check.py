@@ -1,8 +1,6 @@
-"""The ``host`` check's reading of ``df`` and ``docker compose ps`` (the real SSH run is in deploy/test_tunnel)."""
+"""The ``host`` check's reading of ``df`` and ``docker ps`` (the real SSH runs are in deploy/test_tunnel)."""
 
 from __future__ import annotations
-
-import json
 
 from nyxops.config import load_settings
 from nyxops.errors import RemoteError
@@ -28,23 +26,19 @@ def _host(remote: Answers):
 
 
 def test_disk_above_threshold_and_unhealthy_service() -> None:
-    ps = "\n".join(json.dumps(x) for x in [
-        {"Service": "app", "State": "running", "Health": "healthy"},
-        {"Service": "db", "State": "running", "Health": ""},
-        {"Service": "ollama", "State": "running", "Health": "unhealthy"},
-    ])  # fmt: skip
+    ps = "app\trunning\tUp 5 minutes (healthy)\ndb\trunning\tUp 5 minutes\nollama\trunning\tUp 1 minute (unhealthy)\n"
     result = _host(Answers("83%", ps))
     assert result.status == "fail"
     assert "root filesystem 83% used, above 80%" in result.reason
     assert "service ollama is running (unhealthy)" in result.reason
 
 
-def test_healthy_host_and_old_array_format() -> None:
-    ps = json.dumps(
-        [{"Service": "app", "State": "running", "Health": "healthy"}, {"Service": "db", "State": "running"}]
-    )
-    result = _host(Answers("13%", ps))
+def test_healthy_host_and_a_starting_service() -> None:
+    result = _host(Answers("13%", "app\trunning\tUp 2 hours (healthy)\ndb\trunning\tUp 2 hours\n"))
     assert result.status == "pass" and result.figures["services"] == {"app": "running (healthy)", "db": "running"}
+    starting = _host(Answers("13%", "app\trunning\tUp 3 seconds (health: starting)\n"))
+    assert starting.status == "fail" and "service app is running (health: starting)" in starting.reason
+    assert "no services in compose project nyxcore" in _host(Answers("13%", "")).reason
 
 
 def test_no_host_configured_skips() -> None:

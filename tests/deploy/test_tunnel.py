@@ -127,3 +127,30 @@ def test_script_copied_into_a_container_and_run_with_an_argument_list(test_host:
     assert argv[:3] == ["cp", "/tmp/nyxops-diagnose.sh", "nyxcore-app-1:/tmp/diagnose.sh"]
     assert argv[3:8] == ["exec", "-w", "/tmp", "nyxcore-app-1", "sh"]
     assert test_host.ssh("ls /tmp/nyxops-diagnose.sh 2>/dev/null; echo done").strip() == "done"  # temp file removed
+
+
+def test_host_check_reads_compose_services_over_ssh(env, db_url, test_host: SshTestHost, bridge: TcpToUnix) -> None:
+    """``docker ps`` with compose's labels: the same command for compose v2 and Debian's docker-compose 1.29.
+
+    The test host has no Docker engine, so a stand-in ``docker`` answers as ``docker ps`` does and
+    records its arguments; SSH, the quoting of the Go template and the parsing are real.
+    """
+    shim = (
+        "#!/bin/sh\n"
+        'printf "%s\\n" "$@" > /tmp/docker-ps-argv.log\n'
+        "printf 'app\\trunning\\tUp 2 hours (healthy)\\n"
+        "ollama\\trunning\\tUp 2 hours (unhealthy)\\n"
+        "db\\texited\\tExited (1) 3 minutes ago\\n'\n"
+    )
+    test_host.ssh(f"cat > /usr/local/bin/docker <<'EOF'\n{shim}EOF\nchmod 755 /usr/local/bin/docker")
+    try:
+        result = nyxops("verify", "--json", "--only", "host", env=_ssh_env(env, test_host, bridge, db_url))
+        argv = test_host.ssh("cat /tmp/docker-ps-argv.log").splitlines()
+    finally:
+        test_host.ssh("rm -f /usr/local/bin/docker /tmp/docker-ps-argv.log")
+    [host] = json.loads(result.stdout)
+    assert host["figures"]["services"] == {"app": "running (healthy)", "ollama": "running (unhealthy)", "db": "exited"}
+    assert host["status"] == "fail"
+    assert "service ollama is running (unhealthy)" in host["reason"] and "service db is exited" in host["reason"]
+    assert argv == ["ps", "--all", "--filter", "label=com.docker.compose.project=nyxcore",
+                    "--format", '{{.Label "com.docker.compose.service"}}\t{{.State}}\t{{.Status}}']  # fmt: skip
