@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,22 +47,6 @@ def err() -> Console:
     from rich.console import Console
 
     return Console(stderr=True, soft_wrap=True)
-
-
-class _LogHandler(logging.Handler):
-    """rich's log handler, made at the first record: most lint runs log nothing."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._rich: logging.Handler | None = None
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self._rich is None:
-            from rich.logging import RichHandler
-
-            self._rich = RichHandler(console=err(), show_path=False)
-            self._rich.setFormatter(self.formatter)
-        self._rich.emit(record)
 
 
 T = TypeVar("T")
@@ -117,12 +100,14 @@ def reach(settings: Settings, tunnel: bool) -> Iterator[Settings]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="show tracebacks")
-def app(debug: bool) -> None:
+@click.pass_context
+def app(ctx: click.Context, debug: bool) -> None:
     """Operations toolkit of the nyxcore stack."""
     _state["debug"] = debug
-    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[_LogHandler()], force=True)
-    for noisy in ("httpx", "httpcore", "paramiko", "openai", "invoke", "fabric", "pgserver"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if ctx.invoked_subcommand != "lint":  # lint logs nothing: its start in CI stays short
+        from nyxops import logs
+
+        logs.configure(err())
 
 
 @app.group("migrate")
