@@ -40,8 +40,11 @@ def base64_json_for(text: str, dimension: int = 1536) -> bytes:
     return b'"' + base64.b64encode(vector_for(text, dimension).astype("<f4").tobytes()) + b'"'
 
 
-class JsonBytes(bytes):
-    """A JSON body already serialized."""
+class JsonBody:
+    """A JSON body already serialized (sent as is: 4 MB copied once, not four times)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
 
 
 @dataclass
@@ -164,8 +167,8 @@ class FakeProvider:
                 self._send(status, payload, headers)
 
             def _send(self, status: int, payload: Any, headers: dict[str, str]) -> None:
-                if isinstance(payload, JsonBytes):
-                    data, kind = payload, "application/json"
+                if isinstance(payload, JsonBody):
+                    data, kind = payload.data, "application/json"
                 elif isinstance(payload, bytes):
                     data, kind = payload, "application/x-ndjson"
                 else:
@@ -204,12 +207,16 @@ class FakeOpenAI(FakeProvider):
             self.record.texts.update(inputs)
         usage = {"prompt_tokens": sum(len(t.split()) for t in inputs), "total_tokens": 0}
         if body.get("encoding_format") == "base64":
-            items = b",".join(
-                b'{"object":"embedding","index":%d,"embedding":%s}' % (i, base64_json_for(t, self.faults.dimension))
-                for i, t in enumerate(inputs)
-            )
-            tail = json.dumps({"model": body.get("model"), "usage": usage}).encode()[1:]
-            return 200, JsonBytes(b'{"object":"list","data":[' + items + b"]," + tail), {}
+            pieces = [b'{"object":"list","data":[']
+            for i, text in enumerate(inputs):
+                pieces += (
+                    b'{"object":"embedding","index":%d,"embedding":' % i,
+                    base64_json_for(text, self.faults.dimension),
+                    b"},",
+                )
+            pieces[-1] = b"}],"
+            pieces.append(json.dumps({"model": body.get("model"), "usage": usage}).encode()[1:])
+            return 200, JsonBody(b"".join(pieces)), {}
         data = [
             {"object": "embedding", "index": i, "embedding": vector_for(t, self.faults.dimension).tolist()}
             for i, t in enumerate(inputs)
