@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 _IDENT = re.compile(r'"((?:[^"]|"")*)"|([^".\s]+)')
+NAME_PATTERN = r'(?:"[^"]+"|[A-Za-z_][A-Za-z0-9_$]*)'
+"""One name as the text prefilters read it: quoted without escapes, or plain ASCII (folded by lower-casing)."""
 _PLAIN = re.compile(r"^[a-z_][a-z0-9_$]*$")
 
 

@@ -13,6 +13,7 @@ from nyxops.errors import SqlParseError
 from nyxops.guard import dynamic, registry
 from nyxops.guard.created import CreatedTables
 from nyxops.guard.model import ANY_PROTECTED, Finding, Hit
+from nyxops.names import NAME_PATTERN as _NAME
 from nyxops.names import QualifiedName, dotted, split_identifier
 from nyxops.sql import AllowDirective, Statement, parse
 
@@ -154,17 +155,17 @@ def _apply_allows(stmt: Statement, findings: list[Finding], policy: Policy, crea
             message = f"-- nyxops:allow {allow.rule} {allow.object} matches nothing in this statement"
             extra.append(_meta(registry.UNUSED_ALLOW, stmt, message, error=False, line=allow.line))
     for finding in findings:
-        if finding.allowed or finding.severity != "error" or policy.protected_hit(finding) is not None:
+        if finding.allowed or finding.severity != "error":
+            continue
+        protected = policy.protected_hit(finding)
+        if protected is not None:
+            if not any("is protected" in n for n in finding.notes):
+                finding.notes.append(f"touches protected column {protected}")
             continue
         own = created.holds_only_this_files_data(finding)
         if own is not None:
             finding.allowed = True
             finding.notes.append(f"{own} was created earlier in this file: it holds nothing the database had before")
-    for finding in findings:
-        if not finding.allowed and finding.severity == "error" and policy.protected_hit(finding) is not None:
-            note = f"touches protected column {policy.protected_hit(finding)}"
-            if not any("is protected" in n for n in finding.notes):
-                finding.notes.append(note)
     return findings + extra
 
 
@@ -196,7 +197,6 @@ def check(statements: Sequence[Statement], policy: Policy | None = None) -> list
 
 _BODIES = ("DoStmt", "CreateFunctionStmt")
 _DESTRUCTIVE_KEYWORDS = {"ALTER", "DROP", "TRUNCATE", "DELETE", "UPDATE", "DO", "WITH"}
-_NAME = r'(?:"[^"]*"|[A-Za-z_][A-Za-z_0-9$]*)'
 _ALIAS = rf"(?:\s+(?:AS\s+)?(?!(?:USING|RETURNING|SET|WHERE)\b){_NAME})?"
 _TARGET = rf"(?:ONLY\s+)?{_NAME}(?:\.{_NAME}){{0,2}}(?:\s*\*)?{_ALIAS}"
 _PLAIN = r"(?:[^()'\"$;\\/-]|'[^'\\]*'|-(?!-)|/(?!\*))"

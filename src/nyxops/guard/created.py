@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import re
 
-from nyxops.guard.model import Finding, range_var
+from nyxops.guard.model import Finding, dropped_objects, qualified_from_list, range_var
+from nyxops.names import NAME_PATTERN as _NAME
 from nyxops.names import QualifiedName
 from nyxops.sql import Statement
 
-_NAME = r'(?:"[^"]+"|[A-Za-z_][A-Za-z0-9_$]*)'
 # CREATE [TEMP | UNLOGGED] TABLE name ( : ASCII names only, whose folding is plain lower-casing.
 _PLAIN_CREATE = re.compile(
     rf"CREATE\s+(?:(?:GLOBAL\s+|LOCAL\s+)?TEMP(?:ORARY)?\s+|UNLOGGED\s+)?TABLE\s+(?!IF\s)(?P<name>{_NAME}(?:\.{_NAME})?)\s*\(",
     re.I,
 )
-_PART = re.compile(r'"([^"]+)"|([A-Za-z_][A-Za-z0-9_$]*)')
 
 
 def plain_create(text: str) -> tuple[str, str] | None:
@@ -31,8 +30,8 @@ def plain_create(text: str) -> tuple[str, str] | None:
     plain = _PLAIN_CREATE.match(text)
     if plain is None:
         return None
-    parts = [quoted or unquoted.lower() for quoted, unquoted in _PART.findall(plain["name"])]
-    return ("public", parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+    name = QualifiedName.parse(plain["name"])
+    return name.schema, name.table
 
 
 AUTO_ALLOWED = {"drop-table", "drop-column", "alter-column-type", "rename-column", "rename-table", "update-all"}
@@ -50,10 +49,10 @@ class CreatedTables:
         if keyword == "CREATE" and "TABLE" in stmt.text[:120].upper():
             self._created(stmt)
         elif keyword == "DROP" and stmt.kind == "DropStmt" and stmt.body.get("removeType") == "OBJECT_TABLE":
-            for obj in stmt.body.get("objects", []):
-                names = [n["String"]["sval"] for n in obj.get("List", {}).get("items", []) if "String" in n]
-                if names:
-                    self.tables.discard(("public", names[0]) if len(names) == 1 else (names[-2], names[-1]))
+            for obj in dropped_objects(stmt.body):
+                if isinstance(obj, list):
+                    dropped = qualified_from_list(obj)
+                    self.tables.discard((dropped.schema, dropped.table))
         elif keyword == "ALTER" and self.tables:
             self._altered(stmt)
 
