@@ -2,7 +2,7 @@
 
 import httpx
 
-from nyxops.verify import CheckResult, Context, failed, passed, skipped
+from nyxops.verify import CheckResult, Context, passed, skipped, unavailable
 
 NAME = "app"
 TIMEOUT = 20
@@ -14,8 +14,8 @@ def run(ctx: Context) -> CheckResult:
     try:
         answer = httpx.get(ctx.app_url, timeout=10)
     except httpx.HTTPError as exc:
-        return failed(f"{ctx.app_url} unreachable: {exc.__class__.__name__}")
+        return unavailable(f"{ctx.app_url} unreachable: {exc.__class__.__name__}")
     figures = {"status": answer.status_code, "ms": round(answer.elapsed.total_seconds() * 1000, 1)}
     if not answer.is_success:
-        return failed(f"{ctx.app_url} answered {answer.status_code}", **figures)
+        return unavailable(f"{ctx.app_url} answered {answer.status_code}", **figures)
     return passed(f"{ctx.app_url} answered {answer.status_code}", **figures)

@@ -7,7 +7,7 @@ command works with Docker's compose plugin and with Debian's docker-compose 1.29
 import re
 
 from nyxops.errors import RemoteError
-from nyxops.verify import CheckResult, Context, failed, passed, skipped
+from nyxops.verify import CheckResult, Context, failed, passed, skipped, unavailable
 
 NAME = "host"
 TIMEOUT = 60
@@ -40,7 +40,9 @@ def run(ctx: Context) -> CheckResult:
     if not services:
         problems.append(f"no services in compose project {s.compose_project}")
     if problems:
-        return failed("; ".join(problems), **figures)
+        starting = any(state not in ("running", "running (healthy)") for state in services.values())
+        full = used > s.disk_threshold
+        return (unavailable if starting and not full else failed)("; ".join(problems), **figures)
     return passed(f"disk {used}% used; {len(services)} services running", **figures)
 
 

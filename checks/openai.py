@@ -2,7 +2,7 @@
 
 from nyxops.errors import ProviderError
 from nyxops.providers.openai_embed import OpenAIEmbedder
-from nyxops.verify import CheckResult, Context, failed, passed, skipped
+from nyxops.verify import CheckResult, Context, failed, passed, skipped, unavailable
 
 NAME = "openai"
 TIMEOUT = 60
@@ -20,7 +20,7 @@ def run(ctx: Context) -> CheckResult:
             quick = ctx.settings.model_copy(update={"openai_max_retries": min(ctx.settings.openai_max_retries, 2)})
             matrix = OpenAIEmbedder(quick, model).embed(["nyxops verify"])
         except ProviderError as exc:
-            return failed(str(exc))
+            return unavailable(str(exc))
         figures[model] = int(matrix.shape[1])
         for t in targets:
             if t.model == model and t.dimension != matrix.shape[1]:

@@ -7,7 +7,7 @@ from io import StringIO
 from pyinfra.api.deploy import deploy
 from pyinfra.context import host
 from pyinfra.facts.server import LinuxDistribution
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import apt, files, server
 
 from deploys.common import data
 from nyxops.deploy.hostdata import HostData
@@ -20,17 +20,21 @@ AUTO_UPGRADES = 'APT::Periodic::Update-Package-Lists "1";\nAPT::Periodic::Unatte
 
 
 def nftables_rules(d: HostData) -> str:
-    """Admit only SSH, HTTP and HTTPS (and loopback, and replies); everything else is dropped."""
+    """Admit only SSH, HTTP and HTTPS (and loopback, and replies) to the host; drop the rest.
+
+    nyxops owns one table and nothing else: the file declares it, deletes it and defines it again,
+    which ``nft -f`` applies as one transaction. Never ``flush ruleset``: that wipes the tables
+    Docker keeps through iptables-nft, and the next container with a published port fails to start.
+    """
     ports = ", ".join(str(p) for p in sorted(set(d.firewall_ports)))
     return (
         "#!/usr/sbin/nft -f\n# Written by nyxops (deploys/host.py). Edit the host data, not this file.\n"
-        "flush ruleset\n\ntable inet filter {\n"
+        "# Only table inet nyxops is ours; Docker's tables (ip nat, ip filter) are left alone.\n"
+        "table inet nyxops\ndelete table inet nyxops\n\ntable inet nyxops {\n"
         "    chain input {\n        type filter hook input priority 0; policy drop;\n"
         "        iif lo accept\n        ct state established,related accept\n        ct state invalid drop\n"
         "        meta l4proto { icmp, ipv6-icmp } accept\n"
-        f"        tcp dport {{ {ports} }} accept\n    }}\n"
-        "    chain forward {\n        type filter hook forward priority 0; policy accept;\n    }\n"
-        "    chain output {\n        type filter hook output priority 0; policy accept;\n    }\n}\n"
+        f"        tcp dport {{ {ports} }} accept\n    }}\n}}\n"
     )
 
 
@@ -69,11 +73,17 @@ def host_stage() -> None:
     rules = files.put(name="Firewall rules", src=StringIO(nftables_rules(d)), dest="/etc/nftables.conf", mode="755")
     if d.firewall_apply:
         server.shell(name="Load firewall rules", commands=["nft -f /etc/nftables.conf"], _if=rules.did_change)
-        systemd.service(name="Firewall at boot", service="nftables", enabled=True)
+    # What `systemctl enable nftables` does (its unit is WantedBy=sysinit.target), without asking a
+    # running systemd: the same link on a VM, and on a host whose PID 1 is not systemd.
+    files.link(
+        name="Firewall at boot",
+        path="/etc/systemd/system/sysinit.target.wants/nftables.service",
+        target="/lib/systemd/system/nftables.service",
+    )
     files.put(
         name="Unattended security upgrades",
         src=StringIO(AUTO_UPGRADES),
         dest="/etc/apt/apt.conf.d/20auto-upgrades",
         mode="644",
     )
-    prune_if_full(name="Disk guard", threshold=d.disk_threshold)
+    prune_if_full(name="Disk guard", threshold=d.disk_threshold, cache_age=d.prune_cache_age)

@@ -8,6 +8,7 @@ from deploys.common import data
 from deploys.config import config_stage
 from deploys.host import host_stage
 from deploys.ollama import ollama_stage
+from deploys.preflight import preflight_stage
 from deploys.release import release_stage
 from deploys.verify import verify_stage
 
@@ -20,6 +21,7 @@ STAGES = {
 }
 
 selected = data().stages
+preflight_stage()
 for name, stage in STAGES.items():
     if name in selected:
         stage()

@@ -1,44 +1,48 @@
-"""Stage ``release``: the app at its pinned ref, built, migrated through a tunnel, restarted."""
+"""Stage ``release``: the app at its pinned ref, built for its commit, the schema, migrations, protect, the app.
+
+Order matters on a first deploy: the database starts, the app's own schema tool (or a restored
+backup) creates the schema of an empty database, and only then do nyxops' reviewed migrations run.
+"""
 
 from __future__ import annotations
 
-import shlex
-
 from pyinfra.api.deploy import deploy
-from pyinfra.operations import git, server
+from pyinfra.operations import git
 
-from deploys.common import COMPOSE_FILE, MIGRATIONS, REPO, compose_project, data
-from nyxops.deploy.operations import compose_up, migrations_applied, wait_healthy
+from deploys.common import MIGRATIONS, REPO, compose_project, data
+from nyxops.deploy.operations import (
+    app_image,
+    app_running,
+    app_schema,
+    compose_up,
+    migrations_applied,
+    protect_installed,
+    wait_healthy,
+)
 
 
 @deploy("release")
 def release_stage() -> None:
     d = data()
-    source = git.repo(name=f"App source at {d.git_ref}", src=d.git_repo, dest=f"{d.app_dir}/src", branch=d.git_ref)
-    compose = [*d.compose_command, "-p", d.compose_project, "-f", COMPOSE_FILE]
-    build = [*compose, "build", *(["--no-cache"] if d.build_no_cache else []), "app"]
-    built = server.shell(
-        name="Build the app image" + (" (no cache)" if d.build_no_cache else ""),
-        commands=[f"cd {shlex.quote(d.app_dir)} && {shlex.join(build)}"],
-        _if=(lambda: True) if d.build_no_cache else source.did_change,
+    project = compose_project(d)
+    git.repo(name=f"App source at {d.git_ref}", src=d.git_repo, dest=f"{d.app_dir}/src", branch=d.git_ref)
+    app_image(
+        name="App image for the checked-out commit" + (" (no cache)" if d.build_no_cache else ""),
+        app_dir=d.app_dir,
+        image=d.app_image,
+        project=d.compose_project,
+        no_cache=d.build_no_cache,
     )
-    db = compose_up(
-        name="Database service",
-        **compose_project(d),
-        services=["db"],
-        profiles=[],
+    db = compose_up(name="Database service", **project, services=["db"], profiles=[])
+    wait_healthy(name="Wait until the database is healthy", project=d.compose_project, service="db",
+                 _if=db.did_change)  # fmt: skip
+    app_schema(
+        name="App schema on an empty database" + (" (restored from a backup)" if d.restore_backup else ""),
+        **project,
+        command=d.app_schema_command,
+        restore=str(d.restore_backup) if d.restore_backup else None,
     )
-    wait_healthy(name="Wait until the database is healthy", container=d.container("db"), _if=db.did_change)
     migrations_applied(name="Migrations (guarded runner, SSH tunnel)", data=d, directory=str(MIGRATIONS), cwd=str(REPO))
-    restart = [*compose, "up", "-d", "--no-deps", "--force-recreate", "app"]
-    server.shell(
-        name="Restart the app on the new image",
-        commands=[f"cd {shlex.quote(d.app_dir)} && {shlex.join(restart)}"],
-        _if=built.did_change,
-    )
-    compose_up(
-        name="App service running as configured",
-        **compose_project(d),
-        services=["app"],
-        profiles=[],
-    )
+    protect_installed(name="Protect trigger for the protected columns (SSH tunnel)", data=d, cwd=str(REPO))
+    app = app_running(name="App runs the current image", **project, image=d.app_image)
+    wait_healthy(name="Wait until the app is healthy", project=d.compose_project, service="app", _if=app.did_change)

@@ -252,7 +252,8 @@ def migrate_baseline(version: str, directory: Path | None, database_url: str | N
 
 @protect_app.command("install")
 @url_option
-def protect_install(database_url: str | None) -> None:
+@tunnel_option
+def protect_install(database_url: str | None, tunnel: bool) -> None:
     """Refuse drops of protected columns for every client, unless a session sets nyxops.allow_drop."""
     from nyxops.db import connect
     from nyxops.guard.runtime import protect_install as install
@@ -261,7 +262,7 @@ def protect_install(database_url: str | None) -> None:
     settings = settings_for(database_url)
 
     def action() -> None:
-        with connect(settings.require_database_url(), "nyxops protect") as conn:
+        with reach(settings, tunnel) as reached, connect(reached.require_database_url(), "nyxops protect") as conn:
             install(conn, [QualifiedName.parse(c, parts=(2, 3)) for c in settings.protected_columns])
 
     run(action)
@@ -270,7 +271,9 @@ def protect_install(database_url: str | None) -> None:
 
 @protect_app.command("status")
 @url_option
-def protect_status(database_url: str | None) -> None:
+@json_option
+@tunnel_option
+def protect_status(database_url: str | None, as_json: bool, tunnel: bool) -> None:
     """Whether the protect trigger is installed, and what it protects. Exit 1 when it is not."""
     from nyxops.db import connect
     from nyxops.guard.runtime import protect_status as read
@@ -278,17 +281,25 @@ def protect_status(database_url: str | None) -> None:
     settings = settings_for(database_url)
 
     def action() -> tuple[bool, list[str]]:
-        with connect(settings.require_database_url(), "nyxops protect") as conn:
+        with reach(settings, tunnel) as reached, connect(reached.require_database_url(), "nyxops protect") as conn:
             return read(conn)
 
     installed, columns = run(action)
-    out().print(("installed, protecting: " + ", ".join(columns)) if installed else "not installed")
+    if as_json:
+        from nyxops.names import QualifiedName
+
+        wanted = sorted(str(QualifiedName.parse(c, parts=(2, 3))) for c in settings.protected_columns)
+        current = installed and sorted(columns) == wanted
+        click.echo(json.dumps({"installed": installed, "columns": columns, "configured": wanted, "current": current}))
+    else:
+        out().print(("installed, protecting: " + ", ".join(columns)) if installed else "not installed")
     finish(0 if installed else 1)
 
 
 @protect_app.command("remove")
 @url_option
-def protect_remove(database_url: str | None) -> None:
+@tunnel_option
+def protect_remove(database_url: str | None, tunnel: bool) -> None:
     """Remove the protect trigger."""
     from nyxops.db import connect
     from nyxops.guard.runtime import protect_remove as remove
@@ -296,7 +307,7 @@ def protect_remove(database_url: str | None) -> None:
     settings = settings_for(database_url)
 
     def action() -> None:
-        with connect(settings.require_database_url(), "nyxops protect") as conn:
+        with reach(settings, tunnel) as reached, connect(reached.require_database_url(), "nyxops protect") as conn:
             remove(conn)
 
     run(action)

@@ -7,6 +7,7 @@ column is, and a wrong value must stop the run with the field's name before anyt
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -62,21 +63,94 @@ def default_targets() -> list[EmbeddingTarget]:
     ]
 
 
+GIB = 1024**3
+MIB = 1024**2
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmg]?)(?:i?b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": MIB, "g": GIB}
+# Bytes of KV cache per token of context (f16 keys and values: 2 x layers x KV heads x head size x 2).
+# Unknown models are counted as the largest common 7-8B model (llama3.1:8b): too much, never too little.
+UNKNOWN_KV_BYTES_PER_TOKEN = 131_072
+
+
+def memory_bytes(text: str) -> int:
+    """A memory size read as Docker and compose read ``mem_limit``: ``5G`` is 5 GiB (5368709120), not 5e9."""
+    match = _MEMORY.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a memory size; write it as compose does, for example 5G or 5120M")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def gib(n: float) -> str:
+    return f"{n / GIB:.1f} GiB" if n >= GIB else f"{n / MIB:.0f} MiB"
+
+
 class OllamaModel(BaseModel):
     name: str
     role: Literal["default", "fast", "optional"] = "optional"
-    size_gb: float = Field(gt=0, description="memory the model needs when loaded (Q4 weights + context)")
+    size_gb: float = Field(gt=0, description="size of the weights, as `ollama list` shows it (GB)")
+    kv_bytes_per_token: int | None = Field(None, gt=0, description="KV cache per token of context")
+
+    def need_bytes(self, context: int, parallel: int, overhead: int) -> tuple[int, str]:
+        """Memory the loaded model needs: weights, KV cache at this context and parallelism, the runner."""
+        weights = int(self.size_gb * 1e9)
+        kv = (self.kv_bytes_per_token or UNKNOWN_KV_BYTES_PER_TOKEN) * context * parallel
+        total = weights + kv + overhead
+        why = (f"{gib(weights)} weights + {gib(kv)} KV cache at {context} tokens x {parallel}"
+               f" + {gib(overhead)} runner")  # fmt: skip
+        return total, f"about {gib(total)} ({why})"
 
 
 def default_models() -> list[OllamaModel]:
     return [
-        OllamaModel(name="qwen2.5:7b", role="default", size_gb=4.7),
-        OllamaModel(name="qwen2.5:3b", role="fast", size_gb=1.9),
-        OllamaModel(name="llama3.2:3b", role="optional", size_gb=2.0),
+        OllamaModel(name="qwen2.5:7b", role="default", size_gb=4.7, kv_bytes_per_token=57_344),
+        OllamaModel(name="qwen2.5:3b", role="fast", size_gb=1.9, kv_bytes_per_token=36_864),
+        OllamaModel(name="llama3.2:3b", role="optional", size_gb=2.0, kv_bytes_per_token=114_688),
     ]
 
 
-class Settings(BaseSettings):
+class OllamaSettings(BaseModel):
+    """Ollama's models and limits: one set of names (``NYXOPS_OLLAMA_*``) for the deploy and for verify."""
+
+    ollama_models: list[OllamaModel] = Field(default_factory=default_models)
+    ollama_memory: str = Field("5G", description="the container's memory limit, as compose writes it")
+    ollama_context_length: int = Field(4096, ge=256, le=1_048_576)
+    ollama_num_parallel: int = Field(1, ge=1, le=64)
+    ollama_runner_overhead_mb: int = Field(256, ge=0)
+
+    @field_validator("ollama_memory")
+    @classmethod
+    def _memory_size(cls, value: str) -> str:
+        if memory_bytes(value) < 64 * MIB:
+            raise ValueError(f"{value} is below 64 MiB: write it as compose does, for example 5G")
+        return value
+
+    @property
+    def memory_limit_bytes(self) -> int:
+        return memory_bytes(self.ollama_memory)
+
+    def model_need(self, model: OllamaModel) -> tuple[int, str]:
+        return model.need_bytes(self.ollama_context_length, self.ollama_num_parallel,
+                                self.ollama_runner_overhead_mb * MIB)  # fmt: skip
+
+    def too_large(self) -> list[OllamaModel]:
+        """Models that will not fit the memory limit once loaded."""
+        return [m for m in self.ollama_models if self.model_need(m)[0] > self.memory_limit_bytes]
+
+    def memory_problems(self) -> list[str]:
+        """A sentence per default or fast model that does not fit, naming the setting to change."""
+        return [
+            f"{m.name} ({m.role}) needs {self.model_need(m)[1]}, more than the {self.ollama_memory} limit; raise "
+            "NYXOPS_OLLAMA_MEMORY, lower NYXOPS_OLLAMA_CONTEXT_LENGTH or choose a smaller model"
+            for m in self.too_large()
+            if m.role != "optional"
+        ]
+
+    @property
+    def default_model(self) -> OllamaModel:
+        return next((m for m in self.ollama_models if m.role == "default"), self.ollama_models[0])
+
+
+class Settings(BaseSettings, OllamaSettings):
     """Environment ``NYXOPS_*`` (plus the app's own ``DATABASE_URL``, ``OPENAI_*``, ``OLLAMA_BASE_URL``)."""
 
     model_config = SettingsConfigDict(env_prefix="NYXOPS_", extra="forbid", populate_by_name=True)
@@ -94,8 +168,6 @@ class Settings(BaseSettings):
     openai_max_retries: int = Field(6, ge=0, le=20)
     ollama_base_url: str = Field("http://localhost:11434", validation_alias=AliasChoices("OLLAMA_BASE_URL"))
     ollama_timeout: float = Field(120.0, gt=0)
-    ollama_models: list[OllamaModel] = Field(default_factory=default_models)
-    ollama_memory_limit_gb: float = Field(5.0, gt=0)
 
     null_grace_minutes: float = Field(10.0, ge=0)
     app_health_url: str | None = None
@@ -130,10 +202,6 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_file = Path(os.environ.get("NYXOPS_CONFIG", "nyxops.toml"))
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
-
-    @property
-    def default_model(self) -> OllamaModel:
-        return next((m for m in self.ollama_models if m.role == "default"), self.ollama_models[0])
 
     def require_database_url(self) -> str:
         if self.database_url is None or not self.database_url.get_secret_value():

@@ -34,6 +34,8 @@ class CheckResult:
     reason: str
     figures: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    retry: bool = False
+    """Whether waiting can clear this failure (a service starting), so ``--wait`` tries it again."""
 
 
 def passed(reason: str, **figures: Any) -> CheckResult:
@@ -41,7 +43,13 @@ def passed(reason: str, **figures: Any) -> CheckResult:
 
 
 def failed(reason: str, **figures: Any) -> CheckResult:
+    """A failure that waiting cannot clear (a missing trigger, a lost embedding): ``--wait`` stops at it."""
     return CheckResult("", "fail", reason, figures)
+
+
+def unavailable(reason: str, **figures: Any) -> CheckResult:
+    """A failure that may clear by itself (a service starting, a transient error): ``--wait`` retries it."""
+    return CheckResult("", "fail", reason, figures, retry=True)
 
 
 def skipped(reason: str, **figures: Any) -> CheckResult:
@@ -106,6 +114,9 @@ def _run_one(module: ModuleType, ctx: Context) -> CheckResult:
     started = time.perf_counter()
     try:
         result: CheckResult = module.run(ctx)
+    except psycopg.OperationalError as exc:  # the database not (yet) accepting connections
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        result = unavailable(f"database unreachable: {first}")
     except NyxopsError as exc:
         result = failed(str(exc))
     except Exception as exc:  # a check that crashes is a failing check, reported like the others
@@ -126,7 +137,9 @@ def _round(ctx: Context, modules: list[ModuleType]) -> list[CheckResult]:
         try:
             results.append(future.result(timeout=max(remaining, 0.01)))
         except FutureTimeout:
-            results.append(CheckResult(module.NAME, "fail", f"timed out after {module.TIMEOUT}s", {}, module.TIMEOUT))
+            results.append(
+                CheckResult(module.NAME, "fail", f"timed out after {module.TIMEOUT}s", {}, module.TIMEOUT, retry=True)
+            )
     pool.shutdown(wait=False, cancel_futures=True)
     return results
 
@@ -138,7 +151,10 @@ def run_checks(
     wait_seconds: float = 0,
     on_round: Callable[[list[CheckResult]], None] | None = None,
 ) -> list[CheckResult]:
-    """Run every check; with ``wait_seconds``, retry the failing ones until they pass or time runs out."""
+    """Run every check; with ``wait_seconds``, retry the failures waiting can clear until they pass or time runs out.
+
+    A failure no wait can clear (a missing trigger, pending migrations, lost embeddings) ends the wait at once.
+    """
     if only:
         names = {m.NAME for m in modules}
         unknown = sorted(set(only) - names)
@@ -148,7 +164,7 @@ def run_checks(
     deadline = time.monotonic() + wait_seconds
     results = {r.name: r for r in _round(ctx, modules)}
     while wait_seconds and time.monotonic() < deadline:
-        failing = [m for m in modules if results[m.NAME].status == "fail"]
+        failing = [m for m in modules if results[m.NAME].status == "fail" and results[m.NAME].retry]
         if not failing:
             break
         if on_round:

@@ -1,19 +1,51 @@
-"""Custom pyinfra facts: what pyinfra itself cannot see (disk usage, compose state, Ollama models).
+"""Custom pyinfra facts: what pyinfra itself cannot see (host resources, disk, compose state, Ollama, the app).
 
 Each is a small class: ``command`` (quoted with shlex, never by hand), ``requires_command``,
-``default`` and ``process(lines)``, as pyinfra's own facts are written.
+``default`` and ``process(lines)``, as pyinfra's own facts are written. Containers are found by
+compose's labels (project + service), never by a name pattern: Debian's docker-compose 1.29 names
+them ``nyxcore_ollama_1``, the compose plugin ``nyxcore-ollama-1``.
 """
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Iterable
+from typing import Any
 
 from pyinfra.api.facts import FactBase
+
+NO_CONTAINER = "nyxops: no running container"
 
 
 def _cd(app_dir: str, argv: Iterable[str]) -> str:
     return f"cd {shlex.quote(app_dir)} && {shlex.join(list(argv))}"
+
+
+def find_container(project: str, service: str, var: str = "c") -> str:
+    """Shell that sets ``$var`` to the running container of a compose service, found by its labels."""
+    ps = ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
+          "--filter", f"label=com.docker.compose.service={service}"]  # fmt: skip
+    return f"{var}=$({shlex.join(ps)} | head -n1)"
+
+
+def in_container(project: str, service: str, argv: list[str]) -> str:
+    """Run ``argv`` in the service's running container; print NO_CONTAINER (exit 0) when there is none."""
+    return f'{find_container(project, service)}; if [ -z "$c" ]; then echo {shlex.quote(NO_CONTAINER)}; else docker exec "$c" {shlex.join(argv)}; fi'
+
+
+class DockerFact(FactBase[Any]):
+    def requires_command(self, *args: object, **kwargs: object) -> str:
+        return "docker"
+
+
+class HostResources(FactBase[dict[str, int]]):
+    """The host's CPU count and memory in bytes: the ceiling for the containers' limits."""
+
+    def command(self) -> str:
+        return "nproc; grep '^MemTotal:' /proc/meminfo"
+
+    def process(self, output: list[str]) -> dict[str, int]:
+        return {"cpus": int(output[0].strip()), "memory": int(output[1].split()[1]) * 1024}
 
 
 class DiskUsage(FactBase[int | None]):
@@ -29,11 +61,10 @@ class DiskUsage(FactBase[int | None]):
             return None
 
 
-class ComposeConfigHashes(FactBase[dict[str, str]]):
+class ComposeConfigHashes(DockerFact):
     """What compose would run: ``config --hash '*'`` per service, from the rendered file."""
 
-    def requires_command(self, *args: object, **kwargs: object) -> str:
-        return "docker"
+    default = dict
 
     def command(self, app_dir: str, compose: list[str], project: str, file: str, profiles: list[str]) -> str:
         argv = [*compose, "-p", project, "-f", file]
@@ -50,13 +81,10 @@ class ComposeConfigHashes(FactBase[dict[str, str]]):
         return hashes
 
 
-class ComposeContainers(FactBase[dict[str, tuple[str, str]]]):
+class ComposeContainers(DockerFact):
     """What compose runs: service -> (config-hash label, state) of the project's containers."""
 
     default = dict
-
-    def requires_command(self, *args: object, **kwargs: object) -> str:
-        return "docker"
 
     def command(self, project: str) -> str:
         template = '{{.Label "com.docker.compose.service"}}|{{.Label "com.docker.compose.config-hash"}}|{{.State}}'
@@ -73,16 +101,61 @@ class ComposeContainers(FactBase[dict[str, tuple[str, str]]]):
         return containers
 
 
-class OllamaModels(FactBase[list[str]]):
-    """Models present in the Ollama container (``ollama list``), empty when it is not running."""
+class OllamaModels(DockerFact):
+    """Models present in the running Ollama container (``ollama list``); None when no container runs.
+
+    A container that runs but whose ``ollama list`` fails is an error, not "no models": pulling
+    every model again would hide the fault and cost gigabytes.
+    """
 
     default = list
 
-    def requires_command(self, *args: object, **kwargs: object) -> str:
-        return "docker"
+    def command(self, project: str, service: str = "ollama") -> str:
+        return in_container(project, service, ["ollama", "list"])
 
-    def command(self, container: str) -> str:
-        return shlex.join(["docker", "exec", container, "ollama", "list"]) + " 2>/dev/null || true"
+    def process(self, output: list[str]) -> list[str] | None:
+        if output and output[0].strip() == NO_CONTAINER:
+            return None
+        return sorted(line.split()[0] for line in output if line.strip() and line.split()[0] != "NAME")
 
-    def process(self, output: list[str]) -> list[str]:
-        return sorted(line.split()[0] for line in output[1:] if line.strip() and line.split()[0] != "NAME")
+
+class OllamaLoaded(OllamaModels):
+    """Models loaded in memory right now (``ollama ps``); None when no container runs."""
+
+    def command(self, project: str, service: str = "ollama") -> str:
+        return in_container(project, service, ["ollama", "ps"])
+
+
+class DatabaseTables(DockerFact):
+    """How many tables the app's database holds outside the system schemas; None when no container runs."""
+
+    def command(self, project: str, user: str = "nyxcore", database: str = "nyxcore", service: str = "db") -> str:
+        query = "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+        return in_container(project, service, ["psql", "-XtAq", "-U", user, "-d", database, "-c", query])
+
+    def process(self, output: list[str]) -> int | None:
+        if not output or output[0].strip() == NO_CONTAINER:
+            return None
+        return int(output[-1].strip())
+
+
+class AppRelease(DockerFact):
+    """The checked-out commit, its image, the image tagged ``current`` and the one the app container runs.
+
+    Values are image IDs, or "" where there is none (no checkout, not built, no container).
+    """
+
+    def command(self, app_dir: str, image: str, project: str) -> str:
+        src = shlex.quote(f"{app_dir}/src")
+        image_q = shlex.quote(image)
+        return (
+            f'commit=$(git -C {src} rev-parse HEAD 2>/dev/null || true); echo "commit=$commit"; '
+            f'echo "built=$([ -n "$commit" ] && docker image inspect -f "{{{{.Id}}}}" {image_q}:"$commit" 2>/dev/null)"; '
+            f'echo "current=$(docker image inspect -f "{{{{.Id}}}}" {image_q}:current 2>/dev/null)"; '
+            f"{find_container(project, 'app')}; "
+            f'echo "running=$([ -n "$c" ] && docker inspect -f "{{{{.Image}}}}" "$c" 2>/dev/null)"'
+        )
+
+    def process(self, output: list[str]) -> dict[str, str]:
+        values = dict(line.split("=", 1) for line in output if "=" in line)
+        return {key: values.get(key, "").strip() for key in ("commit", "built", "current", "running")}

@@ -9,14 +9,14 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from nyxops.config import OllamaModel, default_models
+from nyxops.config import OllamaSettings
 from nyxops.errors import ConfigError
 
 log = logging.getLogger("nyxops.deploy")
 STAGES = ("host", "config", "ollama", "release", "verify")
 
 
-class HostData(BaseSettings):
+class HostData(BaseSettings, OllamaSettings):
     """Everything the stages read from ``host.data``; env ``NYXOPS_<FIELD>`` or pyinfra ``--data``."""
 
     model_config = SettingsConfigDict(env_prefix="NYXOPS_", extra="ignore")
@@ -37,10 +37,13 @@ class HostData(BaseSettings):
     health_path: str = Field("/api/health", pattern=r"^/")
     db_image: str = "pgvector/pgvector:pg16"
     ollama_image: str = "ollama/ollama:latest"
-    ollama_cpus: float = Field(3.0, gt=0, le=256)
-    ollama_memory_gb: float = Field(5.0, gt=0, le=1024)
-    models: list[OllamaModel] = Field(default_factory=default_models)
-    default_model: str = "qwen2.5:7b"
+    ollama_cpus: float = Field(3.0, gt=0, le=256, description="checked against the host's CPUs before any change")
+    ollama_keep_alive: str = Field("-1", pattern=r"^-?\d+[smh]?$", description="-1: the model stays loaded")
+    app_schema_command: str = Field(
+        "npx prisma migrate deploy", min_length=1, description="run once in the app image on an empty database"
+    )
+    restore_backup: Path | None = Field(None, description="a pg_dump -Fc file restored into an empty database instead")
+    prune_cache_age: str = Field("168h", pattern=r"^\d+[smh]$", description="build cache older than this is pruned")
     secrets_file: Path | None = None
     verify_wait: float = Field(120.0, ge=0, description="seconds verify retries failing checks (services starting)")
     stages: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(STAGES))
@@ -52,18 +55,16 @@ class HostData(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> HostData:
-        names = [m.name for m in self.models]
-        if self.default_model not in names:
-            raise ValueError(f"default_model {self.default_model} is not in models ({', '.join(names)})")
+        if sum(m.role == "default" for m in self.ollama_models) != 1:
+            raise ValueError("ollama_models: exactly one model needs role default")
         unknown = [s for s in self.stages if s not in STAGES]
         if unknown:
             raise ValueError(f"unknown stage(s) {', '.join(unknown)}; stages are {', '.join(STAGES)}")
-        for model in self.models:
-            if model.size_gb > self.ollama_memory_gb and model.role != "optional":
-                raise ValueError(
-                    f"ollama_memory_gb: {model.name} ({model.role}) needs about {model.size_gb:g} GB, more than "
-                    f"the {self.ollama_memory_gb:g} GB limit; raise the limit or choose a smaller model"
-                )
+        problems = self.memory_problems()
+        if problems:
+            raise ValueError("ollama_memory: " + "; ".join(problems))
+        if self.restore_backup is not None and not self.restore_backup.is_file():
+            raise ValueError(f"restore_backup: {self.restore_backup} is not a file on this machine")
         return self
 
     @property
@@ -72,15 +73,9 @@ class HostData(BaseSettings):
         return ["docker", "compose"] if self.docker_source == "docker" else ["docker-compose"]
 
     @property
-    def memory_bytes(self) -> int:
-        return int(self.ollama_memory_gb * 1_000_000_000)
-
-    def too_large(self) -> list[OllamaModel]:
-        """Optional models that will not fit: pulled anyway would only fail at first use."""
-        return [m for m in self.models if m.size_gb > self.ollama_memory_gb]
-
-    def container(self, service: str) -> str:
-        return f"{self.compose_project}-{service}-1"
+    def app_image(self) -> str:
+        """The app's image repository; each build is tagged with its commit, ``current`` is the one to run."""
+        return f"{self.compose_project}-app"
 
 
 def load_host_data(**overrides: object) -> HostData:
@@ -92,6 +87,6 @@ def load_host_data(**overrides: object) -> HostData:
         lines = [f"  {'.'.join(str(p) for p in e['loc']) or 'host data'}: {e['msg']}" for e in exc.errors()]
         raise ConfigError("invalid host data, nothing was changed:\n" + "\n".join(lines)) from None
     for model in data.too_large():
-        log.warning("optional model %s (%.1f GB) does not fit %g GB: it will not be pulled", model.name,
-                    model.size_gb, data.ollama_memory_gb)  # fmt: skip
+        log.warning("optional model %s needs %s, more than the %s limit: it will not be pulled", model.name,
+                    data.model_need(model)[1], data.ollama_memory)  # fmt: skip
     return data

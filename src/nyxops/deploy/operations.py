@@ -2,23 +2,40 @@
 
 pyinfra's ``docker.compose`` always shells out; these compare facts first, so an unchanged host
 reports zero changes. Secrets are uploaded from memory and never appear in a command or a diff.
+Containers are addressed through compose's labels (``facts.find_container``), never by name.
+Commands re-check at run time what the plan read (a checkout that moved, a database filled by an
+earlier step), so a plan made before an earlier operation ran is never acted on blindly.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import shlex
 from collections.abc import Generator
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 from pyinfra.api.command import FileUploadCommand, FunctionCommand, StringCommand
+from pyinfra.api.exceptions import OperationError
 from pyinfra.api.operation import operation
 from pyinfra.context import host
 from pyinfra.facts.files import Sha256File
 
+from nyxops.config import gib
 from nyxops.deploy import operator
-from nyxops.deploy.facts import ComposeConfigHashes, ComposeContainers, DiskUsage, OllamaModels
+from nyxops.deploy.facts import (
+    AppRelease,
+    ComposeConfigHashes,
+    ComposeContainers,
+    DatabaseTables,
+    DiskUsage,
+    HostResources,
+    OllamaLoaded,
+    OllamaModels,
+    find_container,
+)
 from nyxops.deploy.hostdata import HostData
 from nyxops.deploy.secrets import load_secrets
 
@@ -27,6 +44,23 @@ Command = str | StringCommand | FileUploadCommand | FunctionCommand
 
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _compose(compose: list[str], project: str, file: str, profiles: list[str]) -> list[str]:
+    argv = [*compose, "-p", project, "-f", file]
+    for profile in profiles:
+        argv += ["--profile", profile]
+    return argv
+
+
+def _reported(state: Any, pyinfra_host: Any, command: str) -> None:
+    """Run a command; its lines starting with ``nyxops:`` are shown at pyinfra's default verbosity."""
+    ok, output = pyinfra_host.run_shell_command(StringCommand(command))
+    for line in output.stdout_lines:
+        if line.startswith("nyxops:"):
+            pyinfra_host.log(line)
+    if not ok:
+        raise OperationError("; ".join(output.stderr_lines[-5:]) or f"failed: {command}")
 
 
 @operation()
@@ -66,20 +100,49 @@ def compose_file(
         return
     new = f"{path}.new"
     yield FileUploadCommand(StringIO(content), new)
-    argv = [*compose, "-p", project, "-f", new]
-    for profile in profiles:
-        argv += ["--profile", profile]
-    check = shlex.join([*argv, "config", "-q"])
+    check = shlex.join([*_compose(compose, project, new, profiles), "config", "-q"])
     yield StringCommand(f"cd {shlex.quote(app_dir)} && {check} || {{ rm -f {shlex.quote(new)}; exit 1; }}")
     yield StringCommand("mv", "-f", shlex.quote(new), shlex.quote(path))
 
 
 @operation()
-def prune_if_full(threshold: int, path: str = "/") -> Generator[Command, None, None]:
+def host_fits(cpus: float, memory_bytes: int) -> Generator[Command, None, None]:
     """
-    Above ``threshold`` percent used, prune unused images and build cache and report what was freed.
+    Refuse, before anything changes, limits the host cannot give: Docker would refuse them mid-deploy.
+
+    + cpus: the Ollama container's CPU limit (``NYXOPS_OLLAMA_CPUS``)
+    + memory_bytes: its memory limit (``NYXOPS_OLLAMA_MEMORY``)
+    """
+    have = host.get_fact(HostResources)
+    problems = []
+    if cpus > have["cpus"]:
+        problems.append(
+            f"NYXOPS_OLLAMA_CPUS={cpus:g} but the host has {have['cpus']} CPUs (Docker refuses more): "
+            f"set NYXOPS_OLLAMA_CPUS to at most {have['cpus']}, better {max(have['cpus'] - 0.5, 0.5):g} "
+            "to leave the app and the database a share"
+        )
+    if memory_bytes >= have["memory"]:
+        problems.append(
+            f"NYXOPS_OLLAMA_MEMORY is {gib(memory_bytes)} but the host has {gib(have['memory'])} in all: "
+            "lower NYXOPS_OLLAMA_MEMORY (and choose a smaller model) or resize the server"
+        )
+    if problems:
+        raise OperationError("nothing was changed: " + "; ".join(problems))
+    host.noop(f"{have['cpus']} CPUs and {gib(have['memory'])}: room for {cpus:g} CPUs and {gib(memory_bytes)}")
+    yield from ()  # an operation is a generator, even one that only ever checks
+
+
+@operation(is_idempotent=False)
+def prune_if_full(threshold: int, cache_age: str = "168h", path: str = "/") -> Generator[Command, None, None]:
+    """
+    Above ``threshold`` percent used, prune what is safe and say how many bytes that freed.
+
+    Only dangling images (untagged, used by no container) and build cache older than ``cache_age``:
+    never a tagged image, so neither the Ollama image while its container is recreated, nor the
+    app's kept releases, nor the base image its next build starts from.
 
     + threshold: percent of the root filesystem
+    + cache_age: build cache unused for longer than this is pruned (``168h``)
     """
     used = host.get_fact(DiskUsage, path=path)
     if used is None:
@@ -88,12 +151,14 @@ def prune_if_full(threshold: int, path: str = "/") -> Generator[Command, None, N
     if used <= threshold:
         host.noop(f"disk {used}% used, not above {threshold}%: nothing to prune")
         return
-    before = "df -P --output=used / | tail -n1"
-    yield StringCommand(
-        f"before=$({before}); docker image prune --all --force >/dev/null && docker builder prune --all --force"
-        f' >/dev/null; after=$({before}); echo "nyxops: pruned $(( (before - after) * 1024 )) bytes'
-        f" (disk was {used}%, now $(df -P / | tail -n1 | awk '{{print $5}}'))\""
+    df = f"df -P --output=used {shlex.quote(path)} | tail -n1"
+    command = (
+        f"before=$({df}); docker image prune --force >/dev/null"
+        f" && docker builder prune --force --filter until={shlex.quote(cache_age)} >/dev/null; after=$({df});"
+        f' echo "nyxops: pruned $(( (before - after) * 1024 )) bytes (dangling images, build cache older than'
+        f" {cache_age}); disk was {used}%, now $(df -P {shlex.quote(path)} | tail -n1 | awk '{{print $5}}')\""
     )
+    yield FunctionCommand(_reported, (command,), {})
 
 
 @operation()
@@ -114,43 +179,151 @@ def compose_up(
     if not stale:
         host.noop(f"{', '.join(services)} already running as configured")
         return
-    argv = [*compose, "-p", project, "-f", file]
-    for profile in profiles:
-        argv += ["--profile", profile]
+    argv = _compose(compose, project, file, profiles)
     yield StringCommand(f"cd {shlex.quote(app_dir)} && {shlex.join([*argv, 'up', '-d', '--no-deps', *stale])}")
 
 
 @operation(is_idempotent=False)
-def wait_healthy(container: str, timeout: int = 180) -> Generator[Command, None, None]:
+def wait_healthy(project: str, service: str, timeout: int = 120) -> Generator[Command, None, None]:
     """
-    Wait until a container's healthcheck passes (run it only after a change, with ``_if``).
+    Wait until a service's healthcheck passes (run it only after a change, with ``_if``).
 
-    + container: container name
+    Fails as soon as the container stops or reports unhealthy, with its last log lines.
+
+    + project: the compose project
+    + service: the compose service
     + timeout: seconds
     """
-    inspect = shlex.join(["docker", "inspect", "-f", "{{.State.Health.Status}}", container])
+    fail = f"echo {shlex.quote(service)}"
     yield StringCommand(
-        f'for i in $(seq {timeout // 2}); do [ "$({inspect})" = healthy ] && exit 0; sleep 2; done;'
-        f" echo {shlex.quote(container + ' not healthy after ' + str(timeout) + 's')} >&2; exit 1"
+        f"{find_container(project, service)}; "
+        f'[ -n "$c" ] || {{ {fail} has no running container >&2; exit 1; }}; '
+        f"for i in $(seq {max(timeout // 2, 1)}); do "
+        f"s=$(docker inspect -f '{{{{if .State.Health}}}}{{{{.State.Health.Status}}}}{{{{else}}}}{{{{.State.Status}}}}{{{{end}}}}' \"$c\"); "
+        f'case "$s" in healthy) exit 0 ;; unhealthy|exited|dead) break ;; esac; sleep 2; done; '
+        f'{fail} "is $s after waiting (timeout {timeout}s); its last log lines:" >&2; docker logs --tail 20 "$c" >&2; exit 1'
     )
 
 
 @operation()
-def ollama_pull(container: str, models: list[str]) -> Generator[Command, None, None]:
+def ollama_pull(project: str, models: list[str]) -> Generator[Command, None, None]:
     """
     Pull the models that are missing, and only those.
 
-    + container: the running Ollama container
+    + project: the compose project whose ``ollama`` service pulls
     + models: model names, e.g. qwen2.5:7b
     """
-    listed: list[str] = host.get_fact(OllamaModels, container=container)
-    present = set(listed)
+    listed = host.get_fact(OllamaModels, project=project)
+    present = set(listed or [])
     missing = [m for m in models if m not in present]
     if not missing:
         host.noop(f"models present: {', '.join(models)}")
         return
     for model in missing:
-        yield StringCommand(shlex.join(["docker", "exec", container, "ollama", "pull", model]))
+        yield StringCommand(f'{find_container(project, "ollama")}; docker exec "$c" ollama pull {shlex.quote(model)}')
+
+
+@operation()
+def ollama_warm(project: str, model: str, keep_alive: str, port: int) -> Generator[Command, None, None]:
+    """
+    Load the default model into memory (an empty prompt, as Ollama's API documents), unless it is loaded.
+
+    The first question after a deploy then gets an answer in seconds, not after a cold load.
+
+    + model: the model to keep loaded
+    + keep_alive: how long it stays loaded (``-1``: until the container restarts)
+    + port: Ollama's port on the host's loopback
+    """
+    loaded = host.get_fact(OllamaLoaded, project=project)
+    if loaded and model in loaded:
+        host.noop(f"{model} is loaded")
+        return
+    alive: int | str = int(keep_alive) if keep_alive.lstrip("-").isdigit() else keep_alive
+    body = json.dumps({"model": model, "keep_alive": alive})
+    url = f"http://127.0.0.1:{port}/api/generate"
+    yield StringCommand(shlex.join(["curl", "-fsS", "-m", "600", "-o", "/dev/null", url, "-d", body]))
+
+
+@operation()
+def app_image(app_dir: str, image: str, project: str, no_cache: bool = False) -> Generator[Command, None, None]:
+    """
+    Build the app image for the checked-out commit when none exists, and tag it ``current``.
+
+    Images are tagged with their commit and labelled with it (``org.opencontainers.image.revision``):
+    a build that failed leaves no image, so the next run builds again instead of reporting no change.
+
+    + app_dir: project folder; the checkout is ``src/``
+    + image: image repository, e.g. ``nyxcore-app``
+    + no_cache: rebuild without Docker's layer cache
+    """
+    release = host.get_fact(AppRelease, app_dir=app_dir, image=image, project=project)
+    if release["built"] and release["current"] == release["built"] and not no_cache:
+        host.noop(f"{image}:{release['commit'][:12]} is built and current")
+        return
+    src, image_q = shlex.quote(f"{app_dir}/src"), shlex.quote(image)
+    build = (
+        f'docker build {"--no-cache " if no_cache else ""}--label org.opencontainers.image.revision="$commit"'
+        f' -t {image_q}:"$commit" {src}'
+    )
+    exists = f'docker image inspect {image_q}:"$commit" >/dev/null 2>&1'
+    yield StringCommand(
+        f"commit=$(git -C {src} rev-parse HEAD) && "
+        + (f"{build}" if no_cache else f"{{ {exists} || {build}; }}")
+        + f' && docker tag {image_q}:"$commit" {image_q}:current'
+    )
+
+
+@operation()
+def app_running(
+    app_dir: str, compose: list[str], project: str, file: str, image: str
+) -> Generator[Command, None, None]:
+    """
+    The app container runs the image tagged ``current``, as configured; recreated when either differs.
+
+    Compose's config hash does not see a tag that moved to a new image, so the image ID is compared too.
+    """
+    release = host.get_fact(AppRelease, app_dir=app_dir, image=image, project=project)
+    wanted = host.get_fact(ComposeConfigHashes, app_dir=app_dir, compose=compose, project=project, file=file,
+                           profiles=[])  # fmt: skip
+    running = host.get_fact(ComposeContainers, project=project)
+    same_image = bool(release["current"]) and release["running"] == release["current"]
+    if same_image and running.get("app") == (wanted.get("app"), "running"):
+        host.noop(f"app runs {image}:current ({release['commit'][:12]})")
+        return
+    argv = [*_compose(compose, project, file, []), "up", "-d", "--no-deps", "--force-recreate", "app"]
+    yield StringCommand(f"cd {shlex.quote(app_dir)} && {shlex.join(argv)}")
+
+
+@operation()
+def app_schema(
+    app_dir: str, compose: list[str], project: str, file: str, command: str, restore: str | None = None
+) -> Generator[Command, None, None]:
+    """
+    On an empty database (a first deploy), create the app's schema before nyxops' migrations run.
+
+    Either the app's own schema tool runs once in the app image (Prisma: ``npx prisma migrate deploy``),
+    or a backup (``pg_dump -Fc``) is restored. A database with any table is never touched.
+
+    + command: the schema tool, run with ``sh -c`` in the app image
+    + restore: a local ``pg_dump -Fc`` file to restore instead
+    """
+    tables = host.get_fact(DatabaseTables, project=project)
+    if tables:
+        host.noop(f"the database has {tables} tables: schema in place")
+        return
+    count = shlex.join(
+        ["psql", "-XtAq", "-U", "nyxcore", "-d", "nyxcore", "-c",
+         "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"]
+    )  # fmt: skip
+    empty = f'{find_container(project, "db", "db")}; [ "$(docker exec "$db" {count})" = 0 ]'
+    if restore:
+        dump = f"{app_dir}/restore.dump"
+        yield FileUploadCommand(restore, dump)
+        load = f'docker exec -i "$db" pg_restore -U nyxcore -d nyxcore --no-owner --exit-on-error < {shlex.quote(dump)}'
+        yield StringCommand(f"{empty} && {load}; status=$?; rm -f {shlex.quote(dump)}; exit $status")
+        return
+    run = [*_compose(compose, project, file, []), "run", "--rm", "--no-deps", "-T", "app", "sh", "-c", command]
+    yield StringCommand(f"if {empty}; then cd {shlex.quote(app_dir)} && {shlex.join(run)}; fi")
 
 
 def _operator_env(data: HostData) -> dict[str, str]:
@@ -175,10 +348,20 @@ def migrations_applied(data: HostData, directory: str, cwd: str) -> Generator[Co
     """
     env = _operator_env(data)
     pending = operator.pending_migrations(env, Path(directory), Path(cwd))
-    if not pending:
+    if pending == []:
         host.noop("no pending migrations")
         return
     yield FunctionCommand(operator.apply_migrations, (env, Path(directory), Path(cwd)), {})
+
+
+@operation()
+def protect_installed(data: HostData, cwd: str) -> Generator[Command, None, None]:
+    """The permanent protect trigger, for the protected columns, installed through the tunnel."""
+    env = _operator_env(data)
+    if operator.protect_current(env, Path(cwd)):
+        host.noop("protect installed for the protected columns")
+        return
+    yield FunctionCommand(operator.protect_install, (env, Path(cwd)), {})
 
 
 @operation(is_idempotent=False)

@@ -40,7 +40,11 @@ def child_env(ssh: Mapping[str, Any], data: HostData, secrets: Mapping[str, str]
             "NYXOPS_APP_DIR": data.app_dir,
             "NYXOPS_COMPOSE_PROJECT": data.compose_project,
             "NYXOPS_DISK_THRESHOLD": str(data.disk_threshold),
-            "NYXOPS_OLLAMA_MEMORY_LIMIT_GB": str(data.ollama_memory_gb),
+            "NYXOPS_OLLAMA_MEMORY": data.ollama_memory,
+            "NYXOPS_OLLAMA_MODELS": json.dumps([m.model_dump() for m in data.ollama_models]),
+            "NYXOPS_OLLAMA_CONTEXT_LENGTH": str(data.ollama_context_length),
+            "NYXOPS_OLLAMA_NUM_PARALLEL": str(data.ollama_num_parallel),
+            "NYXOPS_OLLAMA_RUNNER_OVERHEAD_MB": str(data.ollama_runner_overhead_mb),
             "OPENAI_API_KEY": secrets["OPENAI_API_KEY"],
         }
     )
@@ -67,13 +71,31 @@ def nyxops(
     )
 
 
-def pending_migrations(env: Mapping[str, str], migrations: Path, cwd: Path) -> list[str]:
-    """Names of the files not yet applied on the host (read-only, through a tunnel)."""
+def pending_migrations(env: Mapping[str, str], migrations: Path, cwd: Path) -> list[str] | None:
+    """Names of the files not yet applied on the host (read-only, through a tunnel).
+
+    None when the database cannot be read yet (a first deploy plans before ``db`` exists): the
+    runner then decides when it runs, after the database is up.
+    """
     done = nyxops(["migrate", "status", "--tunnel", "--json", "--dir", str(migrations)], env, cwd, timeout=120)
     if done.returncode not in (0, 1) or not done.stdout.strip():
-        raise StageFailed(f"cannot read the host's migration status: {done.stderr.strip()[-800:]}")
+        return None
     states = json.loads(done.stdout)
     return [s["name"] for s in states if s["state"] != "applied"]
+
+
+def protect_current(env: Mapping[str, str], cwd: Path) -> bool:
+    """Whether the protect trigger is installed, protecting what the settings protect (through a tunnel)."""
+    done = nyxops(["protect", "status", "--tunnel", "--json"], env, cwd, timeout=120)
+    if done.returncode not in (0, 1) or not done.stdout.strip():
+        return False
+    return bool(json.loads(done.stdout)["current"])
+
+
+def protect_install(env: Mapping[str, str], cwd: Path) -> None:
+    done = nyxops(["protect", "install", "--tunnel"], env, cwd, timeout=120)
+    if done.returncode != 0:
+        raise StageFailed(f"protect not installed: {done.stderr.strip()[-1500:]}")
 
 
 def apply_migrations(env: Mapping[str, str], migrations: Path, cwd: Path) -> None:
