@@ -3,9 +3,9 @@
 Fitting means weights, KV cache at the configured context and parallelism, and the runner: what the deploy counted.
 """
 
+from nyxops.config import gib
 from nyxops.errors import ProviderError
 from nyxops.providers.ollama_client import OllamaClient
-from nyxops.config import gib
 from nyxops.verify import CheckResult, Context, failed, passed, unavailable
 
 NAME = "ollama"

@@ -31,7 +31,7 @@ case "${1:-}" in
     test)
         venv
         if [ "$(id -u)" = 0 ]; then
-            bash tests/host/build.sh deps
+            bash tests/host/host.sh deps
         fi
         .venv/bin/ruff check src tests bench deploys checks inventory.py
         .venv/bin/ruff format --check src tests bench deploys checks inventory.py

@@ -143,7 +143,8 @@ def test_pending_migration_and_missing_protect(healthy, migrations: Path) -> Non
         (lambda o: o.models.pop("qwen2.5:7b"), "default model qwen2.5:7b not pulled"),
         (
             lambda o: o.models.__setitem__("qwen2.5:7b", OllamaModelSpec("qwen2.5:7b", 6 * GB)),
-            "qwen2.5:7b needs about 6.0 GB, more than the 5 GB memory limit",
+            "qwen2.5:7b needs about 6.1 GiB (5.6 GiB weights + 224 MiB KV cache at 4096 tokens x 1 + 256 MiB runner),"
+            " more than the 5.0 GiB memory limit",
         ),
         (
             lambda o: o.models.__setitem__("qwen2.5:7b", OllamaModelSpec("qwen2.5:7b", int(4.7 * GB), reply="")),
@@ -200,6 +201,17 @@ def test_wait_retries_until_the_service_is_up(healthy) -> None:
     result = nyxops("verify", "--only", "app", "--wait", "15", env=healthy["env"])
     assert result.code == 0, result.output
     assert "still failing: app" in result.stderr
+
+
+def test_wait_stops_at_once_at_a_failure_waiting_cannot_clear(healthy) -> None:
+    """A missing trigger is not a service starting: --wait does not spend its minutes on it."""
+    assert nyxops("protect", "remove", env=healthy["env"]).code == 0
+    started = time.monotonic()
+    result = nyxops("verify", "--only", "migrations", "--only", "app", "--wait", "60", env=healthy["env"])
+    assert result.code == 1
+    assert "protect trigger not installed" in result.stdout
+    assert time.monotonic() - started < 20
+    assert "still failing" not in result.stderr
 
 
 def test_unknown_check_name(healthy) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from pyinfra.api.command import FileUploadCommand, FunctionCommand, StringCommand
+from pyinfra.api.exceptions import OperationError
 from pyinfra.context import ctx_host
 
 from nyxops.deploy import facts, operations
@@ -50,7 +51,8 @@ def _render(command: object) -> str:
     if isinstance(command, FileUploadCommand):
         return f"upload {command.dest}"
     if isinstance(command, FunctionCommand):
-        return f"function {command.function.__name__}"
+        shown = [a for a in command.args if isinstance(a, str)]
+        return " ".join([f"function {command.function.__name__}", *shown])
     return str(command)
 
 
@@ -64,6 +66,11 @@ def test_operation(path: Path) -> None:
     op = getattr(operations, path.parent.name)
     scripted = ScriptedHost(case.get("facts", {}))
     with ctx_host.use(scripted):
+        if "error" in case:
+            with pytest.raises(OperationError) as raised:
+                list(op._inner(**case["args"]))
+            assert case["error"] in str(raised.value)
+            return
         commands = [_render(c) for c in op._inner(**case["args"])]
     assert commands == case.get("commands", [])
     assert scripted.noops == ([case["noop"]] if "noop" in case else [])
@@ -84,8 +91,9 @@ def test_fact(path: Path) -> None:
 
 
 def test_every_operation_and_fact_has_cases() -> None:
-    ops = {"secret_file", "compose_file", "prune_if_full", "compose_up", "wait_healthy", "ollama_pull"}
+    ops = {"secret_file", "compose_file", "prune_if_full", "compose_up", "wait_healthy", "ollama_pull", "ollama_warm",
+           "host_fits", "app_image", "app_running", "app_schema"}  # fmt: skip
     assert ops <= {p.parent.name for p in _cases("operations")}
-    assert {"DiskUsage", "ComposeConfigHashes", "ComposeContainers", "OllamaModels"} <= {
-        p.parent.name for p in _cases("facts")
-    }
+    known = {"DiskUsage", "ComposeConfigHashes", "ComposeContainers", "OllamaModels", "OllamaLoaded", "HostResources",
+             "AppRelease", "DatabaseTables"}  # fmt: skip
+    assert known <= {p.parent.name for p in _cases("facts")}

@@ -30,7 +30,8 @@ def find_container(project: str, service: str, var: str = "c") -> str:
 
 def in_container(project: str, service: str, argv: list[str]) -> str:
     """Run ``argv`` in the service's running container; print NO_CONTAINER (exit 0) when there is none."""
-    return f'{find_container(project, service)}; if [ -z "$c" ]; then echo {shlex.quote(NO_CONTAINER)}; else docker exec "$c" {shlex.join(argv)}; fi'
+    missing, run = shlex.quote(NO_CONTAINER), shlex.join(argv)
+    return f'{find_container(project, service)}; if [ -z "$c" ]; then echo {missing}; else docker exec "$c" {run}; fi'
 
 
 class DockerFact(FactBase[Any]):
@@ -126,12 +127,17 @@ class OllamaLoaded(OllamaModels):
         return in_container(project, service, ["ollama", "ps"])
 
 
+def count_tables(user: str = "nyxcore", database: str = "nyxcore") -> list[str]:
+    """psql, in the database container, counting the tables outside the system schemas."""
+    query = "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+    return ["psql", "-XtAq", "-U", user, "-d", database, "-c", query]
+
+
 class DatabaseTables(DockerFact):
     """How many tables the app's database holds outside the system schemas; None when no container runs."""
 
-    def command(self, project: str, user: str = "nyxcore", database: str = "nyxcore", service: str = "db") -> str:
-        query = "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
-        return in_container(project, service, ["psql", "-XtAq", "-U", user, "-d", database, "-c", query])
+    def command(self, project: str, service: str = "db") -> str:
+        return in_container(project, service, count_tables())
 
     def process(self, output: list[str]) -> int | None:
         if not output or output[0].strip() == NO_CONTAINER:
@@ -147,11 +153,11 @@ class AppRelease(DockerFact):
 
     def command(self, app_dir: str, image: str, project: str) -> str:
         src = shlex.quote(f"{app_dir}/src")
-        image_q = shlex.quote(image)
+        image_q, image_id = shlex.quote(image), 'docker image inspect -f "{{.Id}}"'
         return (
             f'commit=$(git -C {src} rev-parse HEAD 2>/dev/null || true); echo "commit=$commit"; '
-            f'echo "built=$([ -n "$commit" ] && docker image inspect -f "{{{{.Id}}}}" {image_q}:"$commit" 2>/dev/null)"; '
-            f'echo "current=$(docker image inspect -f "{{{{.Id}}}}" {image_q}:current 2>/dev/null)"; '
+            f'echo "built=$([ -n "$commit" ] && {image_id} {image_q}:"$commit" 2>/dev/null)"; '
+            f'echo "current=$({image_id} {image_q}:current 2>/dev/null)"; '
             f"{find_container(project, 'app')}; "
             f'echo "running=$([ -n "$c" ] && docker inspect -f "{{{{.Image}}}}" "$c" 2>/dev/null)"'
         )

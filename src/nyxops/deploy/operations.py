@@ -34,6 +34,7 @@ from nyxops.deploy.facts import (
     HostResources,
     OllamaLoaded,
     OllamaModels,
+    count_tables,
     find_container,
 )
 from nyxops.deploy.hostdata import HostData
@@ -53,12 +54,12 @@ def _compose(compose: list[str], project: str, file: str, profiles: list[str]) -
     return argv
 
 
-def _reported(state: Any, pyinfra_host: Any, command: str) -> None:
+def _reported(state: Any, host: Any, command: str) -> None:  # pyinfra passes these two by their names
     """Run a command; its lines starting with ``nyxops:`` are shown at pyinfra's default verbosity."""
-    ok, output = pyinfra_host.run_shell_command(StringCommand(command))
+    ok, output = host.run_shell_command(StringCommand(command))
     for line in output.stdout_lines:
         if line.startswith("nyxops:"):
-            pyinfra_host.log(line)
+            host.log(line)
     if not ok:
         raise OperationError("; ".join(output.stderr_lines[-5:]) or f"failed: {command}")
 
@@ -195,13 +196,15 @@ def wait_healthy(project: str, service: str, timeout: int = 120) -> Generator[Co
     + timeout: seconds
     """
     fail = f"echo {shlex.quote(service)}"
+    status = shlex.quote("{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}")
     yield StringCommand(
         f"{find_container(project, service)}; "
         f'[ -n "$c" ] || {{ {fail} has no running container >&2; exit 1; }}; '
         f"for i in $(seq {max(timeout // 2, 1)}); do "
-        f"s=$(docker inspect -f '{{{{if .State.Health}}}}{{{{.State.Health.Status}}}}{{{{else}}}}{{{{.State.Status}}}}{{{{end}}}}' \"$c\"); "
+        f's=$(docker inspect -f {status} "$c"); '
         f'case "$s" in healthy) exit 0 ;; unhealthy|exited|dead) break ;; esac; sleep 2; done; '
-        f'{fail} "is $s after waiting (timeout {timeout}s); its last log lines:" >&2; docker logs --tail 20 "$c" >&2; exit 1'
+        f'{fail} "is $s after waiting (timeout {timeout}s); its last log lines:" >&2; '
+        'docker logs --tail 20 "$c" >&2; exit 1'
     )
 
 
@@ -311,16 +314,12 @@ def app_schema(
     if tables:
         host.noop(f"the database has {tables} tables: schema in place")
         return
-    count = shlex.join(
-        ["psql", "-XtAq", "-U", "nyxcore", "-d", "nyxcore", "-c",
-         "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"]
-    )  # fmt: skip
-    empty = f'{find_container(project, "db", "db")}; [ "$(docker exec "$db" {count})" = 0 ]'
+    empty = f'{find_container(project, "db", "db")}; [ "$(docker exec "$db" {shlex.join(count_tables())})" = 0 ]'
     if restore:
-        dump = f"{app_dir}/restore.dump"
-        yield FileUploadCommand(restore, dump)
-        load = f'docker exec -i "$db" pg_restore -U nyxcore -d nyxcore --no-owner --exit-on-error < {shlex.quote(dump)}'
-        yield StringCommand(f"{empty} && {load}; status=$?; rm -f {shlex.quote(dump)}; exit $status")
+        dump = shlex.quote(f"{app_dir}/restore.dump")
+        yield FileUploadCommand(restore, f"{app_dir}/restore.dump")
+        load = f'docker exec -i "$db" pg_restore -U nyxcore -d nyxcore --no-owner --exit-on-error < {dump}'
+        yield StringCommand(f"if {empty}; then {load}; status=$?; else status=0; fi; rm -f {dump}; exit $status")
         return
     run = [*_compose(compose, project, file, []), "run", "--rm", "--no-deps", "-T", "app", "sh", "-c", command]
     yield StringCommand(f"if {empty}; then cd {shlex.quote(app_dir)} && {shlex.join(run)}; fi")
