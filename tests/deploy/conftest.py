@@ -159,6 +159,17 @@ def test_host() -> Iterator[LiveHost]:
             yield host
         finally:
             host_sh("down", timeout=180)
+            _assert_nothing_left()
+
+
+def _assert_nothing_left() -> None:
+    """A torn-down host leaves no namespace, no mount and no live copy behind."""
+    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    assert "nyxops-host" not in namespaces.split(), namespaces
+    live = str((CACHE / "live").resolve())
+    mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+    assert not [m for m in mounts if m == live or m.startswith(live + "/")]
+    assert not (CACHE / "live").exists()
 
 
 @dataclass
