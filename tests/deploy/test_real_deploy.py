@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.deploy.conftest import ALL_STAGES, SECRETS, Run, LiveHost, host_sh, pyinfra
+from tests.deploy.conftest import ALL_STAGES, SECRETS, LiveHost, Run, host_sh, pyinfra
 from tests.helpers import nyxops
 
 GIB = 1024**3
