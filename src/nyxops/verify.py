@@ -153,7 +153,8 @@ def run_checks(
 ) -> list[CheckResult]:
     """Run every check; with ``wait_seconds``, retry the failures waiting can clear until they pass or time runs out.
 
-    A failure no wait can clear (a missing trigger, pending migrations, lost embeddings) ends the wait at once.
+    A failure no wait can clear (a missing trigger, pending migrations, lost embeddings) ends the wait at once:
+    the run fails whatever the services starting beside it do.
     """
     if only:
         names = {m.NAME for m in modules}
@@ -164,8 +165,9 @@ def run_checks(
     deadline = time.monotonic() + wait_seconds
     results = {r.name: r for r in _round(ctx, modules)}
     while wait_seconds and time.monotonic() < deadline:
-        failing = [m for m in modules if results[m.NAME].status == "fail" and results[m.NAME].retry]
-        if not failing:
+        failures = [m for m in modules if results[m.NAME].status == "fail"]
+        failing = [m for m in failures if results[m.NAME].retry]
+        if not failing or len(failing) < len(failures):  # nothing to wait for, or failing whatever the wait
             break
         if on_round:
             on_round(list(results.values()))
