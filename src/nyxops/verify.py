@@ -110,18 +110,21 @@ def discover(folder: Path) -> list[ModuleType]:
     return modules
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
 def _run_one(module: ModuleType, ctx: Context) -> CheckResult:
     started = time.perf_counter()
     try:
         result: CheckResult = module.run(ctx)
     except psycopg.OperationalError as exc:  # the database not (yet) accepting connections
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        result = unavailable(f"database unreachable: {first}")
+        result = unavailable(f"database unreachable: {_first_line(exc) or exc.__class__.__name__}")
     except NyxopsError as exc:
         result = failed(str(exc))
     except Exception as exc:  # a check that crashes is a failing check, reported like the others
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        result = failed(f"check crashed: {exc.__class__.__name__}: {first}")
+        result = failed(f"check crashed: {exc.__class__.__name__}: {_first_line(exc)}")
     result.name = module.NAME
     result.seconds = time.perf_counter() - started
     return result

@@ -59,12 +59,14 @@ class LiveHost:
     root: Path
     openai_url: str = ""
 
+    def ssh_argv(self, command: str) -> list[str]:
+        return ["ssh", "-i", str(self.key), "-p", str(self.port), "-o", f"UserKnownHostsFile={self.known_hosts}",
+                "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", f"root@{self.address}", command]  # fmt: skip
+
     def ssh(self, command: str, check: bool = True, timeout: float = 180) -> str:
         proc = subprocess.run(
-            ["ssh", "-i", str(self.key), "-p", str(self.port), "-o", f"UserKnownHostsFile={self.known_hosts}",
-             "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", f"root@{self.address}", command],
-            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+            self.ssh_argv(command), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
         if check and proc.returncode != 0:
             raise AssertionError(f"{command}: {proc.stderr}")
         return proc.stdout
@@ -126,12 +128,8 @@ class LiveHost:
 
     def psql(self, query: str) -> str:
         """SQL sent on stdin to psql in the database container: no shell quoting on the way."""
-        proc = subprocess.run(
-            ["ssh", "-i", str(self.key), "-o", f"UserKnownHostsFile={self.known_hosts}", "-o", "BatchMode=yes",
-             f"root@{self.address}", f"docker exec -i {self.container('db')} psql -XtAq -v ON_ERROR_STOP=1"
-             " -U nyxcore -d nyxcore"],
-            input=query, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+        psql = f"docker exec -i {self.container('db')} psql -XtAq -v ON_ERROR_STOP=1 -U nyxcore -d nyxcore"
+        proc = subprocess.run(self.ssh_argv(psql), input=query, capture_output=True, text=True, timeout=60)
         if proc.returncode != 0:
             raise AssertionError(f"{query}: {proc.stderr}")
         return proc.stdout.strip()

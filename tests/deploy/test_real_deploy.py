@@ -294,10 +294,12 @@ def test_first_deploy_from_a_backup_restores_it_before_the_migrations(deployed: 
     test_host.psql("INSERT INTO \"User\" (id, email) VALUES ('restore-marker', 'marker@nyxcore.test')")
     dump = tmp_path / "nyxcore.dump"
     dumped = subprocess.run(
-        ["ssh", "-i", str(test_host.key), "-o", f"UserKnownHostsFile={test_host.known_hosts}", "-o", "BatchMode=yes",
-         f"root@{test_host.address}", f"docker exec {test_host.container('db')} pg_dump -Fc -U nyxcore nyxcore"],
-        capture_output=True, check=True, timeout=120, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        test_host.ssh_argv(f"docker exec {test_host.container('db')} pg_dump -Fc -U nyxcore nyxcore"),
+        capture_output=True,
+        check=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     dump.write_bytes(dumped.stdout)
     test_host.ssh(
         "cd /opt/nyxcore && docker-compose -p nyxcore -f docker-compose.production.yml rm -sf db"

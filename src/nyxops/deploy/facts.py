@@ -21,6 +21,14 @@ def _cd(app_dir: str, argv: Iterable[str]) -> str:
     return f"cd {shlex.quote(app_dir)} && {shlex.join(list(argv))}"
 
 
+def compose_argv(compose: list[str], project: str, file: str, profiles: list[str]) -> list[str]:
+    """The compose command for the project's file and profiles, as every compose call on the host starts."""
+    argv = [*compose, "-p", project, "-f", file]
+    for profile in profiles:
+        argv += ["--profile", profile]
+    return argv
+
+
 def find_container(project: str, service: str, var: str = "c") -> str:
     """Shell that sets ``$var`` to the running container of a compose service, found by its labels."""
     ps = ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
@@ -68,10 +76,7 @@ class ComposeConfigHashes(DockerFact):
     default = dict
 
     def command(self, app_dir: str, compose: list[str], project: str, file: str, profiles: list[str]) -> str:
-        argv = [*compose, "-p", project, "-f", file]
-        for profile in profiles:
-            argv += ["--profile", profile]
-        return _cd(app_dir, [*argv, "config", "--hash", "*"])
+        return _cd(app_dir, [*compose_argv(compose, project, file, profiles), "config", "--hash", "*"])
 
     def process(self, output: list[str]) -> dict[str, str]:
         hashes = {}

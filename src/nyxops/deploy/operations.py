@@ -34,6 +34,7 @@ from nyxops.deploy.facts import (
     HostResources,
     OllamaLoaded,
     OllamaModels,
+    compose_argv,
     count_tables,
     find_container,
 )
@@ -45,13 +46,6 @@ Command = str | StringCommand | FileUploadCommand | FunctionCommand
 
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _compose(compose: list[str], project: str, file: str, profiles: list[str]) -> list[str]:
-    argv = [*compose, "-p", project, "-f", file]
-    for profile in profiles:
-        argv += ["--profile", profile]
-    return argv
 
 
 def _reported(state: Any, host: Any, command: str) -> None:  # pyinfra passes these two by their names
@@ -101,7 +95,7 @@ def compose_file(
         return
     new = f"{path}.new"
     yield FileUploadCommand(StringIO(content), new)
-    check = shlex.join([*_compose(compose, project, new, profiles), "config", "-q"])
+    check = shlex.join([*compose_argv(compose, project, new, profiles), "config", "-q"])
     yield StringCommand(f"cd {shlex.quote(app_dir)} && {check} || {{ rm -f {shlex.quote(new)}; exit 1; }}")
     yield StringCommand("mv", "-f", shlex.quote(new), shlex.quote(path))
 
@@ -180,7 +174,7 @@ def compose_up(
     if not stale:
         host.noop(f"{', '.join(services)} already running as configured")
         return
-    argv = _compose(compose, project, file, profiles)
+    argv = compose_argv(compose, project, file, profiles)
     yield StringCommand(f"cd {shlex.quote(app_dir)} && {shlex.join([*argv, 'up', '-d', '--no-deps', *stale])}")
 
 
@@ -293,7 +287,7 @@ def app_running(
     if same_image and running.get("app") == (wanted.get("app"), "running"):
         host.noop(f"app runs {image}:current ({release['commit'][:12]})")
         return
-    argv = [*_compose(compose, project, file, []), "up", "-d", "--no-deps", "--force-recreate", "app"]
+    argv = [*compose_argv(compose, project, file, []), "up", "-d", "--no-deps", "--force-recreate", "app"]
     yield StringCommand(f"cd {shlex.quote(app_dir)} && {shlex.join(argv)}")
 
 
@@ -321,7 +315,7 @@ def app_schema(
         load = f'docker exec -i "$db" pg_restore -U nyxcore -d nyxcore --no-owner --exit-on-error < {dump}'
         yield StringCommand(f"if {empty}; then {load}; status=$?; else status=0; fi; rm -f {dump}; exit $status")
         return
-    run = [*_compose(compose, project, file, []), "run", "--rm", "--no-deps", "-T", "app", "sh", "-c", command]
+    run = [*compose_argv(compose, project, file, []), "run", "--rm", "--no-deps", "-T", "app", "sh", "-c", command]
     yield StringCommand(f"if {empty}; then cd {shlex.quote(app_dir)} && {shlex.join(run)}; fi")
 
 
