@@ -24,6 +24,8 @@ class FakeApp:
 
     def __init__(self, status: int = 200) -> None:
         self.status = status
+        self.failed = threading.Event()
+        """Set once the app has answered with an error status."""
         app = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -33,6 +35,8 @@ class FakeApp:
             def do_GET(self) -> None:
                 body = b'{"ok": true}' if app.status < 400 else b'{"ok": false}'
                 self.send_response(app.status if self.path == "/api/health" else 404)
+                if app.status >= 400:
+                    app.failed.set()
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -194,7 +198,8 @@ def test_wait_retries_until_the_service_is_up(healthy) -> None:
     healthy["app"].status = 503
 
     def recover() -> None:
-        time.sleep(2.5)
+        healthy["app"].failed.wait(30)  # the first attempt must have seen it down
+        time.sleep(1)
         healthy["app"].status = 200
 
     threading.Thread(target=recover, daemon=True).start()

@@ -21,6 +21,14 @@ def dotted(parts: list[str]) -> str:
     return ".".join(quote_part(p) for p in parts)
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def fold(name: str) -> str:
+    """An unquoted name as PostgreSQL folds it in a UTF-8 database: ASCII letters only (``Übung`` stays)."""
+    return name.translate(_ASCII_LOWER)
+
+
 def split_identifier(text: str) -> list[str]:
     """``public."Project".id`` -> ``['public', 'Project', 'id']`` (unquoted parts fold to lower case)."""
     parts: list[str] = []
@@ -30,7 +38,8 @@ def split_identifier(text: str) -> list[str]:
         match = _IDENT.match(text, pos)
         if match is None:
             raise ValueError(f"not a valid SQL name: {text!r}")
-        parts.append(match.group(1).replace('""', '"') if match.group(1) is not None else match.group(2).lower())
+        quoted = match.group(1)
+        parts.append(quoted.replace('""', '"') if quoted is not None else fold(match.group(2)))
         pos = match.end()
         if pos < len(text):
             if text[pos] != ".":

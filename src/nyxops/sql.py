@@ -20,7 +20,6 @@ from pglast import parser
 
 from nyxops.errors import SqlParseError
 
-_LEADING = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.S)
 _ALLOW = re.compile(r"--\s*nyxops:allow\b[ \t]*(?P<rule>\S*)[ \t]*(?P<object>\S*)[ \t]*(?P<rest>[^\n]*)")
 _NEAR = re.compile(r'at or near "(?P<token>.*)"')
 
@@ -166,6 +165,36 @@ def _error_offset(text: str, exc: parser.ParseError) -> int:
     return max(0, min(reported, len(text)))
 
 
+def _gap(text: str, start: int, stop: int) -> tuple[int, list[int]]:
+    """Skip whitespace, semicolons and comments from ``start``: where the statement begins, and the
+    offsets of the ``--`` line comments on the way (only those can hold allow directives).
+
+    Block comments nest in PostgreSQL (``/* a /* b */ c */`` is one comment), so they are counted,
+    not matched by a regular expression; a ``--`` inside a block comment is no line comment.
+    """
+    pos, line_comments = start, []
+    while pos < stop:
+        ch = text[pos]
+        if ch.isspace() or ch == ";":
+            pos += 1
+        elif text.startswith("--", pos):
+            line_comments.append(pos)
+            end = text.find("\n", pos, stop)
+            pos = stop if end < 0 else end + 1
+        elif text.startswith("/*", pos):
+            depth, pos = 1, pos + 2
+            while pos < stop and depth:
+                if text.startswith("/*", pos):
+                    depth, pos = depth + 1, pos + 2
+                elif text.startswith("*/", pos):
+                    depth, pos = depth - 1, pos + 2
+                else:
+                    pos += 1
+        else:
+            break
+    return pos, line_comments
+
+
 def parse(text: str, name: str = "<sql>") -> list[Statement]:
     """Split and parse ``text``; raise SqlParseError (with line:column) when it is not PostgreSQL."""
     source = SqlSource(text, name)
@@ -182,18 +211,20 @@ def parse(text: str, name: str = "<sql>") -> list[Statement]:
         raise SqlParseError(name, line, col, message) from None
     statements: list[Statement] = []
     previous_end = 0
-    leading, keyword = _LEADING.match, _KEYWORD.match
+    keyword = _KEYWORD.match
     for piece in slices:
-        start = leading(text, piece.start, piece.stop).end()  # type: ignore[union-attr]  # matches empty
-        body = text[start : piece.stop].rstrip().rstrip(";").rstrip()
         gap_start, previous_end = previous_end, piece.stop
+        start, comments = _gap(text, gap_start, piece.stop)
+        body = text[start : piece.stop].rstrip().rstrip(";").rstrip()
         if not body:
             continue
         allows = []
         if text.find("nyxops:allow", gap_start, start) >= 0:
-            for match in _ALLOW.finditer(text, gap_start, start):
-                allow_line = source.line_col(match.start())[0]
-                allows.append(AllowDirective(match["rule"], match["object"], allow_line, match["rest"].strip()))
+            for comment in comments:
+                match = _ALLOW.match(text, comment)
+                if match is not None:
+                    allow_line = source.line_col(match.start())[0]
+                    allows.append(AllowDirective(match["rule"], match["object"], allow_line, match["rest"].strip()))
         word = keyword(body)
         upper = word.group(0).upper() if word else ""
         statements.append(Statement(len(statements), body, start, source, allows, upper))

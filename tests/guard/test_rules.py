@@ -119,7 +119,7 @@ def test_do_block_static_statement_is_checked() -> None:
 
 
 def test_dynamic_sql_built_at_run_time_is_a_warning_naming_the_runtime_guard() -> None:
-    sql = "DO $$ BEGIN EXECUTE format('ALTER TABLE %I DROP COLUMN %I', 'workflow_insights', 'embedding'); END $$;"
+    sql = "DO $$ DECLARE c text := 'embedding'; BEGIN EXECUTE format('ALTER TABLE t DROP COLUMN %I', c); END $$;"
     [finding] = check(parse(sql))
     assert finding.rule == "dynamic-sql" and not finding.blocking
     assert "runtime guard" in finding.message

@@ -207,11 +207,25 @@ def test_begin_commit_in_file_refused(env, db_url, migrations: Path) -> None:
     assert snapshot(db_url) == before
 
 
-def test_census_decrease_aborts_before_commit(env, db_url, migrations: Path) -> None:
+def test_overwriting_a_protected_column_is_blocked_before_anything_runs(env, db_url, migrations: Path) -> None:
+    """The incident's other shape: not a drop, an UPDATE that NULLs the embeddings (with a WHERE)."""
     add_migration(
         migrations,
         "0004_null_some.sql",
         "UPDATE workflow_insights SET embedding = NULL WHERE id < 'wi_00010';\n",
+    )
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1 and "write-protected" in result.stderr
+    assert scalar(db_url, EMBEDDINGS) == 382
+
+
+def test_census_decrease_aborts_before_commit(env, db_url, migrations: Path) -> None:
+    """Built at run time, the same UPDATE passes the static layer (a warning); the census stops it."""
+    add_migration(
+        migrations,
+        "0004_null_some.sql",
+        "DO $$ DECLARE c text := 'embed' || 'ding'; BEGIN\n"
+        "EXECUTE format('UPDATE workflow_insights SET %I = NULL WHERE id < %L', c, 'wi_00010'); END $$;\n",
     )
     result = nyxops("migrate", "apply", env=env)
     assert result.code == 1
@@ -226,7 +240,8 @@ def test_census_decrease_in_a_journaled_file_stops_at_that_statement(env, db_url
         migrations,
         "0004_journaled_loss.sql",
         "CREATE INDEX CONCURRENTLY wi_created_idx ON workflow_insights (created_at);\n"
-        "UPDATE workflow_insights SET embedding = NULL WHERE id = 'wi_00001';\n"
+        "DO $$ DECLARE c text := 'embedding'; BEGIN\n"
+        "EXECUTE format('UPDATE workflow_insights SET %I = NULL WHERE id = %L', c, 'wi_00001'); END $$;\n"
         "CREATE TABLE after_loss (id int);\n",
     )
     result = nyxops("migrate", "apply", env=env)

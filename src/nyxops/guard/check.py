@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from pglast import parser
-
 from nyxops.defaults import PROTECTED_COLUMNS
-from nyxops.errors import SqlParseError
-from nyxops.guard import dynamic, registry
+from nyxops.guard import registry
 from nyxops.guard.created import CreatedTables
 from nyxops.guard.model import ANY_PROTECTED, Finding, Hit
+from nyxops.guard.scope import Scope
+from nyxops.guard.walk import Frame, Visit, function_name, visits
 from nyxops.names import NAME_PATTERN as _NAME
 from nyxops.names import QualifiedName, dotted, split_identifier
-from nyxops.sql import AllowDirective, Statement, parse
-
-_MAX_DEPTH = 4
-_BODY_WORDS = re.compile(r"\b(EXECUTE|DROP|TRUNCATE|DELETE|UPDATE|ALTER)\b", re.I)
+from nyxops.sql import AllowDirective, Node, Statement
 
 
 @dataclass(frozen=True)
@@ -79,46 +76,180 @@ def _meta(rule_id: str, stmt: Statement, message: str, *, error: bool, line: int
     )
 
 
-def statement_findings(stmt: Statement, depth: int = 0, *, in_function: str = "") -> list[Finding]:
-    """One statement's findings, from its parse tree (``check`` first asks ``may_destroy``)."""
-    findings: list[Finding] = []
-    for rule in registry.rules_for(stmt.kind):
-        for hit in registry.checker(rule)(stmt.body):
-            note = f"inside {in_function}: runs when it is called" if in_function else ""
-            findings.append(_finding(rule.ID, hit, stmt, warning=bool(in_function), note=note))
-    if stmt.kind in ("DoStmt", "CreateFunctionStmt") and depth < _MAX_DEPTH:
-        findings.extend(_body_findings(stmt, depth, in_function))
-    return findings
+UNALLOWABLE = {"guard-tamper"}
+"""Rules no allow comment can allow: a migration never switches the guard off."""
 
 
-def _body_findings(stmt: Statement, depth: int, in_function: str) -> list[Finding]:
-    code, language = dynamic.body_and_language(stmt.kind, stmt.body)
-    if code is None or language != "plpgsql" or not _BODY_WORDS.search(code):
-        return []  # no EXECUTE and none of the destructive words: nothing in the body can match a rule
-    if stmt.kind == "CreateFunctionStmt":
-        names = [n.get("String", {}).get("sval", "?") for n in stmt.body.get("funcname", [])]
-        in_function = in_function or "function " + ".".join(names)
-    try:
-        pieces = list(dynamic.embedded_sql(code))
-    except parser.ParseError as exc:
-        return [_meta(registry.DYNAMIC_SQL, stmt, f"PL/pgSQL body does not parse ({exc.args[0]})", error=False)]
-    findings: list[Finding] = []
-    for piece in pieces:
-        if piece.sql is None:
-            message = f"EXECUTE {piece.expression[:80]} is built at run time; the runtime guard checks it"
-            findings.append(_meta(registry.DYNAMIC_SQL, stmt, message, error=False))
-            continue
-        try:
-            inner = parse(piece.sql, "<body>")
-        except SqlParseError:
-            continue  # PL/pgSQL expressions with variables need not parse as plain SQL
-        for inner_stmt in inner:
-            for found in statement_findings(inner_stmt, depth + 1, in_function=in_function):
-                found.line, found.column = stmt.line, stmt.column
-                found.statement_index, found.statement_text = stmt.index, stmt.text
-                found.notes.append("in " + ("EXECUTE of a literal" if piece.dynamic else "a PL/pgSQL body"))
-                findings.append(found)
-    return findings
+@dataclass
+class _Trigger:
+    tables: tuple[QualifiedName, ...]
+    events: set[str]
+    unit: tuple[str, str]
+
+
+_TRIGGER_EVENTS = {4: "CMD_INSERT", 8: "CMD_DELETE", 16: "CMD_UPDATE", 32: "CMD_TRUNCATE"}
+_WRITE_EVENT = {
+    "InsertStmt": "CMD_INSERT",
+    "UpdateStmt": "CMD_UPDATE",
+    "DeleteStmt": "CMD_DELETE",
+    "TruncateStmt": "CMD_TRUNCATE",
+    "CopyStmt": "CMD_INSERT",
+}
+
+
+class FileCheck:
+    """One file's statements in order: what each destroys, and what later statements set off.
+
+    Bodies that run later (functions, rule actions, prepared statements) are checked when they
+    are created; what they would destroy is a warning there, and an error at the statement of
+    the same file that calls, fires or executes them.
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.scope = Scope(policy.protected)
+        self.created = CreatedTables(self.scope)
+        self.deferred: dict[tuple[str, str], list[Finding]] = {}
+        self.defined_at: dict[tuple[str, str], int] = {}
+        self.triggers: list[_Trigger] = []
+        self.rules: dict[str, tuple[set[QualifiedName], str]] = {}
+        self.watch: set[str] = {c.column.lower() for c in policy.protected if c.column}
+        """Lower-case names whose mention sends a statement to the parse tree (see ``may_destroy``)."""
+        self.renames: list[tuple[Finding, QualifiedName]] = []
+
+    def statement(self, stmt: Statement) -> list[Finding]:
+        own = self._findings(stmt) if may_destroy(stmt, self.watch) else []
+        if self.renames and stmt.keyword == "CREATE" and "VIEW" in stmt.text.upper():
+            self._view_keeps_old_name(stmt)
+        if own or stmt.allows:
+            own = _apply_allows(stmt, own, self.policy, self.created)
+        for finding in own:
+            if finding.rule == "rename-table" and finding.blocking and finding.tables:
+                self.renames.append((finding, finding.tables[0]))
+        self.created.see(stmt)
+        return own
+
+    def _findings(self, stmt: Statement, depth: int = 0) -> list[Finding]:
+        findings: list[Finding] = []
+        scope = self.scope
+        for visit in visits(stmt.node, stmt.text):
+            kind, node, frame = visit.kind, visit.node, visit.frame
+            if kind.startswith("nyxops:"):
+                if kind == "nyxops:dynamic" or _BODY_WORDS.search(node["code"]):
+                    findings.append(_body_problem(stmt, visit))
+                continue
+            scope.kind = kind
+            for rule in registry.rules_for(kind):
+                for hit in registry.checker(rule)(node, scope):
+                    findings.append(self._found(rule.ID, hit, stmt, visit))
+            if kind in ("FuncCall", "CallStmt", "ExecuteStmt") or kind in _WRITE_EVENT or kind == "MergeStmt":
+                findings.extend(self._set_off(kind, node, stmt, frame))
+            if frame is None:
+                scope.see(kind, node)
+                if kind == "CreateTrigStmt":
+                    self._trigger(node)
+                elif kind == "RuleStmt":
+                    self._rule(node)
+        for finding in findings:
+            unit = finding.unit
+            if unit is not None:
+                self.deferred.setdefault(unit, []).append(finding)
+                self.defined_at.setdefault(unit, stmt.line)
+                self.watch.add(unit[1].lower())
+        return findings
+
+    def _found(self, rule_id: str, hit: Hit, stmt: Statement, visit: Visit) -> Finding:
+        located = Hit(hit.object, None, hit.tables, hit.columns, hit.detail) if visit.inner else hit
+        if visit.frame is None:
+            return _finding(rule_id, located, stmt, note=visit.where)
+        note = (
+            f"{visit.where}: runs when it is called"
+            if visit.frame.kind != "rule"
+            else f"{visit.where}: runs when it fires"
+        )
+        finding = _finding(rule_id, located, stmt, warning=True, note=note)
+        finding.unit = (visit.frame.kind, visit.frame.name)
+        return finding
+
+    def _set_off(self, kind: str, node: Node, stmt: Statement, frame: Frame | None) -> list[Finding]:
+        """A call, EXECUTE, or write that runs a body this file created: its findings, here."""
+        units: list[tuple[str, str]] = []
+        if kind in ("FuncCall", "CallStmt"):
+            call = node.get("funccall", {}) if kind == "CallStmt" else node
+            units.append(("function", function_name(call.get("funcname", []))))
+        elif kind == "ExecuteStmt":
+            units.append(("prepared", str(node.get("name", ""))))
+        else:
+            event = _WRITE_EVENT.get(kind, "")
+            rels = (
+                [node.get("relation", {})]
+                if "relation" in node
+                else [r.get("RangeVar", {}) for r in node.get("relations", [])]
+            )
+            if kind == "CopyStmt" and not node.get("is_from"):
+                rels = []
+            for rel in rels:
+                if not rel:
+                    continue
+                tables = set(self.scope.tables(rel))
+                for name, (rule_tables, rule_event) in self.rules.items():
+                    if tables & rule_tables and (rule_event == event or kind == "MergeStmt"):
+                        units.append(("rule", name))
+                for trig in self.triggers:
+                    if tables & set(trig.tables) and (event in trig.events or kind == "MergeStmt"):
+                        units.append(trig.unit)
+        out: list[Finding] = []
+        for unit in units:
+            for original in self.deferred.get(unit, []):
+                copy = dataclasses.replace(original, notes=list(original.notes), unit=None)
+                copy.line, copy.column = stmt.line, stmt.column
+                copy.statement_index, copy.statement_text = stmt.index, stmt.text
+                how = "fires" if unit[0] == "rule" else "runs"
+                copy.notes.append(
+                    f"this statement {how} {unit[0]} {unit[1]} (line {self.defined_at.get(unit, '?')}), which does this"
+                )
+                if frame is None:
+                    copy.severity = original.severity if original.rule in registry.META_RULES else "error"
+                else:
+                    copy.unit = (frame.kind, frame.name)
+                out.append(copy)
+        return out
+
+    def _rule(self, node: Node) -> None:
+        tables = self.scope.tables(node.get("relation", {}))
+        self.rules[node.get("rulename", "?")] = (set(tables), node.get("event", ""))
+        self.watch.update(t.table.lower() for t in tables)
+
+    def _trigger(self, node: Node) -> None:
+        mask = int(node.get("events", 0))
+        events = {name for bit, name in _TRIGGER_EVENTS.items() if mask & bit}
+        tables = self.scope.tables(node.get("relation", {}))
+        self.triggers.append(_Trigger(tables, events, ("function", function_name(node.get("funcname", [])))))
+        for table in tables:
+            self.watch.add(table.table.lower())
+
+    def _view_keeps_old_name(self, stmt: Statement) -> None:
+        if stmt.kind != "ViewStmt":
+            return
+        view = self.scope.table(stmt.body.get("view", {}))
+        for finding, old in list(self.renames):
+            if (view.schema, view.table) == (old.schema, old.table):
+                finding.allowed = True
+                finding.notes.append(f"the view {view} created at line {stmt.line} keeps the old name working")
+                self.renames.remove((finding, old))
+
+
+def _body_problem(stmt: Statement, visit: Visit) -> Finding:
+    if visit.kind == "nyxops:dynamic":
+        message = f"EXECUTE {visit.node['expression'][:80]} is built at run time; the runtime guard checks it"
+    else:
+        message = f"PL/pgSQL body does not parse ({visit.node['reason']})"
+    return _meta(registry.DYNAMIC_SQL, stmt, message, error=False)
+
+
+def statement_findings(stmt: Statement, policy: Policy | None = None) -> list[Finding]:
+    """One statement's findings on its own, from its parse tree (no allow comments, no file context)."""
+    return FileCheck(policy or Policy())._findings(stmt)
 
 
 def _normal_object(rule_id: str, text: str) -> str | None:
@@ -147,7 +278,9 @@ def _apply_allows(stmt: Statement, findings: list[Finding], policy: Policy, crea
                 continue
             matched = True
             protected = policy.protected_hit(finding)
-            if protected is not None:
+            if finding.rule in UNALLOWABLE:
+                finding.notes.append(f"no allow comment allows {finding.rule}")
+            elif protected is not None:
                 finding.notes.append(f"{protected} is protected: an allow comment cannot allow this")
             else:
                 finding.allowed = True
@@ -184,64 +317,101 @@ def _allow_problem(allow: AllowDirective) -> str | None:
 
 def check(statements: Sequence[Statement], policy: Policy | None = None) -> list[Finding]:
     """All findings for a parsed file, in statement order."""
-    policy = policy or Policy()
+    file_check = FileCheck(policy or Policy())
     findings: list[Finding] = []
-    created = CreatedTables()
     for stmt in statements:
-        own = statement_findings(stmt) if may_destroy(stmt) else []
-        if own or stmt.allows:
-            findings.extend(_apply_allows(stmt, own, policy, created))
-        created.see(stmt)
+        findings.extend(file_check.statement(stmt))
     return findings
 
 
-_BODIES = ("DoStmt", "CreateFunctionStmt")
-_DESTRUCTIVE_KEYWORDS = {"ALTER", "DROP", "TRUNCATE", "DELETE", "UPDATE", "DO", "WITH"}
 _ALIAS = rf"(?:\s+(?:AS\s+)?(?!(?:USING|RETURNING|SET|WHERE)\b){_NAME})?"
 _TARGET = rf"(?:ONLY\s+)?{_NAME}(?:\.{_NAME}){{0,2}}(?:\s*\*)?{_ALIAS}"
 _PLAIN = r"(?:[^()'\"$;\\/-]|'[^'\\]*'|-(?!-)|/(?!\*))"
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?"
+_CONDITION = re.compile(
+    rf"\s*(?P<left>{_IDENT})\s*(?:=|<>|<|>|<=|>=)\s*(?:-?\d+(?:\.\d+)?|'[^'\\]*'|(?P<right>{_IDENT}))\s*", re.I
+)
+_AND = re.compile(r"AND\b", re.I)
+_RETURNING = re.compile(rf"RETURNING\s+{_IDENT}(?:\s*,\s*{_IDENT})*\s*$", re.I)
 # The top-level WHERE of a DELETE or UPDATE, proven from the text: it follows the target (and,
 # for UPDATE, a SET list with no parenthesis, comment, dollar quote, backslash or quoted name in
-# which a WHERE could hide). Anything else is left to the parse tree.
-_DELETE_WHERE = re.compile(rf"DELETE\s+FROM\s+{_TARGET}\s+WHERE\b", re.I)
+# which a WHERE could hide). What follows it must be a plain condition (``_plain_where``).
+_DELETE_WHERE = re.compile(rf"DELETE\s+FROM\s+{_TARGET}(?:\s+USING\s+{_TARGET})?\s+WHERE\b", re.I)
 _UPDATE_WHERE = re.compile(rf"UPDATE\s+{_TARGET}\s+SET\s{_PLAIN}*?\sWHERE\b", re.I)
 
 
-def may_destroy(stmt: Statement) -> bool:
+def _plain_where(text: str, start: int, *, returning: bool) -> bool:
+    """``a = 1 AND x.id = u.id …`` up to the end: never always true (a column is compared with a
+    literal or with a column written differently; ``where.py`` calls neither always true)."""
+    pos = start
+    while True:
+        cond = _CONDITION.match(text, pos)
+        if cond is None or (cond["right"] and cond["right"].lower() == cond["left"].lower()):
+            return False
+        pos = cond.end()
+        if pos == len(text):
+            return True
+        if _AND.match(text, pos):
+            pos += 3
+            continue
+        return returning and _RETURNING.match(text, pos) is not None
+
+
+_ALWAYS = re.compile(r"NYXOPS|SESSION_REPLICATION_ROLE|SEARCH_PATH|SET_CONFIG|UESCAPE|\\", re.I)
+"""Words that send any statement to the tree: the guard's own objects, name resolution, escapes."""
+_BODY_WORDS = re.compile(r"\b(EXECUTE|DROP|TRUNCATE|DELETE|UPDATE|ALTER|MERGE|CALL|FORMAT)\b", re.I)
+_DML = re.compile(r"\b(DELETE|UPDATE|MERGE)\b", re.I)
+_FK_ACTION = re.compile(r"\bON\s+(DELETE|UPDATE)\b", re.I)
+_CREATE_BODY = re.compile(r"\b(FUNCTION|PROCEDURE|RULE|TRIGGER)\b", re.I)
+_ALTER_WORDS = re.compile(r"\b(DROP|TYPE|RENAME|SCHEMA|ATTACH|EVENT)\b", re.I)
+_ALWAYS_TREE = {"DROP", "TRUNCATE", "MERGE", "WITH", "SET", "RESET", "PREPARE", "EXECUTE", "CALL"}
+
+
+def may_destroy(stmt: Statement, watch: Iterable[str] = ()) -> bool:
     """A cheap first look at the text before building the statement's parse tree.
 
-    False only when no rule can match, so the tree is never needed: a linted file is mostly
-    statements like these, and building their trees was most of lint's time. Each branch rules a
-    statement out only when its text proves that no rule can match; the tests check that on every
-    statement of the corpora, the public projects' SQL included.
+    False only when no node any rule looks at can be in the statement, so the tree is never
+    needed: a linted file is mostly statements like these, and building their trees was most of
+    lint's time. A destructive node needs its keyword written in the text (no escape can make a
+    keyword outside a string; strings matter only as bodies, and backslashes or UESCAPE send the
+    statement to the tree). ``watch`` holds the lower-case names (protected columns, functions,
+    rules and triggers the file created) whose mere mention may make a statement destructive. The
+    tests check every branch on every statement of the corpora, the public projects' SQL included.
     """
+    text = stmt.text
     keyword = stmt.keyword
+    if keyword in _ALWAYS_TREE or _ALWAYS.search(text):
+        return True
+    if watch:
+        lower = text.lower()
+        if any(name in lower for name in watch):
+            return True
     if keyword == "CREATE":
-        upper = stmt.text.upper()
-        if "FUNCTION" not in upper and "PROCEDURE" not in upper:
-            return False
-        if not _body_may_destroy(stmt.text):
-            return False
-    elif keyword == "DO":
-        if not _body_may_destroy(stmt.text):
-            return False
-    elif keyword == "ALTER":
-        upper = stmt.text.upper()
-        if "DROP" not in upper and "TYPE" not in upper and "RENAME" not in upper:
-            return False  # ALTER … ADD/SET/ENABLE: no rule can match
-    elif keyword == "DELETE":
-        return _DELETE_WHERE.match(stmt.text) is None
-    elif keyword == "UPDATE":
-        found = _UPDATE_WHERE.match(stmt.text)
-        return found is None or "RETURNING" in found.group(0).upper()
-    elif keyword not in _DESTRUCTIVE_KEYWORDS:
-        return False
-    return bool(registry.rules_for(stmt.kind)) or stmt.kind in _BODIES
+        if _CREATE_BODY.search(text):
+            return _body_may_destroy(text) or bool(re.search(r"\b(RULE|TRIGGER)\b", text, re.I))
+        return _DML.search(_FK_ACTION.sub(" ", text)) is not None  # CREATE TABLE … AS WITH d AS (DELETE …)
+    if keyword == "ALTER":
+        return _ALTER_WORDS.search(text) is not None  # ALTER … ADD/SET/ENABLE: no rule can match
+    if keyword == "DELETE":
+        found = _DELETE_WHERE.match(text)
+        return found is None or not _plain_where(text, found.end(), returning=True)
+    if keyword == "UPDATE":
+        found = _UPDATE_WHERE.match(text)
+        return found is None or not _plain_where(text, found.end(), returning=False)
+    if keyword == "DO":
+        return _body_may_destroy(text)
+    if keyword == "INSERT":
+        return _DML.search(text) is not None  # ON CONFLICT DO UPDATE, a CTE
+    if keyword == "EXPLAIN":
+        return "ANALYZE" in text.upper()
+    if keyword == "COPY":
+        return "(" in text
+    return False
 
 
 def _body_may_destroy(text: str) -> bool:
     """A body can only match a rule through one of ``_BODY_WORDS``, written in the statement's text.
 
-    Not so with backslash escapes (``E'\\x44ROP'``): such text goes on to the parse tree.
+    Not so with backslash escapes (``E'\\x44ROP'``): ``_ALWAYS`` sends such text to the parse tree.
     """
-    return "\\" in text or _BODY_WORDS.search(text) is not None
+    return _BODY_WORDS.search(text) is not None

@@ -6,16 +6,18 @@ table it touches was created earlier in the same file (plain ``CREATE TABLE``, n
 EXISTS``: that one may have found a table full of data). ``truncate`` and ``delete-all`` are not:
 through a foreign key with ``CASCADE`` they can reach rows of tables that existed before.
 Anything unsure (a rename onto a new name, a move to another schema) takes the table out of the
-set, so the guard errs towards blocking.
+set, so the guard errs towards blocking; so does ``ATTACH PARTITION``, which fills the new table
+with rows that existed before.
 """
 
 from __future__ import annotations
 
 import re
 
-from nyxops.guard.model import Finding, dropped_objects, qualified_from_list, range_var
+from nyxops.guard.model import Finding, dropped_objects
+from nyxops.guard.scope import Scope
 from nyxops.names import NAME_PATTERN as _NAME
-from nyxops.names import QualifiedName
+from nyxops.names import QualifiedName, split_identifier
 from nyxops.sql import Statement
 
 # CREATE [TEMP | UNLOGGED] TABLE name ( : ASCII names only, whose folding is plain lower-casing.
@@ -25,23 +27,39 @@ _PLAIN_CREATE = re.compile(
 )
 
 
-def plain_create(text: str) -> tuple[str, str] | None:
-    """The (schema, table) of ``CREATE [TEMP | UNLOGGED] TABLE name (``, read without a parse tree."""
+def plain_create(text: str) -> tuple[str | None, str] | None:
+    """The (schema, table) of ``CREATE [TEMP | UNLOGGED] TABLE name (``, read without a parse tree.
+
+    A TEMP table lives in ``pg_temp`` whatever the search path; an unqualified permanent one in the
+    first schema of the path, which the caller supplies (``Scope``).
+    """
     plain = _PLAIN_CREATE.match(text)
     if plain is None:
         return None
-    name = QualifiedName.parse(plain["name"])
-    return name.schema, name.table
+    parts = split_identifier(plain["name"])
+    if "TEMP" in text[: plain.start("name")].upper():
+        return "pg_temp", parts[-1]
+    return (parts[0] if len(parts) == 2 else None), parts[-1]
 
 
-AUTO_ALLOWED = {"drop-table", "drop-column", "alter-column-type", "rename-column", "rename-table", "update-all"}
+AUTO_ALLOWED = {
+    "drop-table",
+    "drop-column",
+    "alter-column-type",
+    "rename-column",
+    "rename-table",
+    "update-all",
+    "move-table",
+    "write-protected",
+}
 
 
 class CreatedTables:
     """Follows a file's statements in order; knows which tables it created so far."""
 
-    def __init__(self) -> None:
+    def __init__(self, scope: Scope | None = None) -> None:
         self.tables: set[tuple[str, str]] = set()
+        self.scope = scope or Scope()
 
     def see(self, stmt: Statement) -> None:
         """Account for ``stmt`` after its own findings were made (a statement never allows itself)."""
@@ -51,15 +69,18 @@ class CreatedTables:
         elif keyword == "DROP" and stmt.kind == "DropStmt" and stmt.body.get("removeType") == "OBJECT_TABLE":
             for obj in dropped_objects(stmt.body):
                 if isinstance(obj, list):
-                    dropped = qualified_from_list(obj)
-                    self.tables.discard((dropped.schema, dropped.table))
+                    for dropped in self.scope.from_list(obj):
+                        self.tables.discard((dropped.schema, dropped.table))
         elif keyword == "ALTER" and self.tables:
             self._altered(stmt)
 
     def _created(self, stmt: Statement) -> None:
         plain = plain_create(stmt.text)
         if plain is not None:  # the common form, read from the text: a CREATE TABLE's tree is large
-            self.tables.add(plain)
+            schema, table = plain
+            if schema == "pg_temp":
+                self.scope.temp.add(table)
+            self.tables.add((schema or self.scope.search_path[0], table))
             return
         if stmt.kind == "CreateStmt":
             rel = stmt.body["relation"]
@@ -68,16 +89,23 @@ class CreatedTables:
         else:
             return
         if not stmt.body.get("if_not_exists"):
-            name = range_var(rel)
+            name = self.scope.table(rel)
+            if name.schema == "pg_temp":
+                self.scope.temp.add(name.table)
             self.tables.add((name.schema, name.table))
 
     def _altered(self, stmt: Statement) -> None:
         upper = stmt.text.upper()
-        if "RENAME" not in upper and "SCHEMA" not in upper:
+        if "RENAME" not in upper and "SCHEMA" not in upper and "ATTACH" not in upper:
             return
         body = stmt.body
-        if stmt.kind == "RenameStmt" and body.get("renameType") == "OBJECT_TABLE":
-            old = range_var(body["relation"])
+        if stmt.kind == "AlterTableStmt" and any(
+            c.get("AlterTableCmd", {}).get("subtype") == "AT_AttachPartition" for c in body.get("cmds", [])
+        ):
+            for parent in self.scope.tables(body["relation"]):  # it now holds the attached table's rows
+                self.tables.discard((parent.schema, parent.table))
+        elif stmt.kind == "RenameStmt" and body.get("renameType") == "OBJECT_TABLE":
+            old = self.scope.table(body["relation"])
             new = (old.schema, body["newname"])
             if (old.schema, old.table) in self.tables:
                 self.tables.discard((old.schema, old.table))
@@ -85,7 +113,7 @@ class CreatedTables:
             else:
                 self.tables.discard(new)  # the new name now holds data that existed before
         elif stmt.kind == "AlterObjectSchemaStmt" and body.get("relation"):
-            old = range_var(body["relation"])
+            old = self.scope.table(body["relation"])
             self.tables.discard((old.schema, old.table))
 
     def holds_only_this_files_data(self, finding: Finding) -> QualifiedName | None:

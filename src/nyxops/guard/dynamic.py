@@ -1,14 +1,15 @@
 """SQL inside ``DO`` blocks and PL/pgSQL bodies, which PostgreSQL's parser sees only as a string.
 
 pglast parses PL/pgSQL too: static statements in a body are checked like any other, and an
-``EXECUTE`` of a string literal (or of literals joined with ``||``) is parsed and checked as SQL.
-What is built at run time (``format()``, variables) cannot be read here; it becomes a warning that
+``EXECUTE`` of a string literal (or of literals joined with ``||`` or passed to ``format()``) is
+parsed and checked as SQL. What is built at run time (variables) cannot be read here; it becomes a warning that
 names the runtime guard, which sees the real statement when it runs.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -68,20 +69,72 @@ def _fold(node: Node) -> str | None:
                 return left + right
     if "TypeCast" in node:
         return _fold(node["TypeCast"].get("arg", {}))
+    if "FuncCall" in node:
+        call = node["FuncCall"]
+        names = [n.get("String", {}).get("sval") for n in call.get("funcname", [])]
+        if names in (["format"], ["pg_catalog", "format"]) and call.get("args"):
+            args = [_fold(a) for a in call["args"]]
+            if all(a is not None for a in args):
+                return _format([a for a in args if a is not None])
     return None
 
 
-def embedded_sql(code: str) -> Iterator[Embedded]:
-    """Every SQL statement of a PL/pgSQL body, static or executed."""
-    wrapper = f"CREATE FUNCTION nyxops_body() RETURNS void LANGUAGE plpgsql AS $nyxops_body${code}$nyxops_body$"
+_SPEC = re.compile(r"%(?:(\d+)\$)?(-?\d*)([sIL%])")
+
+
+def _format(args: list[str]) -> str | None:
+    """``format()`` of literals, as PostgreSQL computes it (``%s``, ``%I``, ``%L``, ``%n$``)."""
+    template, values = args[0], args[1:]
+    position = 0
+    out: list[str] = []
+    last = 0
+    for match in _SPEC.finditer(template):
+        out.append(template[last : match.start()])
+        last = match.end()
+        argno, _width, spec = match.groups()
+        if spec == "%":
+            out.append("%")
+            continue
+        index = int(argno) - 1 if argno else position
+        position = index + 1
+        if index >= len(values):
+            return None
+        value = values[index]
+        if spec == "I":
+            out.append('"' + value.replace('"', '""') + '"')  # quote_ident's meaning, always quoted
+        elif spec == "L":
+            out.append("'" + value.replace("'", "''") + "'")
+        else:
+            out.append(value)
+    out.append(template[last:])
+    return "".join(out)
+
+
+def embedded_sql(code: str, whole: str | None = None) -> Iterator[Embedded]:
+    """Every piece of SQL of a PL/pgSQL body: statements, expressions (``PERFORM f()``, ``x := f()``,
+    ``FOR r IN query``, conditions) and what ``EXECUTE`` runs, when it can be read.
+
+    ``whole`` is the CREATE FUNCTION statement itself when there is one (its parameters and return
+    type decide what the body may say); a DO block's code is wrapped in a function returning void.
+    """
+    wrapper = (
+        whole or f"CREATE FUNCTION nyxops_body() RETURNS void LANGUAGE plpgsql AS $nyxops_body${code}$nyxops_body$"
+    )
     tree: Any = json.loads(parser.parse_plpgsql_json(wrapper))
+    executed: set[int] = set()
     for kind, node in walk(tree):
-        if kind == "PLpgSQL_stmt_execsql":
-            query = node.get("sqlstmt", {}).get("PLpgSQL_expr", {}).get("query", "")
-            yield Embedded(query, query, dynamic=False)
-        elif kind in ("PLpgSQL_stmt_dynexecute", "PLpgSQL_stmt_dynfors"):
-            expression = node.get("query", {}).get("PLpgSQL_expr", {}).get("query", "")
-            yield Embedded(literal_value(expression), expression, dynamic=True)
-        elif kind == "PLpgSQL_stmt_open" and "dynquery" in node:
-            expression = node["dynquery"].get("PLpgSQL_expr", {}).get("query", "")
-            yield Embedded(literal_value(expression), expression, dynamic=True)
+        if kind in ("PLpgSQL_stmt_dynexecute", "PLpgSQL_stmt_dynfors", "PLpgSQL_stmt_open"):
+            expr = node.get("query" if kind != "PLpgSQL_stmt_open" else "dynquery", {}).get("PLpgSQL_expr")
+            if expr is not None:
+                executed.add(id(expr))
+                expression = expr.get("query", "")
+                yield Embedded(literal_value(expression), expression, dynamic=True)
+                yield Embedded("SELECT " + expression, expression, dynamic=False)  # calls inside the expression
+        elif kind == "PLpgSQL_expr" and id(node) not in executed:
+            query = node.get("query", "")
+            mode = node.get("parseMode", 0)
+            if mode == 0:
+                yield Embedded(query, query, dynamic=False)
+            else:  # an expression; an assignment is "target := expression"
+                expression = query.split(":=", 1)[1] if mode >= 3 and ":=" in query else query
+                yield Embedded("SELECT " + expression, expression, dynamic=False)

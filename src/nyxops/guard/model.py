@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from nyxops.names import QualifiedName
 from nyxops.sql import Node
+
+if TYPE_CHECKING:
+    from nyxops.guard.scope import Scope
 
 Severity = Literal["error", "warning"]
 ANY_PROTECTED = QualifiedName("*", "*", "*")
@@ -40,6 +43,8 @@ class Finding:
     columns: tuple[QualifiedName, ...] = ()
     allowed: bool = False
     notes: list[str] = field(default_factory=list)
+    unit: tuple[str, str] | None = None
+    """The body it sits in when that runs later (("function", "f")): it blocks where the file calls it."""
 
     @property
     def blocking(self) -> bool:
@@ -61,20 +66,18 @@ class Finding:
         }
 
 
-def range_var(node: Node) -> QualifiedName:
-    """A RangeVar as a schema-qualified table (unqualified names are taken as public)."""
-    return QualifiedName(node.get("schemaname") or "public", node.get("relname", "?"))
-
-
 def name_list(items: list[Node]) -> list[str]:
     return [i["String"]["sval"] for i in items if "String" in i]
 
 
-def qualified_from_list(items: list[Node]) -> QualifiedName:
-    names = name_list(items)
-    if len(names) == 1:
-        return QualifiedName("public", names[0])
-    return QualifiedName(names[-2], names[-1])
+def target_columns(ctx: Scope, rel: Node, targets: list[Node]) -> tuple[QualifiedName, ...]:
+    """The columns a SET list writes, for every table the relation can be."""
+    columns: list[QualifiedName] = []
+    for target in targets:
+        name = target.get("ResTarget", {}).get("name")
+        if name:
+            columns.extend(ctx.columns(rel, name))
+    return tuple(columns)
 
 
 def dropped_objects(body: Node) -> Iterator[list[Node] | Node]:

@@ -10,6 +10,7 @@ from nyxops.guard.model import Hit
 from nyxops.guard.rules import (
     alter_column_type,
     delete_all,
+    drop_cascade,
     drop_column,
     drop_database,
     drop_extension,
@@ -17,11 +18,17 @@ from nyxops.guard.rules import (
     drop_schema,
     drop_table,
     drop_type,
+    guard_tamper,
+    move_table,
     rename_column,
+    rename_schema,
     rename_table,
+    rename_type,
     truncate,
     update_all,
+    write_protected,
 )
+from nyxops.guard.scope import Scope
 from nyxops.sql import Node
 
 RULES: tuple[ModuleType, ...] = (
@@ -38,6 +45,12 @@ RULES: tuple[ModuleType, ...] = (
     rename_table,
     delete_all,
     update_all,
+    write_protected,
+    drop_cascade,
+    move_table,
+    rename_schema,
+    rename_type,
+    guard_tamper,
 )
 DYNAMIC_SQL = "dynamic-sql"
 INVALID_ALLOW = "invalid-allow"
@@ -48,10 +61,10 @@ META_RULES = {
     UNUSED_ALLOW: "An allow comment matches nothing in the statement below it.",
 }
 BY_ID: dict[str, ModuleType] = {rule.ID: rule for rule in RULES}
-COLUMN_RULES = {"drop-column", "alter-column-type", "rename-column"}
-TABLE_RULES = {"drop-table", "truncate", "rename-table", "delete-all", "update-all"}
+COLUMN_RULES = {"drop-column", "alter-column-type", "rename-column", "write-protected"}
+TABLE_RULES = {"drop-table", "truncate", "rename-table", "delete-all", "update-all", "move-table"}
 
-Checker = Callable[[Node], Iterator[Hit]]
+Checker = Callable[[Node, Scope], Iterator[Hit]]
 _BY_NODE: dict[str, list[ModuleType]] = {}
 for _rule in RULES:
     for _node in _rule.NODES:

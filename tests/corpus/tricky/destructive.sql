@@ -39,10 +39,20 @@ BEGIN
 END
 $$;
 
--- expect: none
+-- format() of literals is folded like ||: the statement it builds is read as SQL.
+-- expect: drop-column
 DO $$
 BEGIN
     EXECUTE format('ALTER TABLE %I DROP COLUMN %I', 'workflow_insights', 'embedding');
+END
+$$;
+
+-- Built from a variable: only the runtime guard can see it (a warning here).
+-- expect: none
+DO $$
+DECLARE col text := 'embed' || 'ding';
+BEGIN
+    EXECUTE format('ALTER TABLE %I DROP COLUMN %I', 'workflow_insights', col);
 END
 $$;
 

@@ -2,8 +2,8 @@
 
 from collections.abc import Iterator
 
-from nyxops.guard.model import Hit, range_var
-from nyxops.names import QualifiedName
+from nyxops.guard.model import Hit
+from nyxops.guard.scope import Scope
 from nyxops.sql import Node
 
 ID = "alter-column-type"
@@ -18,12 +18,11 @@ FAIL = [
 PASS = ["ALTER TABLE t ALTER COLUMN c SET DEFAULT 1", "ALTER TABLE t ALTER COLUMN c SET NOT NULL"]
 
 
-def check(body: Node) -> Iterator[Hit]:
+def check(body: Node, ctx: Scope) -> Iterator[Hit]:
     if body.get("objtype") not in (None, "OBJECT_TABLE", "OBJECT_FOREIGN_TABLE"):
         return
-    table = range_var(body["relation"])
     for cmd in body.get("cmds", []):
         command = cmd.get("AlterTableCmd", {})
         if command.get("subtype") == "AT_AlterColumnType":
-            column = QualifiedName(table.schema, table.table, command.get("name"))
-            yield Hit(str(column), body["relation"].get("location"), columns=(column,))
+            columns = ctx.columns(body["relation"], command.get("name", "?"))
+            yield Hit(str(columns[0]), body["relation"].get("location"), columns=columns)

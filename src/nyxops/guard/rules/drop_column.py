@@ -2,11 +2,14 @@
 
 Instead of dropping a column in the same deploy that stops using it, stop writing it first,
 deploy, and drop it in a later reviewed migration with ``-- nyxops:allow drop-column <object>``.
+``ALTER TYPE … DROP ATTRIBUTE`` is the same loss for every column of that composite type.
 """
 
 from collections.abc import Iterator
 
-from nyxops.guard.model import Hit, range_var
+from nyxops.guard.model import Hit
+from nyxops.guard.scope import Scope
+from nyxops.names import QualifiedName
 from nyxops.sql import Node
 
 ID = "drop-column"
@@ -19,21 +22,30 @@ FAIL = [
     "alter table only public.t drop if exists c cascade",
     "ALTER TABLE t DROP c",
     'ALTER TABLE "Sch"."Tab" ADD COLUMN x int, DROP COLUMN "Old"',
+    "ALTER TYPE address DROP ATTRIBUTE street",
 ]
 PASS = [
     "ALTER TABLE t ALTER COLUMN c DROP DEFAULT",
     "ALTER TABLE t ALTER COLUMN c DROP NOT NULL",
     "ALTER TABLE t DROP CONSTRAINT t_pkey",
     "ALTER TABLE drop_column ADD COLUMN drop_me int",
+    "ALTER TYPE address ADD ATTRIBUTE zip text",
 ]
 
 
-def check(body: Node) -> Iterator[Hit]:
-    if body.get("objtype") not in (None, "OBJECT_TABLE", "OBJECT_FOREIGN_TABLE"):
+def check(body: Node, ctx: Scope) -> Iterator[Hit]:
+    objtype = body.get("objtype")
+    if objtype not in (None, "OBJECT_TABLE", "OBJECT_FOREIGN_TABLE", "OBJECT_TYPE"):
         return
-    table = range_var(body["relation"])
+    rel = body.get("relation", {})
     for cmd in body.get("cmds", []):
         command = cmd.get("AlterTableCmd", {})
-        if command.get("subtype") == "AT_DropColumn":
-            column = table.__class__(table.schema, table.table, command.get("name"))
-            yield Hit(str(column), body["relation"].get("location"), columns=(column,))
+        if command.get("subtype") != "AT_DropColumn":
+            continue
+        if objtype == "OBJECT_TYPE":
+            schema = rel.get("schemaname") or ctx.search_path[0]
+            attribute = QualifiedName(schema, rel.get("relname", "?"), command.get("name", "?"))
+            yield Hit(str(attribute), rel.get("location"), detail="an attribute of a composite type")
+            continue
+        columns = ctx.columns(rel, command.get("name", "?"))
+        yield Hit(str(columns[0]), rel.get("location"), columns=columns)

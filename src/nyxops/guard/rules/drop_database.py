@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 
 from nyxops.guard.model import Hit
+from nyxops.guard.scope import Scope
 from nyxops.names import QualifiedName
 from nyxops.sql import Node
 
@@ -14,5 +15,5 @@ FAIL = ["DROP DATABASE nyxcore", "drop database if exists old with (force)"]
 PASS = ["DROP ROLE olduser"]
 
 
-def check(body: Node) -> Iterator[Hit]:
+def check(body: Node, ctx: Scope) -> Iterator[Hit]:
     yield Hit(body.get("dbname", "?"), tables=(QualifiedName("*", "*"),))

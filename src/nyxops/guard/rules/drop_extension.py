@@ -6,6 +6,7 @@
 from collections.abc import Iterator
 
 from nyxops.guard.model import ANY_PROTECTED, Hit, dropped_objects, is_cascade
+from nyxops.guard.scope import Scope
 from nyxops.names import quote_part
 from nyxops.sql import Node
 
@@ -17,7 +18,7 @@ FAIL = ["DROP EXTENSION vector CASCADE", "drop extension if exists pg_trgm"]
 PASS = ["CREATE EXTENSION IF NOT EXISTS vector", "ALTER EXTENSION vector UPDATE"]
 
 
-def check(body: Node) -> Iterator[Hit]:
+def check(body: Node, ctx: Scope) -> Iterator[Hit]:
     if body.get("removeType") != "OBJECT_EXTENSION":
         return
     for obj in dropped_objects(body):

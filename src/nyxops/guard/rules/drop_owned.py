@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 
 from nyxops.guard.model import Hit
+from nyxops.guard.scope import Scope
 from nyxops.names import QualifiedName
 from nyxops.sql import Node
 
@@ -14,6 +15,6 @@ FAIL = ["DROP OWNED BY nyxcore", "drop owned by a, b cascade"]
 PASS = ["REASSIGN OWNED BY a TO b"]
 
 
-def check(body: Node) -> Iterator[Hit]:
+def check(body: Node, ctx: Scope) -> Iterator[Hit]:
     roles = [r.get("RoleSpec", {}).get("rolename", "?") for r in body.get("roles", [])]
     yield Hit(",".join(roles), tables=(QualifiedName("*", "*"),))

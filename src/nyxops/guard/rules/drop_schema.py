@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 
 from nyxops.guard.model import Hit, dropped_objects, is_cascade
+from nyxops.guard.scope import Scope
 from nyxops.names import QualifiedName, quote_part
 from nyxops.sql import Node
 
@@ -14,7 +15,7 @@ FAIL = ["DROP SCHEMA legacy CASCADE", "drop schema if exists a, b"]
 PASS = ["DROP SEQUENCE schema_seq"]
 
 
-def check(body: Node) -> Iterator[Hit]:
+def check(body: Node, ctx: Scope) -> Iterator[Hit]:
     if body.get("removeType") != "OBJECT_SCHEMA":
         return
     for obj in dropped_objects(body):

@@ -2,7 +2,8 @@
 
 from collections.abc import Iterator
 
-from nyxops.guard.model import Hit, dropped_objects, qualified_from_list
+from nyxops.guard.model import Hit, dropped_objects
+from nyxops.guard.scope import Scope
 from nyxops.sql import Node
 
 ID = "drop-table"
@@ -13,10 +14,10 @@ FAIL = ["DROP TABLE workflow_insights", "drop table if exists a, public.b cascad
 PASS = ["DROP VIEW v", "DROP INDEX idx", "DROP FUNCTION f()", "DROP MATERIALIZED VIEW mv"]
 
 
-def check(body: Node) -> Iterator[Hit]:
+def check(body: Node, ctx: Scope) -> Iterator[Hit]:
     if body.get("removeType") not in ("OBJECT_TABLE", "OBJECT_FOREIGN_TABLE"):
         return
     for obj in dropped_objects(body):
         if isinstance(obj, list):
-            table = qualified_from_list(obj)
-            yield Hit(str(table), tables=(table,))
+            tables = ctx.from_list(obj)
+            yield Hit(str(tables[0]), tables=tables)

@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 
 from nyxops.guard.model import Hit, dropped_objects, is_cascade, name_list
+from nyxops.guard.scope import Scope
 from nyxops.names import dotted
 from nyxops.sql import Node
 
@@ -14,7 +15,7 @@ FAIL = ['DROP TYPE "InsightKind" CASCADE', "DROP TYPE mood", "DROP DOMAIN IF EXI
 PASS = ["CREATE TYPE mood AS ENUM ('a')", "ALTER TYPE mood ADD VALUE 'b'"]
 
 
-def check(body: Node) -> Iterator[Hit]:
+def check(body: Node, ctx: Scope) -> Iterator[Hit]:
     if body.get("removeType") not in ("OBJECT_TYPE", "OBJECT_DOMAIN"):
         return
     for obj in dropped_objects(body):

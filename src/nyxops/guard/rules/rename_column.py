@@ -2,8 +2,8 @@
 
 from collections.abc import Iterator
 
-from nyxops.guard.model import Hit, range_var
-from nyxops.names import QualifiedName
+from nyxops.guard.model import Hit
+from nyxops.guard.scope import Scope
 from nyxops.sql import Node
 
 ID = "rename-column"
@@ -14,9 +14,8 @@ FAIL = ["ALTER TABLE workflow_insights RENAME COLUMN embedding TO embedding_old"
 PASS = ["ALTER TABLE t RENAME CONSTRAINT a TO b", "ALTER INDEX i RENAME TO j"]
 
 
-def check(body: Node) -> Iterator[Hit]:
+def check(body: Node, ctx: Scope) -> Iterator[Hit]:
     if body.get("renameType") != "OBJECT_COLUMN" or body.get("relationType") not in ("OBJECT_TABLE", None):
         return
-    table = range_var(body["relation"])
-    column = QualifiedName(table.schema, table.table, body.get("subname"))
-    yield Hit(str(column), body["relation"].get("location"), columns=(column,), detail=f"to {body.get('newname')}")
+    columns = ctx.columns(body["relation"], body.get("subname", "?"))
+    yield Hit(str(columns[0]), body["relation"].get("location"), columns=columns, detail=f"to {body.get('newname')}")

@@ -2,7 +2,8 @@
 
 from collections.abc import Iterator
 
-from nyxops.guard.model import Hit, range_var
+from nyxops.guard.model import Hit
+from nyxops.guard.scope import Scope
 from nyxops.sql import Node
 
 ID = "rename-table"
@@ -13,8 +14,8 @@ FAIL = ["ALTER TABLE workflow_insights RENAME TO insights", 'ALTER TABLE IF EXIS
 PASS = ["ALTER VIEW v RENAME TO w", "ALTER SEQUENCE s RENAME TO t"]
 
 
-def check(body: Node) -> Iterator[Hit]:
+def check(body: Node, ctx: Scope) -> Iterator[Hit]:
     if body.get("renameType") != "OBJECT_TABLE":
         return
-    table = range_var(body["relation"])
-    yield Hit(str(table), body["relation"].get("location"), tables=(table,), detail=f"to {body.get('newname')}")
+    tables = ctx.tables(body["relation"])
+    yield Hit(str(tables[0]), body["relation"].get("location"), tables=tables, detail=f"to {body.get('newname')}")

@@ -2,7 +2,8 @@
 
 from collections.abc import Iterator
 
-from nyxops.guard.model import Hit, range_var
+from nyxops.guard.model import Hit
+from nyxops.guard.scope import Scope
 from nyxops.sql import Node
 
 ID = "truncate"
@@ -13,7 +14,7 @@ FAIL = ["TRUNCATE workflow_insights", "truncate table only a, b restart identity
 PASS = ["SELECT 'truncate table t'"]
 
 
-def check(body: Node) -> Iterator[Hit]:
+def check(body: Node, ctx: Scope) -> Iterator[Hit]:
     for rel in body.get("relations", []):
-        table = range_var(rel["RangeVar"])
-        yield Hit(str(table), rel["RangeVar"].get("location"), tables=(table,))
+        tables = ctx.tables(rel["RangeVar"])
+        yield Hit(str(tables[0]), rel["RangeVar"].get("location"), tables=tables)

@@ -1,26 +1,46 @@
-"""``UPDATE`` without ``WHERE``: every row overwritten."""
+"""``UPDATE`` without a real ``WHERE``: every row overwritten (an always-true WHERE is none)."""
 
 from collections.abc import Iterator
 
-from nyxops.guard.model import Hit, range_var
-from nyxops.names import QualifiedName
+from nyxops.guard.model import Hit, target_columns
+from nyxops.guard.scope import Scope
+from nyxops.guard.where import always_true
 from nyxops.sql import Node
 
 ID = "update-all"
-MESSAGE = "UPDATE without WHERE overwrites the columns it sets in every row."
+MESSAGE = "UPDATE without a real WHERE overwrites the columns it sets in every row."
 HELP = "Add the WHERE clause you mean (for a backfill: WHERE col IS NULL)."
-NODES = ("UpdateStmt",)
-FAIL = ["UPDATE workflow_insights SET embedding = NULL", "update t set a = 1, b = 2"]
-PASS = ["UPDATE t SET a = 1 WHERE a IS NULL"]
+NODES = ("UpdateStmt", "MergeStmt")
+FAIL = [
+    "UPDATE workflow_insights SET embedding = NULL",
+    "update t set a = 1, b = 2",
+    "UPDATE t SET a = 1 WHERE true",
+    "UPDATE t SET a = 1 WHERE a = a",
+    "UPDATE t SET a = 1 WHERE a > 3 OR 1 = 1",
+    "MERGE INTO t USING s ON 1 = 1 WHEN MATCHED THEN UPDATE SET a = s.a",
+    "WITH u AS (UPDATE t SET a = 0 RETURNING id) SELECT 1",
+]
+PASS = ["UPDATE t SET a = 1 WHERE a IS NULL", "UPDATE t SET a = 1 WHERE 1 = 1 AND id = 4"]
 
 
-def check(body: Node) -> Iterator[Hit]:
-    if body.get("whereClause") is not None:
+def check(body: Node, ctx: Scope) -> Iterator[Hit]:
+    rel = body.get("relation", {})
+    if "mergeWhenClauses" in body:
+        for when in body.get("mergeWhenClauses", []):
+            clause = when.get("MergeWhenClause", {})
+            if clause.get("commandType") != "CMD_UPDATE":
+                continue
+            condition = clause.get("condition")
+            unconditional = condition is None or always_true(condition)
+            by_source = clause.get("matchKind") == "MERGE_WHEN_NOT_MATCHED_BY_SOURCE"
+            if unconditional and (by_source or always_true(body.get("joinCondition"))):
+                columns = target_columns(ctx, rel, clause.get("targetList", []))
+                yield Hit(str(ctx.table(rel)), rel.get("location"), tables=ctx.tables(rel), columns=columns)
+                return
         return
-    table = range_var(body["relation"])
-    columns = tuple(
-        QualifiedName(table.schema, table.table, t["ResTarget"]["name"])
-        for t in body.get("targetList", [])
-        if t.get("ResTarget", {}).get("name")
-    )
-    yield Hit(str(table), body["relation"].get("location"), columns=columns)
+    where = body.get("whereClause")
+    if where is not None and not always_true(where):
+        return
+    columns = target_columns(ctx, rel, body.get("targetList", []))
+    detail = "" if where is None else "its WHERE is always true"
+    yield Hit(str(ctx.table(rel)), rel.get("location"), columns=columns, detail=detail)

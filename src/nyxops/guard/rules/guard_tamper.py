@@ -1,0 +1,104 @@
+"""Statements that would switch the guard off from inside the migration.
+
+``SET session_replication_role = replica`` silences ordinary event triggers; altering, disabling
+or dropping an event trigger, or replacing one of nyxops' own functions, removes the run-time
+check; writing nyxops' own tables rewrites its history. None of this has a place in a reviewed
+migration, so no allow comment allows it.
+"""
+
+from collections.abc import Iterator
+
+from nyxops.guard.model import Hit, dropped_objects, name_list
+from nyxops.guard.scope import Scope
+from nyxops.sql import Node
+
+ID = "guard-tamper"
+MESSAGE = "This would switch off or rewrite nyxops' own guard, which a migration may never do."
+HELP = "Remove the statement: nyxops' guard, its triggers and its tables are not a migration's to change."
+NODES = (
+    "VariableSetStmt",
+    "AlterRoleSetStmt",
+    "AlterDatabaseSetStmt",
+    "FuncCall",
+    "AlterEventTrigStmt",
+    "DropStmt",
+    "CreateFunctionStmt",
+    "AlterFunctionStmt",
+    "CreateEventTrigStmt",
+    "InsertStmt",
+    "UpdateStmt",
+    "DeleteStmt",
+    "TruncateStmt",
+    "RenameStmt",
+)
+FAIL = [
+    "SET session_replication_role = replica",
+    "SET LOCAL session_replication_role TO 'replica'",
+    "SELECT set_config('session_replication_role', 'replica', true)",
+    "ALTER ROLE app SET session_replication_role = replica",
+    "ALTER EVENT TRIGGER nyxops_migration_guard DISABLE",
+    "DROP EVENT TRIGGER IF EXISTS nyxops_protect",
+    "CREATE OR REPLACE FUNCTION nyxops.migration_guard() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN END$$",
+    "DELETE FROM nyxops.schema_migrations WHERE version = '0003'",
+    "UPDATE nyxops.protected SET address = '{}' WHERE true",
+    "ALTER SCHEMA nyxops RENAME TO x",
+    "DROP SCHEMA nyxops CASCADE",
+]
+PASS = [
+    "SET lock_timeout = '5s'",
+    "SELECT set_config('statement_timeout', '0', true)",
+    "CREATE FUNCTION app.touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$",
+]
+_SETTING = "session_replication_role"
+
+
+def _nyxops(names: list[str]) -> bool:
+    return len(names) >= 2 and names[-2] == "nyxops"
+
+
+def check(body: Node, ctx: Scope) -> Iterator[Hit]:
+    kind = ctx.kind
+    if kind in ("VariableSetStmt", "AlterRoleSetStmt", "AlterDatabaseSetStmt"):
+        setstmt = body.get("setstmt", body)
+        if setstmt.get("name") == _SETTING:
+            yield Hit(_SETTING, setstmt.get("location"), detail="session_replication_role silences triggers")
+    elif kind == "FuncCall":
+        args = body.get("args", [])
+        if name_list(body.get("funcname", []))[-1:] == ["set_config"] and args:
+            first = args[0].get("A_Const", {}).get("sval", {}).get("sval")
+            if first is None or first == _SETTING:  # a name built at run time may be this one
+                yield Hit(_SETTING, body.get("location"), detail="set_config of session_replication_role")
+    elif kind in ("AlterEventTrigStmt", "CreateEventTrigStmt"):
+        yield Hit(body.get("trigname", "?"), detail=kind.removesuffix("Stmt"))
+    elif kind == "DropStmt":
+        for obj in dropped_objects(body):
+            name = obj["String"]["sval"] if isinstance(obj, dict) and "String" in obj else None
+            if body.get("removeType") == "OBJECT_EVENT_TRIGGER" or (
+                body.get("removeType") == "OBJECT_SCHEMA" and name == "nyxops"
+            ):
+                yield Hit(name or "?", detail="DROP " + body["removeType"].removeprefix("OBJECT_").replace("_", " "))
+            elif (
+                isinstance(obj, dict)
+                and "ObjectWithArgs" in obj
+                and _nyxops(name_list(obj["ObjectWithArgs"].get("objname", [])))
+            ):
+                yield Hit("nyxops function", detail="drops a function of nyxops")
+    elif kind == "CreateFunctionStmt":
+        if _nyxops(name_list(body.get("funcname", []))):
+            yield Hit(".".join(name_list(body["funcname"])), detail="replaces a function of nyxops")
+    elif kind == "AlterFunctionStmt":
+        if _nyxops(name_list(body.get("func", {}).get("objname", []))):
+            yield Hit(".".join(name_list(body["func"]["objname"])), detail="alters a function of nyxops")
+    elif kind == "RenameStmt":
+        obj = body.get("object", {})
+        if body.get("renameType") == "OBJECT_SCHEMA" and body.get("subname") == "nyxops":
+            yield Hit("nyxops", detail="renames nyxops' schema")
+        elif "ObjectWithArgs" in obj and _nyxops(name_list(obj["ObjectWithArgs"].get("objname", []))):
+            yield Hit("nyxops function", detail="renames a function of nyxops")
+        elif body.get("relation", {}).get("schemaname") == "nyxops":
+            yield Hit(f"nyxops.{body['relation'].get('relname')}", detail="renames nyxops' own table")
+    elif kind in ("InsertStmt", "UpdateStmt", "DeleteStmt", "TruncateStmt"):
+        rels = [body["relation"]] if "relation" in body else [r.get("RangeVar", {}) for r in body.get("relations", [])]
+        for rel in rels:
+            if rel.get("schemaname") == "nyxops":
+                yield Hit(f"nyxops.{rel.get('relname')}", rel.get("location"), detail="writes nyxops' own table")

@@ -1,0 +1,68 @@
+"""Writes to a protected column, whatever the WHERE: its existing values are what protection is for.
+
+``UPDATE workflow_insights SET embedding = NULL WHERE id > 0`` loses embeddings as surely as a
+drop. Caught in UPDATE, ``INSERT … ON CONFLICT DO UPDATE`` and MERGE, wherever they sit. A
+backfill stays possible: a write restricted to rows where the column IS NULL changes no value
+that existed. An allow comment cannot allow it; take the column out of the protected list first.
+"""
+
+from collections.abc import Iterator
+
+from nyxops.guard.model import Hit
+from nyxops.guard.scope import Scope
+from nyxops.guard.where import restricted_to_null
+from nyxops.names import QualifiedName
+from nyxops.sql import Node
+
+ID = "write-protected"
+MESSAGE = "This overwrites existing values of a protected column."
+HELP = "Write only where the column IS NULL (a backfill); to change existing values, unprotect the column first."
+NODES = ("UpdateStmt", "InsertStmt", "MergeStmt")
+FAIL = [
+    "UPDATE workflow_insights SET embedding = NULL WHERE id > 0",
+    "UPDATE public.workflow_insights SET embedding = '[1,2]' WHERE id = 1",
+    "UPDATE workflow_insights SET (title, embedding) = ('x', NULL) WHERE id = 1",
+    "INSERT INTO workflow_insights (id) VALUES (1) ON CONFLICT (id) DO UPDATE SET embedding = NULL",
+    "MERGE INTO workflow_insights w USING s ON w.id = s.id WHEN MATCHED THEN UPDATE SET embedding = s.e",
+    "WITH x AS (UPDATE workflow_insights SET embedding = NULL WHERE id < 10 RETURNING 1) SELECT 1",
+]
+PASS = [
+    "UPDATE workflow_insights SET embedding = '[1,2]' WHERE embedding IS NULL AND id = 1",
+    "UPDATE workflow_insights SET title = 'x' WHERE id = 1",
+    "INSERT INTO workflow_insights (id) VALUES (1) ON CONFLICT (id) DO UPDATE SET embedding = excluded.embedding "
+    "WHERE workflow_insights.embedding IS NULL",
+    "UPDATE other SET embedding = NULL WHERE id = 1",
+]
+
+
+def _protected(ctx: Scope, rel: Node, targets: list[Node]) -> list[tuple[str, tuple[QualifiedName, ...]]]:
+    found: list[tuple[str, tuple[QualifiedName, ...]]] = []
+    for target in targets:
+        name = target.get("ResTarget", {}).get("name")
+        if not name:
+            continue
+        columns = ctx.columns(rel, name)
+        for col in ctx.protected:
+            if any((c.schema, c.table, c.column) == (col.schema, col.table, col.column) for c in columns):
+                found.append((name, (col,)))
+    return found
+
+
+def check(body: Node, ctx: Scope) -> Iterator[Hit]:
+    rel = body.get("relation", {})
+    writes: list[tuple[list[Node], Node | None, str]] = []
+    if "mergeWhenClauses" in body:
+        for when in body.get("mergeWhenClauses", []):
+            clause = when.get("MergeWhenClause", {})
+            if clause.get("commandType") == "CMD_UPDATE":
+                writes.append((clause.get("targetList", []), clause.get("condition"), "MERGE … THEN UPDATE"))
+    elif "onConflictClause" in body:
+        conflict = body["onConflictClause"]
+        if conflict.get("action") == "ONCONFLICT_UPDATE":
+            writes.append((conflict.get("targetList", []), conflict.get("whereClause"), "ON CONFLICT DO UPDATE"))
+    elif "targetList" in body and "selectStmt" not in body:
+        writes.append((body.get("targetList", []), body.get("whereClause"), ""))
+    for targets, where, how in writes:
+        for name, columns in _protected(ctx, rel, targets):
+            if not restricted_to_null(where, name):
+                yield Hit(str(columns[0]), rel.get("location"), columns=columns, detail=how)

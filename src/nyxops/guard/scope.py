@@ -1,0 +1,85 @@
+"""Where a name in a migration points, as PostgreSQL resolves it at that point of the file.
+
+An unqualified name is looked up in the TEMP tables first, then along ``search_path``: after
+``SET search_path = app, public`` a ``DROP TABLE workflow_insights`` may drop ``app``'s table or
+``public``'s, and the guard cannot know which exists, so a finding names every candidate (the
+protected-column check and the created-table check then hold for all of them). A TEMP table the
+file created shadows the permanent one of the same name: dropping it loses nothing.
+"""
+
+from __future__ import annotations
+
+from nyxops.names import QualifiedName, split_identifier
+from nyxops.sql import Node
+
+DEFAULT_PATH = ("public",)
+
+
+class Scope:
+    """Follows ``SET search_path`` and TEMP tables through a file; rules resolve names with it."""
+
+    def __init__(self, protected: tuple[QualifiedName, ...] = ()) -> None:
+        self.search_path: tuple[str, ...] = DEFAULT_PATH
+        self.temp: set[str] = set()
+        self.protected = protected
+        self.kind = ""
+        """The kind of the node a rule is being shown (for rules that take several kinds)."""
+
+    def tables(self, rel: Node) -> tuple[QualifiedName, ...]:
+        """Every table a RangeVar can be, the most likely first."""
+        name = rel.get("relname", "?")
+        schema = rel.get("schemaname")
+        if schema:
+            return (QualifiedName(schema, name),)
+        if rel.get("relpersistence") == "t" or name in self.temp:
+            return (QualifiedName("pg_temp", name),)
+        return tuple(QualifiedName(s, name) for s in self.search_path)
+
+    def table(self, rel: Node) -> QualifiedName:
+        return self.tables(rel)[0]
+
+    def columns(self, rel: Node, column: str) -> tuple[QualifiedName, ...]:
+        return tuple(QualifiedName(t.schema, t.table, column) for t in self.tables(rel))
+
+    def from_list(self, items: list[Node]) -> tuple[QualifiedName, ...]:
+        """A name given as a list of String nodes (DROP TABLE's objects)."""
+        names = [i["String"]["sval"] for i in items if "String" in i]
+        if len(names) >= 2:
+            return (QualifiedName(names[-2], names[-1]),)
+        return self.tables({"relname": names[0] if names else "?"})
+
+    def see(self, kind: str, node: Node) -> None:
+        """Account for a statement that changes resolution (after its own findings)."""
+        if kind == "VariableSetStmt" and node.get("name") == "search_path":
+            if node.get("kind") == "VAR_SET_VALUE":
+                values = [a.get("A_Const", {}).get("sval", {}).get("sval") for a in node.get("args", [])]
+                self.search_path = _path([v for v in values if isinstance(v, str)])
+            elif node.get("kind") in ("VAR_SET_DEFAULT", "VAR_RESET", "VAR_RESET_ALL"):
+                self.search_path = DEFAULT_PATH
+        elif kind == "VariableSetStmt" and node.get("kind") == "VAR_RESET_ALL":
+            self.search_path = DEFAULT_PATH
+        elif kind == "CreateStmt" and node.get("relation", {}).get("relpersistence") == "t":
+            self.temp.add(node["relation"].get("relname", "?"))
+        elif kind == "FuncCall":
+            self._set_config(node)
+
+    def _set_config(self, call: Node) -> None:
+        names = [n.get("String", {}).get("sval") for n in call.get("funcname", [])]
+        args = call.get("args", [])
+        if names[-1:] != ["set_config"] or len(args) < 2:
+            return
+        values = [a.get("A_Const", {}).get("sval", {}).get("sval") for a in args[:2]]
+        if values[0] == "search_path" and isinstance(values[1], str):
+            parts = []
+            for piece in values[1].split(","):
+                try:
+                    parts.extend(split_identifier(piece))
+                except ValueError:
+                    continue
+            self.search_path = _path(parts)
+
+
+def _path(schemas: list[str]) -> tuple[str, ...]:
+    """The schemas an unqualified table name can land in ("$user" and pg_catalog left out)."""
+    kept = tuple(s for s in schemas if s not in ("$user", "pg_catalog", "pg_temp"))
+    return kept or DEFAULT_PATH
