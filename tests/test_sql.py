@@ -80,3 +80,21 @@ def test_positions_of_nodes_use_characters_not_bytes() -> None:
 
     [finding] = check(parse("SELECT 'ü';\n  DROP TABLE x;"))
     assert (finding.line, finding.column) == (2, 3)
+
+
+PG17_18 = [
+    "ALTER TABLE t ADD CONSTRAINT t_a_not_null NOT NULL a",  # PG18
+    "CREATE TABLE t (a int, b int GENERATED ALWAYS AS (a * 2) VIRTUAL)",  # PG18
+    "UPDATE t SET a = 1 WHERE id = 2 RETURNING old.a, new.a",  # PG18
+    "ALTER TABLE t ALTER COLUMN b SET EXPRESSION AS (a * 3)",  # PG17
+    "MERGE INTO t USING s ON t.id = s.id WHEN NOT MATCHED BY SOURCE THEN DELETE RETURNING merge_action()",  # PG17
+    "COPY t FROM STDIN WITH (ON_ERROR ignore)",  # PG17
+    "SELECT * FROM JSON_TABLE('[1]'::jsonb, '$[*]' COLUMNS (x int PATH '$')) AS j",  # PG17
+]
+
+
+@pytest.mark.parametrize("sql", PG17_18)
+def test_postgresql_17_and_18_syntax_parses(sql: str) -> None:
+    """The grammar is PostgreSQL 18's (pglast 8): a public history using it must not fail to parse."""
+    (stmt,) = parse(sql + ";")
+    assert stmt.kind != "EmptyStmt"

@@ -27,8 +27,12 @@ class SqlParseError(UsageError):
     """A SQL file is not valid PostgreSQL, or holds a psql meta-command."""
 
     def __init__(self, path: str, line: int, column: int, message: str) -> None:
-        self.path, self.line, self.column = path, line, column
+        self.path, self.line, self.column, self.reason = path, line, column, message
         super().__init__(f"{path}:{line}:{column}: {message}. Nothing was executed; fix the file and run again.")
+
+    def __reduce__(self) -> tuple[type[SqlParseError], tuple[str, int, int, str]]:
+        """Picklable with its own arguments (lint sends results back from worker processes)."""
+        return (SqlParseError, (self.path, self.line, self.column, self.reason))
 
 
 class MigrationError(NyxopsError):
@@ -49,6 +53,14 @@ class LockHeld(MigrationError):
 
 class CensusDecreased(MigrationError):
     """A protected column lost values during a migration; it was rolled back."""
+
+
+class GuardTampered(MigrationError):
+    """The migration dropped, disabled or replaced the runtime guard; it was rolled back."""
+
+
+class IndirectWrite(MigrationError):
+    """Rows of a table the file never names were deleted, overwritten or truncated; rolled back."""
 
 
 class DatabaseUnreachable(NyxopsError):

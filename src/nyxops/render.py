@@ -87,9 +87,14 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
                 "error": s.error,
                 "stopped_by_runtime_guard": s.stopped_by_guard,
                 "not_executed": s.not_executed,
+                "ledger": s.ledger,
+                "values": s.values,
+                "refused": s.refused,
+                "external_calls": s.external_calls,
             }
             for s in plan.statements
         ],
+        "ledger": {name: [line for s in plan.statements if s.file == name for line in s.ledger] for name in plan.files},
         "census_before": {k: asdict(v) for k, v in plan.before.items()},
         "census_after": {k: asdict(v) for k, v in plan.after.items()},
     }
@@ -108,6 +113,13 @@ def plan_report(plan: Plan, console: Console) -> None:
             tag = "allowed" if f.allowed else f.severity
             notes.append(f"{tag} [{f.rule}] {f.object}")
         notes.extend(f"would lose {loss}" for loss in s.losses)
+        notes.extend(escape(v) for v in s.values)
+        notes.extend(f"ledger: {escape(line)}" for line in s.ledger)
+        if s.external_calls:
+            names = ", ".join(f"{n}()" for n in s.external_calls)
+            notes.append(f"calls {escape(names)}, not created by this file: only the run-time layer sees what it does")
+        if s.refused:
+            notes.append(f"[bold red]{escape(s.refused)}[/]")
         if s.not_executed:
             notes.append(f"[yellow]not executed: {s.not_executed}[/]")
         if s.error:
@@ -118,6 +130,10 @@ def plan_report(plan: Plan, console: Console) -> None:
         table.add_row(s.file, str(s.index + 1), sql_text, ms, rows, escape("\n".join(s.locks)), "\n".join(notes))
     console.print(table)
     census_table(plan.before, plan.after, console, "census: before and after the pending files")
+    for name in plan.files:
+        lines = [line for s in plan.statements if s.file == name for line in s.ledger]
+        summary = "; ".join(lines) if lines else "no rows deleted or updated, no table rewritten"
+        console.print(f"ledger of {name}: {escape(summary)}")
     verdict = "[green]plan ok[/]" if plan.ok else "[bold red]plan has problems[/] (see above)"
     console.print(f"{verdict}; everything was rolled back")
 

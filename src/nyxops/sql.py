@@ -35,6 +35,7 @@ class AllowDirective:
 
 
 _KEYWORD = re.compile(r"[A-Za-z_]+")
+_SPACE = re.compile(r"[\s;]+")
 
 
 @dataclass
@@ -174,22 +175,23 @@ def _gap(text: str, start: int, stop: int) -> tuple[int, list[int]]:
     """
     pos, line_comments = start, []
     while pos < stop:
-        ch = text[pos]
-        if ch.isspace() or ch == ";":
-            pos += 1
+        space = _SPACE.match(text, pos, stop)
+        if space is not None:
+            pos = space.end()
         elif text.startswith("--", pos):
             line_comments.append(pos)
             end = text.find("\n", pos, stop)
             pos = stop if end < 0 else end + 1
         elif text.startswith("/*", pos):
             depth, pos = 1, pos + 2
-            while pos < stop and depth:
-                if text.startswith("/*", pos):
-                    depth, pos = depth + 1, pos + 2
-                elif text.startswith("*/", pos):
-                    depth, pos = depth - 1, pos + 2
+            while depth and pos < stop:
+                close, opened = text.find("*/", pos, stop), text.find("/*", pos, stop)
+                if close < 0:
+                    pos = stop
+                elif 0 <= opened < close:
+                    depth, pos = depth + 1, opened + 2
                 else:
-                    pos += 1
+                    depth, pos = depth - 1, close + 2
         else:
             break
     return pos, line_comments
@@ -204,6 +206,8 @@ def parse(text: str, name: str = "<sql>") -> list[Statement]:
         offset = _error_offset(text, exc)
         line, col = source.line_col(offset)
         message = str(exc.args[0]).split(", at index")[0]
+        if message.startswith("syntax error"):  # could be syntax newer than the parser's
+            message += f" (nyxops reads PostgreSQL {parser.get_postgresql_version()[0]} syntax)"
         if text[offset : offset + 1] == "\\":
             word = re.match(r"\\\S*", text[offset:])
             meta = word.group(0) if word else "\\"

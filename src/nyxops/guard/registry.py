@@ -55,14 +55,18 @@ RULES: tuple[ModuleType, ...] = (
 DYNAMIC_SQL = "dynamic-sql"
 INVALID_ALLOW = "invalid-allow"
 UNUSED_ALLOW = "unused-allow"
+INDIRECT_WRITE = "indirect-write"
+"""Allowed by comment, checked only at run time (the ledger): rows lost in a table the file never names."""
 META_RULES = {
+    INDIRECT_WRITE: "Rows deleted, overwritten or truncated in a table no statement names (a trigger, a cascade, "
+    "dynamic SQL); the run-time ledger refuses it unless an allow comment names the table.",
     DYNAMIC_SQL: "Dynamic SQL that cannot be read statically; the runtime guard checks it when it runs.",
     INVALID_ALLOW: "An allow comment names an unknown rule or no object.",
     UNUSED_ALLOW: "An allow comment matches nothing in the statement below it.",
 }
 BY_ID: dict[str, ModuleType] = {rule.ID: rule for rule in RULES}
 COLUMN_RULES = {"drop-column", "alter-column-type", "rename-column", "write-protected"}
-TABLE_RULES = {"drop-table", "truncate", "rename-table", "delete-all", "update-all", "move-table"}
+TABLE_RULES = {"indirect-write", "drop-table", "truncate", "rename-table", "delete-all", "update-all", "move-table"}
 
 Checker = Callable[[Node, Scope], Iterator[Hit]]
 _BY_NODE: dict[str, list[ModuleType]] = {}

@@ -2,7 +2,8 @@
 
 Two forms. The migration guard is created inside a migration's own transaction and dropped before
 it commits, so no other session ever sees it; it refuses any table or column drop the reviewed
-plan did not allow. ``protect`` is permanent and refuses, for every client (``prisma db push``
+plan did not allow, and is checked before commit (``check_migration_guard``) so a migration that
+switched it off is rolled back. ``protect`` is permanent and refuses, for every client (``prisma db push``
 included), drops of protected columns unless the session sets ``nyxops.allow_drop`` on purpose.
 """
 
@@ -10,33 +11,44 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import psycopg
+from psycopg import sql
 
-from nyxops.errors import MigrationError
+from nyxops.errors import GuardTampered, MigrationError
 from nyxops.names import QualifiedName, dotted
 
-GUARD_FUNCTION = """
-CREATE OR REPLACE FUNCTION nyxops.migration_guard() RETURNS event_trigger LANGUAGE plpgsql AS $guard$
+GUARD_BODY = """
 DECLARE
     obj record;
     addr jsonb;
-    allowed jsonb := coalesce(nullif(current_setting('nyxops.plan_allow', true), ''), '[]')::jsonb;
+    allowed constant jsonb := __ALLOWED__::jsonb;
 BEGIN
-    FOR obj IN SELECT * FROM pg_event_trigger_dropped_objects() LOOP
+    FOR obj IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() LOOP
         CONTINUE WHEN obj.is_temporary OR obj.object_type NOT IN ('table', 'table column', 'foreign table');
-        addr := to_jsonb(obj.address_names);
-        CONTINUE WHEN allowed @> jsonb_build_array(addr)
-            OR allowed @> jsonb_build_array(jsonb_build_array(addr->0, addr->1))
-            OR allowed @> jsonb_build_array(jsonb_build_array(addr->0, '*'));
+        addr := pg_catalog.to_jsonb(obj.address_names);
+        CONTINUE WHEN allowed @> pg_catalog.jsonb_build_array(addr)
+            OR allowed @> pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(addr->0, addr->1))
+            OR allowed @> pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(addr->0, '*'));
         RAISE EXCEPTION 'nyxops runtime guard: % % would be dropped, and the reviewed plan does not allow it',
             obj.object_type, obj.object_identity
             USING HINT = 'The drop came from dynamic SQL or CASCADE. Rewrite the migration so the drop is a '
                 || 'plain statement with an allow comment naming it, and have it reviewed.';
     END LOOP;
 END
-$guard$
 """
+"""The allow list is written into the function body for each file, never read from a setting the
+migration itself could ``SET``; the body is checked again before commit."""
+
+
+@dataclass(frozen=True)
+class Tripwire:
+    """What was installed for one file, to compare with what is there before commit."""
+
+    function: int
+    source: str
+
 
 PROTECT_SQL = """
 CREATE SCHEMA IF NOT EXISTS nyxops;
@@ -74,13 +86,49 @@ def _run(conn: psycopg.Connection, script: str) -> None:
         ) from None
 
 
-def install_migration_guard(conn: psycopg.Connection, allowed: Iterable[QualifiedName]) -> None:
-    """Inside the caller's transaction: the guard and its allow list (``SET LOCAL``)."""
+def install_migration_guard(conn: psycopg.Connection, allowed: Iterable[QualifiedName]) -> Tripwire:
+    """Inside the caller's transaction: the guard, its allow list built into its body, fired ALWAYS.
+
+    ``ENABLE ALWAYS``: an ordinary event trigger does not fire under ``session_replication_role =
+    replica``, which a migration could set; this one fires whatever the role.
+    """
     entries = [[a.schema, a.table] + ([a.column] if a.column else []) for a in allowed]
-    conn.execute("SELECT set_config('nyxops.plan_allow', %s, true)", (json.dumps(entries),))
+    body = GUARD_BODY.replace("__ALLOWED__", sql.Literal(json.dumps(entries)).as_string(conn))
     conn.execute("CREATE SCHEMA IF NOT EXISTS nyxops")
-    _run(conn, GUARD_FUNCTION)
+    create = sql.SQL(
+        "CREATE OR REPLACE FUNCTION nyxops.migration_guard() RETURNS event_trigger LANGUAGE plpgsql"
+        " SET search_path = pg_catalog, pg_temp AS {}"
+    ).format(sql.Literal(body))
+    _run(conn, create.as_string(conn))
     _run(conn, "CREATE EVENT TRIGGER nyxops_migration_guard ON sql_drop EXECUTE FUNCTION nyxops.migration_guard()")
+    conn.execute("ALTER EVENT TRIGGER nyxops_migration_guard ENABLE ALWAYS")
+    row = conn.execute("SELECT 'nyxops.migration_guard()'::regprocedure::oid::bigint").fetchone()
+    assert row is not None
+    return Tripwire(int(row[0]), body)
+
+
+def check_migration_guard(conn: psycopg.Connection, installed: Tripwire) -> None:
+    """Before commit: the guard is still there, still ALWAYS, still running the body installed.
+
+    A migration that dropped, disabled or replaced it has run part of its statements unguarded:
+    the caller's transaction is rolled back by the error.
+    """
+    row = conn.execute(
+        "SELECT e.evtenabled, e.evtfoid::bigint, p.prosrc FROM pg_catalog.pg_event_trigger e"
+        " LEFT JOIN pg_catalog.pg_proc p ON p.oid = e.evtfoid WHERE e.evtname = 'nyxops_migration_guard'"
+    ).fetchone()
+    if row is None:
+        problem = "was dropped"
+    elif row[0] != "A":
+        problem = "was disabled" if row[0] == "D" else f"was changed to fire only as {row[0]!r}"
+    elif int(row[1]) != installed.function or row[2] != installed.source:
+        problem = "was replaced by another function"
+    else:
+        return
+    raise GuardTampered(
+        f"nyxops runtime guard: its event trigger {problem} during the migration. Nothing was committed. "
+        "A migration may not switch the guard off: remove the statement that does it."
+    )
 
 
 def remove_migration_guard(conn: psycopg.Connection) -> None:
@@ -95,12 +143,13 @@ def protect_install(conn: psycopg.Connection, columns: Iterable[QualifiedName]) 
             conn.execute("INSERT INTO nyxops.protected VALUES (%s)", ([col.schema, col.table, col.column],))
         conn.execute("DROP EVENT TRIGGER IF EXISTS nyxops_protect")
         _run(conn, "CREATE EVENT TRIGGER nyxops_protect ON sql_drop EXECUTE FUNCTION nyxops.protect_guard()")
+        conn.execute("ALTER EVENT TRIGGER nyxops_protect ENABLE ALWAYS")  # session_replication_role cannot mute it
 
 
 def protect_status(conn: psycopg.Connection) -> tuple[bool, list[str]]:
     """Whether the permanent trigger is installed and enabled, and what it protects."""
     row = conn.execute("SELECT evtenabled FROM pg_event_trigger WHERE evtname = 'nyxops_protect'").fetchone()
-    installed = bool(row and row[0] != "D")
+    installed = bool(row and row[0] == "A")
     columns: list[str] = []
     if installed:
         columns = [dotted(r[0]) for r in conn.execute("SELECT address FROM nyxops.protected ORDER BY 1")]

@@ -17,8 +17,8 @@ import psycopg
 
 from nyxops.config import Settings
 from nyxops.db import connect
-from nyxops.errors import CensusDecreased, MigrationError
-from nyxops.guard import runtime
+from nyxops.errors import CensusDecreased, IndirectWrite, MigrationError
+from nyxops.guard import ledger, runtime
 from nyxops.guard.check import Policy
 from nyxops.migrate import census, history, store
 from nyxops.migrate.lock import migration_lock
@@ -48,6 +48,8 @@ class FileRun:
     before: dict[str, census.Count] = field(default_factory=dict)
     after: dict[str, census.Count] = field(default_factory=dict)
     resumed_from: int = 0
+    ledger: list[str] = field(default_factory=list)
+    """What the transaction did to tables that existed before (rows deleted/updated, rewrites)."""
 
 
 Progress = Callable[[PendingFile, StatementRun], None]
@@ -110,13 +112,41 @@ def _check_census(run: FileRun, settings: Settings, pf: PendingFile, *, statemen
     raise CensusDecreased(f"{pf.file.name} would lose protected data: " + "; ".join(lost) + ". " + undone)
 
 
+@dataclass
+class _Guarded:
+    """The run-time layer around one transaction: the tripwire, and the ledger's starting point."""
+
+    tripwire: runtime.Tripwire
+    before: ledger.Snapshot
+
+    @classmethod
+    def start(cls, conn: psycopg.Connection, pf: PendingFile) -> _Guarded:
+        return cls(runtime.install_migration_guard(conn, pf.allowed_objects()), ledger.snapshot(conn))
+
+    def finish(self, conn: psycopg.Connection, pf: PendingFile, undone: str) -> list[str]:
+        """Before commit: the guard intact, and no rows lost where the file did not say; else roll back."""
+        runtime.check_migration_guard(conn, self.tripwire)
+        seen = ledger.read(conn, self.before)
+        hidden = ledger.unexplained(seen, pf.statements, pf.indirect_allowed())
+        if hidden:
+            tables = "; ".join(e.describe() for e in hidden)
+            raise IndirectWrite(
+                f"{pf.file.name} changed rows of tables no statement of it names ({tables}): a trigger, a rule, "
+                f"a foreign key's cascade, a function or dynamic SQL did it. {undone} If it is intended, name each "
+                f"table in an allow comment (-- nyxops:allow indirect-write {hidden[0].table}) and have the file "
+                "reviewed again."
+            )
+        runtime.remove_migration_guard(conn)
+        return seen.lines()
+
+
 def _run_transactional(conn: psycopg.Connection, pf: PendingFile, settings: Settings, progress: Progress) -> FileRun:
     run = FileRun(pf.file.version, pf.file.name)
     started = time.perf_counter()
     columns = census_columns(settings)
     with conn.transaction():
         set_timeouts(conn, settings)
-        runtime.install_migration_guard(conn, pf.allowed_objects())
+        guarded = _Guarded.start(conn, pf)
         run.before = census.take(conn, columns)
         for stmt in pf.statements:
             result = execute(conn, pf, stmt)
@@ -124,7 +154,7 @@ def _run_transactional(conn: psycopg.Connection, pf: PendingFile, settings: Sett
             progress(pf, result)
         run.after = census.take(conn, columns)
         _check_census(run, settings, pf)
-        runtime.remove_migration_guard(conn)
+        run.ledger = guarded.finish(conn, pf, "It was rolled back; nothing changed.")
         run.ms = (time.perf_counter() - started) * 1000
         census.log(conn, pf.file.version, "before", run.before)
         census.log(conn, pf.file.version, "after", run.after)
@@ -162,11 +192,14 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
         if stmt.transactional:
             with conn.transaction():
                 set_timeouts(conn, settings)
-                runtime.install_migration_guard(conn, pf.allowed_objects())
+                guarded = _Guarded.start(conn, pf)
                 result = execute(conn, pf, stmt)
                 run.after = census.take(conn, columns)
                 _check_census(run, settings, pf, statement=stmt.index)
-                runtime.remove_migration_guard(conn)
+                undone = (
+                    f"Statement {stmt.index + 1} was rolled back; the ones before it are committed (journaled file)."
+                )
+                run.ledger += guarded.finish(conn, pf, undone)
                 history.journal_mark(conn, pf.file.version, pf.file.sha256, stmt.index)
         else:
             conn.execute("SELECT set_config('lock_timeout', %s, false)", (settings.lock_timeout,))

@@ -10,6 +10,7 @@ import psycopg
 from nyxops.errors import GuardBlocked, MigrationError, ReviewError
 from nyxops.guard.check import Policy, check
 from nyxops.guard.model import Finding
+from nyxops.guard.registry import INDIRECT_WRITE
 from nyxops.migrate import history, store
 from nyxops.names import QualifiedName
 from nyxops.sql import Statement, parse_file
@@ -40,6 +41,15 @@ class PendingFile:
     @property
     def blocking(self) -> list[Finding]:
         return [f for f in self.findings if f.blocking]
+
+    def indirect_allowed(self) -> list[QualifiedName]:
+        """Tables the ledger may see rows lost in without the file naming them (allow comments)."""
+        return [
+            QualifiedName.parse(a.object)
+            for stmt in self.statements
+            for a in stmt.allows
+            if a.rule == INDIRECT_WRITE and a.object
+        ]
 
     def allowed_objects(self) -> list[QualifiedName]:
         """What the runtime guard lets this file drop: the objects its allow comments name."""

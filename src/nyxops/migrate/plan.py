@@ -17,13 +17,15 @@ from psycopg import sql
 from nyxops.catalog import column_type
 from nyxops.config import Settings
 from nyxops.db import connect, relation_exists
-from nyxops.guard import runtime
+from nyxops.guard import ledger, runtime
 from nyxops.guard.check import Policy
 from nyxops.guard.model import Finding
-from nyxops.migrate import census
+from nyxops.guard.walk import function_name, visits
+from nyxops.migrate import casts, census
 from nyxops.migrate.apply import census_columns, set_timeouts
 from nyxops.migrate.lock import migration_lock
 from nyxops.migrate.pending import PendingFile, load_pending
+from nyxops.names import QualifiedName
 from nyxops.sql import Statement, non_transactional_reason
 
 _LOCKS = (
@@ -48,6 +50,15 @@ class StatementPlan:
     error: str | None = None
     stopped_by_guard: bool = False
     not_executed: str | None = None
+    ledger: list[str] = field(default_factory=list)
+    """What the statement did to tables that existed before it (rows deleted/updated, rewrites)."""
+    values: list[str] = field(default_factory=list)
+    """For a type change: how many existing values the cast changes."""
+    refused: str | None = None
+    """Why apply would refuse what the ledger saw (rows lost in a table the file never names)."""
+    external_calls: list[str] = field(default_factory=list)
+    """Functions of the database the statement calls that the file did not create: only the
+    run-time layer sees what they do."""
 
 
 @dataclass
@@ -66,8 +77,12 @@ class Plan:
         return [f for s in self.statements for f in s.findings if f.blocking]
 
     @property
+    def refused(self) -> list[StatementPlan]:
+        return [s for s in self.statements if s.refused]
+
+    @property
     def ok(self) -> bool:
-        return not self.failed and not self.blocking and not census.losses(self.before, self.after)
+        return not self.failed and not self.blocking and not self.refused and not census.losses(self.before, self.after)
 
 
 def _count(conn: psycopg.Connection, table: sql.Composable, column: str | None) -> tuple[int, int | None]:
@@ -110,7 +125,11 @@ def _plan_statement(conn: psycopg.Connection, pf: PendingFile, stmt: Statement) 
     for finding in entry.findings:
         if finding.severity == "error":
             entry.losses.extend(what_would_be_lost(conn, finding))
+        if finding.rule == "alter-column-type" and finding.columns:
+            entry.values.extend(_value_changes(conn, stmt, finding))
+    entry.external_calls = _external_calls(conn, pf, stmt)
     held = _locks(conn)
+    before = ledger.snapshot(conn)
     started = time.perf_counter()
     try:
         with conn.transaction():
@@ -118,11 +137,56 @@ def _plan_statement(conn: psycopg.Connection, pf: PendingFile, stmt: Statement) 
             entry.ms = (time.perf_counter() - started) * 1000
             entry.rows = max(cur.rowcount, 0)
             entry.locks = sorted(f"{rel}: {mode}" for rel, mode in _locks(conn) - held)
+            seen = ledger.read(conn, before)
+            entry.ledger = seen.lines()
+            hidden = ledger.unexplained(seen, pf.statements, pf.indirect_allowed())
+            if hidden:
+                entry.refused = "apply would refuse: rows changed in tables the file never names: " + "; ".join(
+                    e.describe() for e in hidden
+                )
     except psycopg.Error as exc:
         entry.ms = (time.perf_counter() - started) * 1000
         entry.error = exc.diag.message_primary or str(exc).strip()
         entry.stopped_by_guard = "nyxops runtime guard" in entry.error
     return entry
+
+
+_USER_FUNCTIONS = (
+    "SELECT DISTINCT p.proname FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
+    " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND p.proname = ANY(%s) ORDER BY 1"
+)
+
+
+def _external_calls(conn: psycopg.Connection, pf: PendingFile, stmt: Statement) -> list[str]:
+    if "(" not in stmt.text:
+        return []
+    called = {
+        function_name((v.node.get("funccall", {}) if v.kind == "CallStmt" else v.node).get("funcname", []))
+        for v in visits(stmt.node, stmt.text)
+        if v.kind in ("FuncCall", "CallStmt") and v.frame is None
+    }
+    if not called:
+        return []
+    own = {
+        function_name(v.node.get("funcname", []))
+        for s in pf.statements
+        if (s.keyword == "CREATE" and "FUNCTION" in s.text.upper()) or "PROCEDURE" in s.text.upper()
+        for v in visits(s.node)
+        if v.kind == "CreateFunctionStmt"
+    }
+    return [r[0] for r in conn.execute(_USER_FUNCTIONS, (sorted(called - own),))]
+
+
+def _value_changes(conn: psycopg.Connection, stmt: Statement, finding: Finding) -> list[str]:
+    col = finding.columns[0]
+    table = QualifiedName(col.schema, col.table)
+    if not relation_exists(conn, table.sql()):
+        return []
+    lines = []
+    for column, new_type, using in casts.type_changes(stmt.text):
+        if column == col.column:
+            lines.append(casts.describe(conn, table, column, new_type, using))
+    return lines
 
 
 def plan(settings: Settings, directory: Path | None = None) -> Plan:

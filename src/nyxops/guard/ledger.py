@@ -1,0 +1,122 @@
+"""Layer 2, part two: what the transaction really did, read from PostgreSQL before commit.
+
+The event trigger sees drops; it cannot see rows. A migration can delete or overwrite rows of a
+table it never names: through a function, a trigger, a rule, a foreign key's ``ON DELETE
+CASCADE``, or SQL built at run time. PostgreSQL counts, per transaction, the rows each table lost
+or had rewritten (``pg_stat_xact_user_tables``), and a truncate or rewrite gives a table a new
+``relfilenode``. A table touched like that, which no statement of the file names and which the
+file did not create, refuses the file unless an allow comment names it
+(``-- nyxops:allow indirect-write public.audit_log``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import psycopg
+
+from nyxops.guard.walk import visits
+from nyxops.names import QualifiedName
+from nyxops.sql import Statement
+
+ALLOW_RULE = "indirect-write"
+_TABLES = """
+SELECT c.oid::bigint, n.nspname, c.relname, c.relfilenode::bigint
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'nyxops')
+  AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+"""
+_ROWS = """
+SELECT relid::bigint, schemaname, relname, n_tup_del, n_tup_upd
+FROM pg_catalog.pg_stat_xact_user_tables
+WHERE (n_tup_del > 0 OR n_tup_upd > 0) AND schemaname <> 'nyxops' AND schemaname NOT LIKE 'pg\\_temp%'
+"""
+
+
+@dataclass
+class Entry:
+    table: QualifiedName
+    deleted: int = 0
+    updated: int = 0
+    rewritten: bool = False
+
+    def describe(self) -> str:
+        parts = []
+        if self.deleted:
+            parts.append(f"{self.deleted} rows deleted")
+        if self.updated:
+            parts.append(f"{self.updated} rows updated")
+        if self.rewritten:
+            parts.append("truncated or rewritten")
+        return f"{self.table}: " + ", ".join(parts)
+
+
+@dataclass
+class Ledger:
+    entries: list[Entry] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        return [e.describe() for e in self.entries]
+
+
+@dataclass
+class Snapshot:
+    """The tables before the file, with their storage; new tables are the file's own."""
+
+    files: dict[int, tuple[QualifiedName, int]]
+    rows: dict[int, tuple[int, int]]
+
+
+def snapshot(conn: psycopg.Connection) -> Snapshot:
+    files = {int(r[0]): (QualifiedName(r[1], r[2]), int(r[3])) for r in conn.execute(_TABLES)}
+    rows = {int(r[0]): (int(r[3]), int(r[4])) for r in conn.execute(_ROWS)}
+    return Snapshot(files, rows)
+
+
+def read(conn: psycopg.Connection, before: Snapshot) -> Ledger:
+    """What happened since ``before`` to the tables that existed then."""
+    entries: dict[int, Entry] = {}
+    for oid, _schema, _name, deleted, updated in conn.execute(_ROWS):
+        oid = int(oid)
+        if oid not in before.files:
+            continue
+        old_deleted, old_updated = before.rows.get(oid, (0, 0))
+        if int(deleted) > old_deleted or int(updated) > old_updated:
+            entries[oid] = Entry(before.files[oid][0], int(deleted) - old_deleted, int(updated) - old_updated)
+    for oid, _schema, _name, filenode in conn.execute(_TABLES):
+        oid = int(oid)
+        if oid in before.files and before.files[oid][1] != int(filenode):
+            entries.setdefault(oid, Entry(before.files[oid][0])).rewritten = True
+    return Ledger(sorted(entries.values(), key=lambda e: str(e.table)))
+
+
+def named_tables(statements: Sequence[Statement]) -> set[tuple[str | None, str]]:
+    """Every table the file names anywhere (bodies included), as (schema or None, name)."""
+    names: set[tuple[str | None, str]] = set()
+    for stmt in statements:
+        for visit in visits(stmt.node, stmt.text):
+            rel = visit.node if visit.kind == "RangeVar" else visit.node.get("relation")
+            if isinstance(rel, dict) and rel.get("relname"):
+                names.add((rel.get("schemaname"), rel["relname"]))
+    return names
+
+
+def unexplained(ledger: Ledger, statements: Sequence[Statement], allowed: Iterable[QualifiedName]) -> list[Entry]:
+    """Entries for tables the file neither names nor allows: what it did without saying so."""
+    allowed_set = {(a.schema, a.table) for a in allowed}
+    candidates = [e for e in ledger.entries if (e.table.schema, e.table.table) not in allowed_set]
+    if not candidates:
+        return []
+    text = "\n".join(s.text for s in statements)
+    # A table whose name is nowhere in the text is certainly not named; only the others need trees.
+    maybe = [e for e in candidates if re.search(re.escape(e.table.table), text, re.I)]
+    names = named_tables(statements) if maybe else set()
+    out = []
+    for entry in candidates:
+        table = entry.table
+        if (table.schema, table.table) in names or (None, table.table) in names:
+            continue
+        out.append(entry)
+    return out

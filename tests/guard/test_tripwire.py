@@ -1,0 +1,192 @@
+"""Every way around the run-time layer, tried by a reviewed migration on a real PostgreSQL.
+
+Each migration gets past the static layer (its dangerous parts are built at run time, so lint
+can only warn), and ``migrate apply`` must refuse it with every row and column intact: the
+tripwire cannot be switched off from inside, and the ledger sees rows lost where no statement
+of the file says so.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import add_migration, nyxops, scalar, snapshot
+
+DYNAMIC_DROP = "EXECUTE format('ALTER TABLE %I DROP COLUMN %I', 'workflow_insights', c);"
+
+
+def _dynamic(before: str) -> str:
+    """A DO block: ``before``, then ``workflow_insights.content`` dropped by dynamic SQL.
+
+    ``content`` is not protected, so the census does not see its loss: only the tripwire can.
+    The names come from variables (``n`` is "nyxops", ``g`` the guard's trigger, ``s`` the
+    replication setting), so lint cannot fold them and only warns.
+    """
+    return (
+        "DO $$ DECLARE c text := 'content'; n text := 'nyx' || 'ops'; g text := n || '_migration_guard';\n"
+        "    s text := 'session_' || 'replication_role';\n"
+        f"BEGIN\n    {before}\n    {DYNAMIC_DROP}\nEND $$;\n"
+    )
+
+
+DROPPED = "nyxops runtime guard: table column public.workflow_insights.content would be dropped"
+WAYS_AROUND = {
+    "session_replication_role": (_dynamic("EXECUTE 'SET LOCAL ' || s || ' = replica';"), DROPPED),
+    "disable the trigger": (
+        _dynamic("EXECUTE 'ALTER EVENT TRIGGER ' || g || ' DISABLE';"),
+        "its event trigger was disabled during the migration",
+    ),
+    "fire only on replicas": (
+        _dynamic("EXECUTE 'ALTER EVENT TRIGGER ' || g || ' ENABLE REPLICA';"),
+        "its event trigger was changed to fire only as 'R'",
+    ),
+    "drop the trigger": (
+        _dynamic("EXECUTE 'DROP EVENT TRIGGER ' || g;"),
+        "its event trigger was dropped during the migration",
+    ),
+    "replace the function": (
+        _dynamic(
+            "EXECUTE 'CREATE OR REPLACE FUNCTION ' || n || '.migration_guard() RETURNS event_trigger"
+            " LANGUAGE plpgsql AS ''BEGIN END''';"
+        ),
+        "its event trigger was replaced by another function",
+    ),
+    "allow list from a setting": (
+        _dynamic(
+            "EXECUTE 'SET LOCAL ' || n || '.plan_allow = ''[[\"public\", \"workflow_insights\", \"content\"]]''';"
+        ),
+        DROPPED,
+    ),
+}
+
+
+@pytest.mark.parametrize("way", sorted(WAYS_AROUND))
+def test_a_migration_cannot_switch_the_tripwire_off(way: str, env, db_url, migrations: Path) -> None:
+    sql, message = WAYS_AROUND[way]
+    assert nyxops("migrate", "apply", env=env).code == 0  # the repository's own files first
+    add_migration(migrations, "0004_sneaky.sql", "CREATE TABLE side (id int);\n" + sql)
+    assert nyxops("lint", str(migrations / "0004_sneaky.sql"), env=env).code == 0  # lint can only warn
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert message in result.stderr
+    assert snapshot(db_url) == before
+    assert scalar(db_url, "SELECT count(content) FROM workflow_insights") == 382
+    assert scalar(db_url, "SELECT to_regclass('side') IS NULL") is True
+    assert scalar(db_url, "SELECT count(*) FROM pg_event_trigger WHERE evtname = 'nyxops_migration_guard'") == 0
+
+
+def test_the_guard_fires_always(env, db_url, migrations: Path) -> None:
+    """Installed ENABLE ALWAYS: session_replication_role = replica does not mute it."""
+    import psycopg
+
+    from nyxops.guard import runtime
+
+    with psycopg.connect(db_url, autocommit=True) as conn, conn.transaction():
+        runtime.install_migration_guard(conn, [])
+        enabled = conn.execute("SELECT evtenabled FROM pg_event_trigger WHERE evtname = 'nyxops_migration_guard'")
+        assert enabled.fetchone() == ("A",)
+        raise psycopg.Rollback()
+
+
+PARENT_CHILD = (
+    "CREATE TABLE parent (id int PRIMARY KEY);\n"
+    "CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent (id) ON DELETE CASCADE);\n"
+    "CREATE TABLE journal (id int);\n"
+    "INSERT INTO parent SELECT g FROM generate_series(1, 3) g;\n"
+    "INSERT INTO child SELECT g, 1 + g % 3 FROM generate_series(1, 30) g;\n"
+    "INSERT INTO journal SELECT g FROM generate_series(1, 5) g;\n"
+    "CREATE FUNCTION wipe_journal() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+    "BEGIN EXECUTE 'DELETE FROM ' || 'jour' || 'nal'; RETURN NEW; END $$;\n"
+    "CREATE TRIGGER wipe AFTER INSERT ON parent FOR EACH ROW EXECUTE FUNCTION wipe_journal();\n"
+)
+INDIRECT = {
+    "foreign-key cascade": ("DELETE FROM parent WHERE id = 1;\n", "public.child: 10 rows deleted"),
+    "dynamic SQL": (
+        "DO $$ DECLARE t text := 'chi' || 'ld'; BEGIN EXECUTE format('UPDATE %I SET parent_id = 2 WHERE id > %s', t, 0);"
+        " END $$;\n",
+        "public.child: 30 rows updated",
+    ),
+    "a trigger created earlier": ("INSERT INTO parent VALUES (4);\n", "public.journal: 5 rows deleted"),
+    "TRUNCATE … CASCADE": ("-- nyxops:allow truncate public.parent\nTRUNCATE parent CASCADE;\n", "public.child"),
+}
+
+
+@pytest.mark.parametrize("way", sorted(INDIRECT))
+def test_rows_lost_where_the_file_does_not_say_are_refused(way: str, env, db_url, migrations: Path) -> None:
+    add_migration(migrations, "0004_tables.sql", PARENT_CHILD)
+    assert nyxops("migrate", "apply", env=env).code == 0
+    sql, entry = INDIRECT[way]
+    add_migration(migrations, "0005_indirect.sql", sql)
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert "changed rows of tables no statement of it names" in result.stderr and entry in result.stderr
+    assert "nyxops:allow indirect-write" in result.stderr
+    assert snapshot(db_url) == before
+
+    plan = nyxops("migrate", "plan", "--json", env=env)
+    assert "apply would refuse" in plan.stdout and entry in plan.stdout
+
+
+def test_an_allow_comment_naming_the_table_lets_the_cascade_through(env, db_url, migrations: Path) -> None:
+    add_migration(migrations, "0004_tables.sql", PARENT_CHILD)
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(
+        migrations,
+        "0005_cascade.sql",
+        "-- nyxops:allow indirect-write public.child\nDELETE FROM parent WHERE id = 1;\n",
+    )
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    assert scalar(db_url, "SELECT count(*) FROM child") == 20
+
+
+def test_plan_prints_the_ledger_and_what_a_type_change_does_to_the_values(env, db_url, migrations: Path) -> None:
+    add_migration(
+        migrations,
+        "0004_prices.sql",
+        "CREATE TABLE prices (id int, amount numeric(10,5), label varchar(20));\n"
+        "INSERT INTO prices VALUES (1, 12345.67891, 'a'), (2, 1.5, 'b'), (3, 2.25, 'c'), (4, 7, 'd');\n",
+    )
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(
+        migrations,
+        "0005_types.sql",
+        "-- nyxops:allow alter-column-type public.prices.amount\n"
+        "ALTER TABLE prices ALTER COLUMN amount TYPE numeric(10,2);\n"
+        "-- nyxops:allow alter-column-type public.prices.label\n"
+        "ALTER TABLE prices ALTER COLUMN label TYPE text;\n"
+        "UPDATE prices SET label = 'x' WHERE id = 2;\n",
+    )
+    result = nyxops("migrate", "plan", "--json", env=env)
+    report = json.loads(result.stdout)
+    values = [v for s in report["statements"] for v in s["values"]]
+    assert values[0] == "public.prices.amount to numeric(10, 2): 1 of 4 values change, e.g. 12345.67891 -> 12345.68"
+    assert values[1] == "public.prices.label to text: 0 of 4 values change"
+    ledger = report["ledger"]["0005_types.sql"]
+    assert "public.prices: truncated or rewritten" in ledger
+    assert "public.prices: 1 rows updated" in ledger
+
+
+def test_plan_says_which_calls_only_the_run_time_layer_can_follow(env, db_url, migrations: Path) -> None:
+    add_migration(
+        migrations,
+        "0004_fn.sql",
+        "CREATE FUNCTION app_cleanup() RETURNS void LANGUAGE plpgsql AS $$ BEGIN EXECUTE 'SELECT 1'; END $$;\n",
+    )
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(
+        migrations,
+        "0005_call.sql",
+        "CREATE FUNCTION own_helper() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;\n"
+        "SELECT app_cleanup(), own_helper(), now();\n",
+    )
+    report = json.loads(nyxops("migrate", "plan", "--json", env=env).stdout)
+    calls = {s["statement"]: s["external_calls"] for s in report["statements"] if s["file"] == "0005_call.sql"}
+    assert calls == {1: [], 2: ["app_cleanup"]}
+    text = nyxops("migrate", "plan", env={**env, "COLUMNS": "250"}).stdout
+    assert "only the run-time layer sees what it does" in text
