@@ -40,7 +40,7 @@ def test_first_deploy_completes_on_an_empty_host(deployed: Run, test_host: LiveH
     assert test_host.psql('SELECT migration_name FROM "_prisma_migrations"') == "0_init"
     assert test_host.psql("SELECT count(*) FROM nyxops.schema_migrations") == "3"
     assert test_host.psql("SELECT count(embedding) FROM workflow_insights") == "382"
-    assert test_host.psql("SELECT evtenabled FROM pg_event_trigger WHERE evtname = 'nyxops_protect'") == "O"
+    assert test_host.psql("SELECT evtenabled FROM pg_event_trigger WHERE evtname = 'nyxops_protect'") == "A"
     assert deployed.results()["verify | Post-deploy verification (nyxops verify)"][0] == "1"
     services = test_host.ssh(
         "docker ps --filter label=com.docker.compose.project=nyxcore"
