@@ -174,7 +174,11 @@ def migrate_status(directory: Path | None, database_url: str | None, as_json: bo
         print(json.dumps([render.state_dict(s) for s in found], indent=2, default=str))
     else:
         render.status_table(found, out())
-    bad = [s for s in found if s.state in ("drifted", "unreviewed", "changed-since-review", "missing-file")]
+    bad = [
+        s
+        for s in found
+        if s.state in ("drifted", "unreviewed", "changed-since-review", "missing-file", "invalid-index")
+    ]
     finish(1 if bad else 0)
 
 

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import psycopg
 
-from tests.helpers import REPO, add_migration, nyxops, scalar
+from tests.conftest import TEMPLATE
+from tests.helpers import REPO, add_migration, nyxops, scalar, snapshot
 
 
-def _start_and_kill_during_sleep(env: dict[str, str], db_url: str) -> None:
+def _start_and_kill_during_sleep(env: dict[str, str], db_url: str, waiting_on: str = "%%pg_sleep(30)%%") -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "nyxops", "migrate", "apply"],
         env={**os.environ, **env},
@@ -28,7 +29,9 @@ def _start_and_kill_during_sleep(env: dict[str, str], db_url: str) -> None:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 row = conn.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%%pg_sleep(30)%%' AND pid <> pg_backend_pid()"
+                    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s AND wait_event = 'PgSleep'"
+                    " AND pid <> pg_backend_pid()",
+                    (waiting_on,),
                 ).fetchone()
                 if row and row[0]:
                     break
@@ -94,3 +97,148 @@ def test_killed_mid_journaled_file_resumes_at_first_statement_not_done(env, db_u
     assert scalar(db_url, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'wi_title_idx'::regclass") is True
     assert scalar(db_url, "SELECT count(*) FROM nyxops.journal") == 0
     assert scalar(db_url, "SELECT statements FROM nyxops.schema_migrations WHERE version = '0004'") == 5
+
+
+def test_killed_after_the_index_was_built_but_before_its_journal_mark(env, db_url, migrations: Path) -> None:
+    """The window between CREATE INDEX CONCURRENTLY and its journal mark, opened on purpose.
+
+    A trigger on the journal holds the mark of statement 2 (the index) in a sleep; the runner is
+    killed there, so the server has finished the index and the journal does not know it. The re-run
+    must see the valid index in the catalog and go on, not fail with "already exists" for good.
+    """
+    assert nyxops("migrate", "apply", env=env).code == 0
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION hold_mark() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " IF NEW.statement = 1 THEN PERFORM pg_sleep(60); END IF; RETURN NEW; END $$"
+        )
+        conn.execute("CREATE TRIGGER hold BEFORE INSERT ON nyxops.journal FOR EACH ROW EXECUTE FUNCTION hold_mark()")
+    add_migration(
+        migrations,
+        "0004_index.sql",
+        "CREATE TABLE runs (n int);\n"
+        "CREATE INDEX CONCURRENTLY wi_title_idx ON workflow_insights (title);\n"
+        "INSERT INTO runs VALUES (2);\n",
+    )
+    _start_and_kill_during_sleep(env, db_url, "%INSERT INTO nyxops.journal%")
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE query LIKE '%INSERT INTO nyxops.journal%' AND pid <> pg_backend_pid()"
+        )
+    _wait_for_lock_release(db_url)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DROP TRIGGER hold ON nyxops.journal")
+    assert scalar(db_url, "SELECT count(*) FROM nyxops.journal WHERE version = '0004'") == 1  # only statement 1
+    assert scalar(db_url, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'wi_title_idx'::regclass") is True
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    assert "wi_title_idx exists and is valid" in result.output
+    assert scalar(db_url, "SELECT string_agg(n::text, ',') FROM runs") == "2"
+    assert scalar(db_url, "SELECT count(*) FROM nyxops.schema_migrations WHERE version = '0004'") == 1
+
+
+def test_a_build_that_fails_on_an_old_snapshot_is_rebuilt_not_recorded_as_done(env, db_url, migrations: Path) -> None:
+    """An old snapshot held during the build: the lock timeout leaves an INVALID index behind.
+
+    ``IF NOT EXISTS`` would skip it on the re-run and record a useless index as applied; status
+    and verify must show it, and the re-run must drop it and build it again.
+    """
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(
+        migrations,
+        "0004_index.sql",
+        "CREATE TABLE runs (n int);\n"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS wi_title_idx ON workflow_insights (title);\n"
+        "INSERT INTO runs VALUES (2);\n",
+    )
+    fast = {**env, "NYXOPS_LOCK_TIMEOUT": "1s"}
+    with psycopg.connect(db_url) as holder:
+        holder.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        holder.execute("SELECT 1").fetchone()  # a snapshot the concurrent build must wait for
+        failed = nyxops("migrate", "apply", env=fast)
+        holder.rollback()
+    assert failed.code == 1
+    assert "statements 1-1 are committed, statement 2 and those after it are not" in failed.stderr
+    assert "rolled back: the database is as it was" not in failed.stderr
+    assert scalar(db_url, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'wi_title_idx'::regclass") is False
+
+    status = nyxops("migrate", "status", env={**env, "COLUMNS": "200"})
+    assert status.code == 1 and "invalid-index" in status.stdout and "public.wi_title_idx" in status.stdout
+    verify = nyxops("verify", "--only", "migrations", env=env)
+    assert verify.code == 1 and "INVALID index public.wi_title_idx" in verify.stdout
+
+    result = nyxops("migrate", "apply", env=fast)
+    assert result.code == 0, result.output
+    assert "left INVALID by a failed build: dropped, building it again" in result.output
+    assert scalar(db_url, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'wi_title_idx'::regclass") is True
+    assert nyxops("migrate", "status", env=env).code == 0
+
+
+KILL_LOOP_FILE = (
+    "CREATE TABLE runs (n int);\n"
+    "INSERT INTO runs SELECT g FROM generate_series(1, 200) g;\n"
+    "SELECT pg_sleep(0.15);\n"
+    "CREATE INDEX CONCURRENTLY wi_title_idx ON workflow_insights (title);\n"
+    "SELECT pg_sleep(0.15);\n"
+    "CREATE INDEX CONCURRENTLY IF NOT EXISTS runs_n_idx ON runs (n);\n"
+    "UPDATE runs SET n = n + 1000 WHERE n <= 100;\n"
+    "SELECT pg_sleep(0.15);\n"
+    "CREATE INDEX CONCURRENTLY wi_created_idx ON workflow_insights (created_at);\n"
+    "INSERT INTO runs VALUES (0);\n"
+)
+INDEX_STATE = (
+    "SELECT string_agg(c.relname || '=' || i.indisvalid, ',' ORDER BY c.relname) FROM pg_index i"
+    " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'"
+)
+
+
+def _killed_at(env: dict[str, str], delay: float) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nyxops", "migrate", "apply"],
+        env={**os.environ, **env},
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        proc.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def test_random_kills_of_a_journaled_file_end_like_a_clean_apply(env, db_url, migrations: Path, pg_server) -> None:
+    """Killed at random points (seeded, bounded rounds), then re-run: the same schema, data and index validity."""
+    import random
+    import uuid
+
+    from psycopg import sql
+
+    from nyxops.names import with_database
+
+    add_migration(migrations, "0004_journaled.sql", KILL_LOOP_FILE)
+    assert nyxops("migrate", "apply", env=env).code == 0
+    clean = (snapshot(db_url), scalar(db_url, INDEX_STATE), scalar(db_url, "SELECT sum(n) FROM runs"))
+    assert "wi_title_idx=true" in clean[1]
+    rng = random.Random(20261201)
+    for round_no in range(6):
+        name = "k_" + uuid.uuid4().hex[:10]
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(TEMPLATE))
+            )
+        url = with_database(pg_server, name)
+        try:
+            round_env = {**env, "DATABASE_URL": url}
+            for _ in range(rng.randint(1, 3)):
+                _killed_at(round_env, rng.uniform(0.3, 2.5))
+                _wait_for_lock_release(url)
+            result = nyxops("migrate", "apply", env=round_env)
+            assert result.code == 0, f"round {round_no}: {result.output}"
+            got = (snapshot(url), scalar(url, INDEX_STATE), scalar(url, "SELECT sum(n) FROM runs"))
+            assert got == clean, f"round {round_no}: {got} != {clean}"
+        finally:
+            with psycopg.connect(pg_server, autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -20,7 +20,7 @@ from nyxops.db import connect
 from nyxops.errors import CensusDecreased, IndirectWrite, MigrationError
 from nyxops.guard import ledger, runtime
 from nyxops.guard.check import Policy
-from nyxops.migrate import census, history, store
+from nyxops.migrate import census, history, reconcile, store
 from nyxops.migrate.lock import migration_lock
 from nyxops.migrate.pending import PendingFile, load_pending, require_unblocked
 from nyxops.names import QualifiedName
@@ -75,27 +75,44 @@ def set_timeouts(conn: psycopg.Connection, settings: Settings) -> None:
     conn.execute("SELECT set_config('statement_timeout', %s, true)", (settings.statement_timeout,))
 
 
-def execute(conn: psycopg.Connection, pf: PendingFile, stmt: Statement) -> StatementRun:
+def execute(
+    conn: psycopg.Connection, pf: PendingFile, stmt: Statement, *, journaled: int | None = None
+) -> StatementRun:
+    """Run one statement; ``journaled`` is how many statements of a journaled file are committed."""
     started = time.perf_counter()
     try:
         cur = conn.execute(stmt.text.encode())
     except psycopg.Error as exc:
-        raise MigrationError(_failure(pf, stmt, exc)) from None
+        raise MigrationError(_failure(pf, stmt, exc, journaled)) from None
     ms = (time.perf_counter() - started) * 1000
     return StatementRun(stmt.index, stmt.line, stmt.text, ms, max(cur.rowcount, 0))
 
 
-def _failure(pf: PendingFile, stmt: Statement, exc: psycopg.Error) -> str:
+def done_count(run: FileRun, done: dict[int, str]) -> int:
+    """Statements of a journaled file committed so far: journaled before, and done in this run."""
+    return len(set(done) | {s.index for s in run.statements})
+
+
+def _failure(pf: PendingFile, stmt: Statement, exc: psycopg.Error, journaled: int | None = None) -> str:
     diag = exc.diag
     what = diag.message_primary or str(exc).strip()
     hint = f" Hint: {diag.message_hint}." if diag.message_hint else ""
     if isinstance(exc, psycopg.errors.LockNotAvailable):
         hint = " Another transaction holds a lock on the table; retry when it ends, or raise NYXOPS_LOCK_TIMEOUT."
     first = stmt.text.splitlines()[0][:100]
-    return (
-        f"{pf.file.path}:{stmt.line}: statement {stmt.index + 1} failed: {what}.{hint}\n  {first}\n"
-        f"{pf.file.name} was rolled back: the database is as it was before this file."
-    )
+    if journaled is None:
+        undone = f"{pf.file.name} was rolled back: the database is as it was before this file."
+    else:
+        committed = f"statements 1-{journaled} are committed" if journaled else "no statement of it is committed"
+        undone = (
+            f"{pf.file.name} is journaled (it has statements that cannot run in a transaction): {committed}, "
+            f"statement {stmt.index + 1} and those after it are not, and the file is not recorded as applied. "
+            f"Fix the cause and run migrate apply again: it resumes at statement {stmt.index + 1}"
+        )
+        if not stmt.transactional:
+            undone += " (a failed concurrent index build left behind is dropped and built again)"
+        undone += "."
+    return f"{pf.file.path}:{stmt.line}: statement {stmt.index + 1} failed: {what}.{hint}\n  {first}\n{undone}"
 
 
 def _check_census(run: FileRun, settings: Settings, pf: PendingFile, *, statement: int | None = None) -> None:
@@ -180,8 +197,10 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
             "(git log), let it finish, and put further changes in a new migration."
         )
     run.resumed_from = len(done)
-    if done:
-        run.before = census.logged(conn, pf.file.version, "before")
+    earlier = census.logged(conn, pf.file.version, "before")
+    resuming = bool(done or earlier)  # a crash can come before the first journal mark, after the census
+    if resuming:
+        run.before = earlier or census.take(conn, columns)
     else:
         run.before = census.take(conn, columns)
         census.log(conn, pf.file.version, "before", run.before)
@@ -193,7 +212,7 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
             with conn.transaction():
                 set_timeouts(conn, settings)
                 guarded = _Guarded.start(conn, pf)
-                result = execute(conn, pf, stmt)
+                result = execute(conn, pf, stmt, journaled=done_count(run, done))
                 run.after = census.take(conn, columns)
                 _check_census(run, settings, pf, statement=stmt.index)
                 undone = (
@@ -202,9 +221,19 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
                 run.ledger += guarded.finish(conn, pf, undone)
                 history.journal_mark(conn, pf.file.version, pf.file.sha256, stmt.index)
         else:
-            conn.execute("SELECT set_config('lock_timeout', %s, false)", (settings.lock_timeout,))
-            result = execute(conn, pf, stmt)
-            conn.execute("RESET lock_timeout")
+            decision = reconcile.before_rerun(conn, stmt, resuming=resuming)
+            if decision.note:
+                log.warning("%s statement %d: %s", pf.file.name, stmt.index + 1, decision.note)
+            if decision.done:
+                result = StatementRun(stmt.index, stmt.line, stmt.text, 0.0, 0, skipped=True)
+            else:
+                conn.execute("SELECT set_config('lock_timeout', %s, false)", (settings.lock_timeout,))
+                conn.execute("SELECT set_config('statement_timeout', %s, false)", (settings.statement_timeout,))
+                try:
+                    result = execute(conn, pf, stmt, journaled=done_count(run, done))
+                finally:
+                    conn.execute("RESET lock_timeout")
+                    conn.execute("RESET statement_timeout")
             history.journal_mark(conn, pf.file.version, pf.file.sha256, stmt.index)
         run.statements.append(result)
         progress(pf, result)

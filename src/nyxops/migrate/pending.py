@@ -22,7 +22,7 @@ _TRANSACTION_KEYWORDS = {"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT",
 class FileState:
     version: str
     name: str
-    state: str  # applied | drifted | pending | unreviewed | changed-since-review | missing-file
+    state: str  # applied | drifted | pending | unreviewed | changed-since-review | missing-file | invalid-index
     detail: str = ""
     applied: history.Applied | None = None
 

@@ -7,15 +7,20 @@ from pathlib import Path
 from nyxops.config import Settings
 from nyxops.db import connect
 from nyxops.errors import MigrationError, UsageError
-from nyxops.migrate import history, store
+from nyxops.migrate import history, reconcile, store
 from nyxops.migrate.lock import migration_lock
 from nyxops.migrate.pending import FileState, states
 
 
 def status(settings: Settings, directory: Path | None = None) -> list[FileState]:
+    """Each file's state, then any INVALID index (a failed concurrent build is not "all is well")."""
     conn = connect(settings.require_database_url(), "nyxops migrate status")
     try:
-        return states(directory or settings.migrations_dir, history.applied(conn))
+        found = states(directory or settings.migrations_dir, history.applied(conn))
+        for index in reconcile.invalid_indexes(conn):
+            detail = "a concurrent build failed; migrate apply rebuilds it when its file resumes, or REINDEX it"
+            found.append(FileState("", index, "invalid-index", detail))
+        return found
     finally:
         conn.close()
 

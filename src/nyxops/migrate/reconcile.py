@@ -1,0 +1,92 @@
+"""Non-transactional statements checked against the catalog before they run again.
+
+``CREATE INDEX CONCURRENTLY`` and its journal mark are two round trips: the server often finishes
+the index after the client died, and a plain re-run then fails for good (``relation … already
+exists``). A build that fails (a lock timeout while another session holds an old snapshot, a
+kill, a cancel) leaves an INVALID index, which ``IF NOT EXISTS`` would then skip, recording a
+useless index as applied. So, before a journaled statement of this kind runs again:
+
+- the index exists and is valid: the statement is done; it is journaled, not re-run;
+- the index exists and is INVALID: it is dropped concurrently, then built again;
+- ``DROP INDEX CONCURRENTLY`` of an index that is gone: done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from nyxops.sql import Statement
+
+_INDEX = """
+SELECT i.indisvalid FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relname = %s AND n.nspname = %s
+"""
+INVALID_INDEXES = """
+SELECT n.nspname || '.' || c.relname, t.relname FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE NOT i.indisvalid AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1
+"""
+
+
+@dataclass(frozen=True)
+class Decision:
+    done: bool
+    """True when the catalog shows the statement's work is there: journal it, do not run it."""
+    note: str = ""
+
+
+def _index_target(stmt: Statement, conn: psycopg.Connection) -> tuple[str, str] | None:
+    """(schema, index name) a CREATE/DROP INDEX CONCURRENTLY works on, when it names one."""
+    body = stmt.body
+    if stmt.kind == "IndexStmt" and body.get("idxname"):
+        rel = body.get("relation", {})
+        schema = rel.get("schemaname") or _first_schema(conn)
+        return schema, body["idxname"]
+    if stmt.kind == "DropStmt" and body.get("removeType") == "OBJECT_INDEX":
+        objects = body.get("objects", [])
+        if len(objects) == 1 and "List" in objects[0]:
+            names = [i["String"]["sval"] for i in objects[0]["List"]["items"] if "String" in i]
+            return (names[0] if len(names) == 2 else _first_schema(conn)), names[-1]
+    return None
+
+
+def _first_schema(conn: psycopg.Connection) -> str:
+    row = conn.execute("SELECT coalesce(current_schema(), 'public')").fetchone()
+    return str(row[0]) if row else "public"
+
+
+def before_rerun(conn: psycopg.Connection, stmt: Statement, *, resuming: bool) -> Decision:
+    """What the catalog says about a non-transactional statement about to run (again).
+
+    A valid index, or a dropped one, counts as this file's work only when the file is being
+    resumed; on a first run PostgreSQL decides (an index of the same name is then someone else's).
+    An INVALID index is useless whoever left it, and is rebuilt either way.
+    """
+    target = _index_target(stmt, conn)
+    if target is None:
+        return Decision(False)
+    schema, name = target
+    row = conn.execute(_INDEX, (name, schema)).fetchone()
+    if stmt.kind == "DropStmt":
+        gone = row is None and resuming
+        return Decision(gone, f"index {schema}.{name} is already gone" if gone else "")
+    if row is None:
+        return Decision(False)
+    if row[0]:
+        if not resuming:
+            return Decision(False)
+        return Decision(True, f"index {schema}.{name} exists and is valid: the build finished before the crash")
+    conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(schema, name)))
+    return Decision(False, f"index {schema}.{name} was left INVALID by a failed build: dropped, building it again")
+
+
+def invalid_indexes(conn: psycopg.Connection) -> list[str]:
+    """Every INVALID index in the database (a failed concurrent build): ``schema.index (on table)``."""
+    return [f"{r[0]} (on {r[1]})" for r in conn.execute(INVALID_INDEXES)]
