@@ -57,4 +57,6 @@ def run(ctx: Context) -> CheckResult:
     if problems:
         return failed("; ".join(problems), **figures)
     total = sum(f["embedded"] for f in figures.values())
+    if all(f.get("census_floor") is None for f in figures.values()):
+        return passed(f"{total} embeddings present, none missing; no census yet: losses not checked", **figures)
     return passed(f"{total} embeddings present, none missing, none lost", **figures)

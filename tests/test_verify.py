@@ -73,7 +73,7 @@ def healthy(env: dict[str, str]) -> Iterator[dict[str, object]]:
 
 
 def _results(result) -> dict[str, dict[str, object]]:
-    return {r["name"]: r for r in json.loads(result.stdout)}
+    return {r["name"]: r for r in json.loads(result.stdout)["checks"]}
 
 
 def test_healthy_setup_passes_with_figures(healthy, tmp_path: Path) -> None:
@@ -89,8 +89,13 @@ def test_healthy_setup_passes_with_figures(healthy, tmp_path: Path) -> None:
     assert results["embeddings"]["figures"]["workflow_insights"]["census_floor"] == 382
     assert results["ollama"]["figures"]["tokens_per_s"] == 20.0
     assert "no host configured" in results["host"]["reason"]
+    report = json.loads(result.stdout)
+    assert report["ok"] is True and report["counts"] == {"pass": 6, "fail": 0, "skip": 1}
     suite = ElementTree.parse(junit).getroot()
     assert suite.get("tests") == "7" and suite.get("failures") == "0" and suite.get("skipped") == "1"
+    properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert properties["tokens_per_s"] == "20.0"  # name/value pairs, not a Python repr of a dict
+    assert "{'" not in junit.read_text()
     assert "sk-test-secret" not in result.output
     table = nyxops("verify", env=healthy["env"])
     assert table.code == 0 and "all checks pass" in table.stdout

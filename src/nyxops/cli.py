@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import click
 
-from nyxops.errors import ConfigError, NyxopsError
+from nyxops.errors import ConfigError, NyxopsError, from_database
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -64,10 +64,20 @@ def run(action: Callable[[], T]) -> T:
     except NyxopsError as exc:
         if _state["debug"]:
             raise
-        from rich.markup import escape
+        _fail(exc)
+    except Exception as exc:
+        if _state["debug"] or not type(exc).__module__.startswith("psycopg"):
+            raise
+        _fail(from_database(exc))  # a database error nothing below expected: a sentence, not a traceback
 
-        err().print(f"[bold red]error:[/] {escape(str(exc))}")
-        finish(exc.exit_code)
+
+def _fail(exc: NyxopsError) -> NoReturn:
+    from rich.markup import escape
+
+    from nyxops.names import scrub_secrets
+
+    err().print(f"[bold red]error:[/] {escape(scrub_secrets(str(exc)))}")
+    finish(exc.exit_code)
 
 
 def settings_for(database_url: str | None = None, directory: Path | None = None) -> Settings:
@@ -124,11 +134,16 @@ def protect_app() -> None:
 @click.argument("paths", nargs=-1, type=PATH)
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True)
 @click.option("--explain", metavar="RULE", help="print a rule's page and exit")
-def lint(paths: tuple[Path, ...], fmt: str, explain: str | None) -> None:
-    """Check SQL files for destructive statements, without a database. Exit 0 clean, 1 blocked, 2 bad input."""
+@click.option("--exclude", multiple=True, metavar="GLOB", help="skip files matching GLOB ('*.down.sql'), repeatable")
+@click.option("--changed-since", "since", metavar="REF", help="only files added or changed since the git REF")
+def lint(paths: tuple[Path, ...], fmt: str, explain: str | None, exclude: tuple[str, ...], since: str | None) -> None:
+    """Check SQL files for destructive statements, without a database. Exit 0 clean, 1 blocked, 2 bad input.
+
+    PATHS are files or folders; - reads standard input (prisma migrate diff --script | nyxops lint -).
+    """
     from nyxops import render_lint
     from nyxops.guard import registry
-    from nyxops.guard.lint import configured_policy
+    from nyxops.guard.lint import configured_policy, lint_text
     from nyxops.guard.lint import lint as run_lint
 
     if explain:
@@ -141,7 +156,12 @@ def lint(paths: tuple[Path, ...], fmt: str, explain: str | None) -> None:
     if not paths:
         err().print("[bold red]error:[/] give one or more .sql files or folders (or --explain RULE)")
         finish(2)
-    report = run(lambda: run_lint(paths, configured_policy()))
+    if paths == (Path("-"),):
+        data = sys.stdin.buffer.read()
+        text = data.decode("utf-8", errors="surrogateescape")
+        report = run(lambda: lint_text(text, "<stdin>", configured_policy()))
+    else:
+        report = run(lambda: run_lint(paths, configured_policy(), exclude=exclude, since=since))
     if fmt == "json":
         print(render_lint.lint_json(report))
     elif fmt == "github":

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import click
 
-from nyxops.cli import PATH, app, err, finish, out, run, settings_for, url_option
+from nyxops.cli import PATH, app, dir_option, err, finish, out, run, settings_for, url_option
 from nyxops.errors import UsageError
 
 
 @app.command()
 @url_option
+@dir_option
 @click.option("--only", multiple=True, help="run only this check (repeatable)")
 @click.option("--wait", type=float, default=0, metavar="SECONDS", help="retry failing checks for up to SECONDS")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
@@ -21,6 +22,7 @@ from nyxops.errors import UsageError
 @click.option("--checks", "checks_dir", type=PATH, help="folder of checks [default: checks/]")
 def verify(
     database_url: str | None,
+    directory: Path | None,
     only: tuple[str, ...],
     wait: float,
     as_json: bool,
@@ -29,10 +31,11 @@ def verify(
 ) -> None:
     """Prove a deploy worked: embeddings all there, nothing lost, providers answering end to end."""
     from nyxops import render_ops
-    from nyxops.verify import default_checks_dir, discover, junit, run_checks
+    from nyxops.names import scrub_secrets
+    from nyxops.verify import default_checks_dir, discover, junit, run_checks, summary
     from nyxops.verify_session import session
 
-    settings = settings_for(database_url)
+    settings = settings_for(database_url, directory)
 
     def action() -> list:  # type: ignore[type-arg]
         modules = discover(checks_dir or default_checks_dir())
@@ -43,7 +46,8 @@ def verify(
     if junit_file:
         junit_file.write_text(junit(results))
     if as_json:
-        print(json.dumps([asdict(r) for r in results], indent=2, default=str))
+        report = {**summary(results), "checks": [asdict(r) for r in results]}
+        print(scrub_secrets(json.dumps(report, indent=2, default=str)))
     else:
         render_ops.verify_table(results, out())
     finish(0 if all(r.status != "fail" for r in results) else 1)

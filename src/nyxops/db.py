@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
-from nyxops.errors import DatabaseUnreachable
-from nyxops.names import redact_url
+from nyxops.errors import DatabaseUnreachable, UsageError
+from nyxops.names import redact_url, secret_of
 
 
 def connect(url: str, application_name: str = "nyxops", *, autocommit: bool = True) -> psycopg.Connection:
@@ -14,16 +14,45 @@ def connect(url: str, application_name: str = "nyxops", *, autocommit: bool = Tr
     ``client_connection_check_interval``: a killed runner's statement (and its locks, the
     migration lock included) would otherwise run on until the server next writes to the socket.
     """
+    check_conninfo(url)
     try:
         conn = psycopg.connect(url, autocommit=autocommit, application_name=application_name, connect_timeout=10)
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "connection failed"
+        reason = scrub(reason, url)
         raise DatabaseUnreachable(
             f"cannot connect to PostgreSQL at {redact_url(url)}: {reason}. "
             "Check DATABASE_URL (or --database-url), that the server runs, and, for a remote host, the SSH tunnel."
         ) from None
     conn.execute("SET client_connection_check_interval = '1s'")
     return conn
+
+
+def check_conninfo(url: str) -> None:
+    """Refuse, before any connection, what libpq cannot read, without echoing it (it may hold a password)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    scheme = url.split("://", 1)[0].lower() if "://" in url else None
+    if scheme is not None and scheme not in ("postgresql", "postgres"):
+        raise UsageError(
+            f"the database URL is a {scheme}:// URL; nyxops talks to PostgreSQL only: "
+            "postgresql://user:password@host:5432/dbname (DATABASE_URL or --database-url)."
+        )
+    try:
+        conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        raise UsageError(
+            f"the database URL is not a connection string libpq can read ({scrub(str(exc), url).strip()}). Write it as "
+            "postgresql://user:password@host:5432/dbname or host=… port=… dbname=… user=… (DATABASE_URL or "
+            "--database-url); percent-encode @, : and / in the password."
+        ) from None
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` with the connection string and its password taken out (libpq quotes both in errors)."""
+    text = text.replace(url, "<the database URL>")
+    secret = secret_of(url)
+    return text.replace(secret, "***") if secret else text
 
 
 def relation_exists(conn: psycopg.Connection, name: str) -> bool:

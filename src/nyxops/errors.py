@@ -77,3 +77,34 @@ class DimensionMismatch(ProviderError):
 
 class RemoteError(NyxopsError):
     """An SSH connection or tunnel to the host failed."""
+
+
+class DatabaseRefused(NyxopsError):
+    """PostgreSQL refused something nyxops asked outside a migration's own statements (a missing grant)."""
+
+    exit_code = 2
+
+
+def from_database(exc: Exception) -> NyxopsError:
+    """A database error no caller expected, as a sentence: what PostgreSQL said, and what to do.
+
+    ``permission denied for schema nyxops`` (a role that may not create nyxops' history) names
+    the grant that is missing, instead of a traceback.
+    """
+    diag = getattr(exc, "diag", None)
+    primary = (getattr(diag, "message_primary", None) or str(exc)).strip()
+    sqlstate = getattr(diag, "sqlstate", None) or getattr(exc, "sqlstate", None)
+    if sqlstate == "42501":  # insufficient_privilege
+        what = primary.removeprefix("permission denied for ")
+        if what.startswith("schema "):
+            schema = what.removeprefix("schema ")
+            grant = f"GRANT USAGE, CREATE ON SCHEMA {schema} TO <the role nyxops connects as>"
+        elif what.startswith("database "):
+            grant = f"GRANT CREATE ON DATABASE {what.removeprefix('database ')} TO <the role nyxops connects as>"
+        else:
+            grant = "GRANT the missing privilege, or run nyxops as the owner of the objects"
+        return DatabaseRefused(
+            f"PostgreSQL refused: {primary}. nyxops keeps its history in the schema nyxops and needs to create and "
+            f"write it: {grant}; or run nyxops as the database owner. Nothing was changed."
+        )
+    return DatabaseRefused(f"PostgreSQL said: {primary} (SQLSTATE {sqlstate or 'unknown'}). Nothing was changed.")

@@ -11,10 +11,28 @@ if TYPE_CHECKING:
 NOISY = ("httpx", "httpcore", "paramiko", "openai", "invoke", "fabric", "pgserver")
 
 
+class Scrubber(logging.Filter):
+    """Every record's text with the process's secret values replaced (``names.scrub_secrets``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from nyxops.names import known_secrets
+
+        self.secrets = known_secrets()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            from nyxops.names import scrub_secrets
+
+            record.msg, record.args = scrub_secrets(record.getMessage(), self.secrets), None
+        return True
+
+
 def configure(console: Console) -> None:
     from rich.logging import RichHandler
 
     handler = RichHandler(console=console, show_path=False)
+    handler.addFilter(Scrubber())
     logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[handler], force=True)
     for noisy in NOISY:
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 _IDENT = re.compile(r'"((?:[^"]|"")*)"|([^".\s]+)')
 NAME_PATTERN = r'(?:"[^"]+"|[A-Za-z_][A-Za-z0-9_$]*)'
@@ -87,17 +87,70 @@ class QualifiedName:
         return ".".join('"' + p.replace('"', '""') + '"' for p in (self.schema, self.table, self.column) if p)
 
 
-def redact_url(url: str) -> str:
-    """A database URL safe to print: the password becomes ``***``."""
+UNPARSEABLE = "<a connection string libpq cannot read>"
+
+
+def redact_url(conninfo: str) -> str:
+    """A connection string safe to print, in any form libpq reads: the password becomes ``***``.
+
+    Read with libpq's own parser (``conninfo_to_dict``: URLs, ``?password=`` parameters and
+    ``host=… password=…`` keyword strings alike), then written back as a URL. A string libpq
+    cannot read is never echoed, since the password may be anywhere in it.
+    """
+    from psycopg.conninfo import conninfo_to_dict
+
     try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unprintable url>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = (parts.username or "") + ":***"
-    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
+        params = conninfo_to_dict(conninfo)
+    except Exception:  # psycopg.ProgrammingError; any failure must not print the text
+        return UNPARSEABLE
+    user = quote(str(params.pop("user", "")), safe="")
+    password = params.pop("password", None)
+    host = str(params.pop("host", ""))
+    port = str(params.pop("port", ""))
+    dbname = quote(str(params.pop("dbname", "")), safe="")
+    auth = (user + (":***" if password is not None else "")) + ("@" if user or password is not None else "")
+    netloc = ("[" + host + "]" if ":" in host and "," not in host else host) if not host.startswith("/") else ""
+    if host.startswith("/"):
+        params["host"] = host
+    if port:
+        netloc += ":" + port
+    query = urlencode({k: str(v) for k, v in sorted(params.items())}, safe="/")
+    return f"postgresql://{auth}{netloc}/{dbname}" + (f"?{query}" if query else "")
+
+
+def secret_of(conninfo: str) -> str | None:
+    """The password in a connection string, to scrub from any text (None when there is none)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        value = conninfo_to_dict(conninfo).get("password")
+    except Exception:
+        return None
+    return str(value) if value else None
+
+
+_SECRET_NAMES = ("PASSWORD", "SECRET", "API_KEY", "TOKEN")
+_URL_NAMES = ("DATABASE_URL", "NYXOPS_REMOTE_DATABASE_URL", "NYXOPS_TEST_DATABASE_URL")
+
+
+def known_secrets(environ: dict[str, str] | None = None) -> list[str]:
+    """The secret values this process was given: passwords in connection strings, keys, tokens."""
+    import os
+
+    env = os.environ if environ is None else environ
+    found = {v for k, v in env.items() if any(n in k.upper() for n in _SECRET_NAMES) and len(v) >= 4}
+    for name in _URL_NAMES:
+        secret = secret_of(env.get(name, "")) if env.get(name) else None
+        if secret:
+            found.add(secret)
+    return sorted(found, key=len, reverse=True)
+
+
+def scrub_secrets(text: str, secrets: list[str] | None = None) -> str:
+    """``text`` with every known secret value replaced by ``***`` (logs, verify JSON and JUnit)."""
+    for secret in known_secrets() if secrets is None else secrets:
+        text = text.replace(secret, "***")
+    return text
 
 
 def with_database(url: str, name: str) -> str:

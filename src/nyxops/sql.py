@@ -68,7 +68,14 @@ class Statement:
     @property
     def node(self) -> Node:
         if self._node is None:
-            stmts = json.loads(parser.parse_sql_json(self.text)).get("stmts", [])
+            try:
+                stmts = json.loads(parser.parse_sql_json(self.text)).get("stmts", [])
+            except RecursionError:
+                raise SqlParseError(
+                    self.source.name, self.line, self.column, "nested too deeply to check (split the expression)"
+                ) from None
+            except parser.ParseError as exc:  # the splitter accepted it; the full parse did not
+                raise SqlParseError(self.source.name, self.line, self.column, str(exc.args[0])) from None
             self._node = stmts[0]["stmt"] if stmts else {"EmptyStmt": {}}
         return self._node
 
@@ -237,12 +244,33 @@ def parse(text: str, name: str = "<sql>") -> list[Statement]:
 
 def parse_file(path: Path) -> list[Statement]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise SqlParseError(str(path), 1, 1, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        data = path.read_bytes()
     except OSError as exc:
         raise SqlParseError(str(path), 1, 1, f"cannot read: {exc.strerror}") from None
-    return parse(text, str(path))
+    return parse(decode(data, str(path)), str(path))
+
+
+def decode(data: bytes, name: str) -> str:
+    """The text of a SQL file, refused when it is not what a reviewer would read as plain UTF-8 text.
+
+    A NUL byte ends the string libpq sends: everything after it would silently not run, so what
+    was reviewed would not be what runs. A byte-order mark is named rather than passed to the
+    parser as a syntax error at 1:1.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise SqlParseError(name, 1, 1, "starts with a UTF-8 byte-order mark (BOM): save it as UTF-8 without BOM")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SqlParseError(name, line, 1, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        column = nul - (text.rfind("\n", 0, nul) + 1) + 1
+        reason = "contains a NUL byte: not a text file (what follows it would never run)"
+        raise SqlParseError(name, line, column, reason)
+    return text
 
 
 def walk(node: Any) -> Iterator[tuple[str, Node]]:

@@ -7,6 +7,7 @@ The deploy's ``verify`` stage and the CLI call the same ``run_checks``.
 from __future__ import annotations
 
 import importlib.util
+import json
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -179,7 +180,15 @@ def run_checks(
     return [results[m.NAME] for m in modules]
 
 
+def summary(results: list[CheckResult]) -> dict[str, object]:
+    """The verdict on top of the JSON report: ok, and how many checks passed, failed, were skipped."""
+    counts = {status: sum(r.status == status for r in results) for status in ("pass", "fail", "skip")}
+    return {"ok": counts["fail"] == 0, "counts": counts}
+
+
 def junit(results: list[CheckResult]) -> str:
+    from nyxops.names import scrub_secrets
+
     suite = ElementTree.Element(
         "testsuite",
         name="nyxops verify",
@@ -191,10 +200,16 @@ def junit(results: list[CheckResult]) -> str:
         case = ElementTree.SubElement(
             suite, "testcase", classname="nyxops.verify", name=r.name, time=f"{r.seconds:.3f}"
         )
+        if r.figures:
+            properties = ElementTree.SubElement(case, "properties")
+            for key, value in sorted(r.figures.items()):
+                text = value if isinstance(value, str) else json.dumps(value, default=str)
+                ElementTree.SubElement(properties, "property", name=key, value=scrub_secrets(text))
+        reason = scrub_secrets(r.reason)
         if r.status == "fail":
-            ElementTree.SubElement(case, "failure", message=r.reason).text = repr(r.figures)
+            ElementTree.SubElement(case, "failure", message=reason).text = reason
         elif r.status == "skip":
-            ElementTree.SubElement(case, "skipped", message=r.reason)
+            ElementTree.SubElement(case, "skipped", message=reason)
         else:
-            ElementTree.SubElement(case, "system-out").text = f"{r.reason} {r.figures}"
+            ElementTree.SubElement(case, "system-out").text = reason
     return ElementTree.tostring(suite, encoding="unicode")

@@ -120,7 +120,7 @@ def test_status_and_protect_read_through_the_tunnel(deployed: Run, test_host: Li
 def test_verify_passes_through_tunnels(deployed: Run, test_host: LiveHost) -> None:
     result = nyxops("verify", "--json", env=test_host.operator_env(), timeout=240)
     assert result.code == 0, result.output
-    checks = {r["name"]: r for r in json.loads(result.stdout)}
+    checks = {r["name"]: r for r in json.loads(result.stdout)["checks"]}
     assert all(c["status"] == "pass" for c in checks.values()), checks
     assert checks["host"]["figures"]["services"] == {"app": "running (healthy)", "db": "running (healthy)",
                                                      "ollama": "running (healthy)"}  # fmt: skip

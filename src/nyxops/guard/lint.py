@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
 
 from nyxops.defaults import PROTECTED_COLUMNS
 from nyxops.errors import SqlParseError, UsageError
 from nyxops.guard.check import Policy, check
 from nyxops.guard.model import Finding
-from nyxops.sql import parse_file
+from nyxops.sql import decode, parse, parse_file
 
 
 @dataclass
@@ -38,25 +39,59 @@ class LintReport:
         return 1 if any(f.blocking for f in self.files) else 0
 
 
-def sql_files(paths: Iterable[Path]) -> Iterator[Path]:
+def sql_files(paths: Iterable[Path], exclude: Iterable[str] = ()) -> Iterator[Path]:
+    """The .sql files (any case: ``.SQL`` too) of files and folders, without the excluded patterns."""
+    patterns = list(exclude)
+
+    def kept(p: Path) -> bool:
+        return not any(fnmatch(p.name, pat) or fnmatch(str(p), pat) for pat in patterns)
+
     for path in paths:
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*.sql") if p.is_file())
+            yield from sorted(p for p in path.rglob("*") if p.suffix.lower() == ".sql" and p.is_file() and kept(p))
         elif path.is_file():
-            yield path
+            if kept(path):
+                yield path
         else:
             raise UsageError(f"{path}: no such file or folder")
+
+
+def changed_since(ref: str, files: list[Path]) -> list[Path]:
+    """Of ``files``, those added or changed since the git ``ref`` (committed, staged, or not yet added).
+
+    History cannot be edited to add allow comments: a team linting an old project adopts nyxops
+    for what it writes from now on.
+    """
+    import subprocess
+
+    def git(*args: str) -> list[str]:
+        try:
+            done = subprocess.run(["git", *args], capture_output=True, text=True, check=False, timeout=60)
+        except FileNotFoundError:
+            raise UsageError("--changed-since needs git, which is not installed") from None
+        if done.returncode != 0:
+            raise UsageError(f"--changed-since {ref}: git says: {done.stderr.strip() or 'failed'}")
+        return [line for line in done.stdout.splitlines() if line]
+
+    top = Path(git("rev-parse", "--show-toplevel")[0])
+    git("rev-parse", "--verify", "--quiet", ref + "^{commit}")
+    names = git("diff", "--name-only", "--diff-filter=ACMR", ref, "--", ".") + git(
+        "ls-files", "--others", "--exclude-standard"
+    )
+    changed = {(top / name).resolve() for name in names} | {(Path.cwd() / name).resolve() for name in names}
+    return [f for f in files if f.resolve() in changed]
 
 
 def lint_file(path: Path, policy: Policy) -> FileResult:
     result = FileResult(path)
     try:
         statements = parse_file(path)
+        result.statements = len(statements)
+        result.findings = check(statements, policy)
     except SqlParseError as exc:
         result.error = exc
+        result.findings = []
         return result
-    result.statements = len(statements)
-    result.findings = check(statements, policy)
     if result.findings and statements:
         result.lines = statements[0].source.text.splitlines()
     return result
@@ -66,11 +101,36 @@ PARALLEL_FROM = 48
 """Files from which lint uses every core: below it, starting workers costs more than it saves."""
 
 
-def lint(paths: Iterable[Path], policy: Policy | None = None) -> LintReport:
+def lint_text(text: str, name: str, policy: Policy) -> LintReport:
+    """SQL given as text (``nyxops lint -`` reads standard input: ``prisma migrate diff --script | nyxops lint -``)."""
+    result = FileResult(Path(name))
+    try:
+        statements = parse(decode(text.encode("utf-8", errors="surrogateescape"), name), name)
+        result.statements = len(statements)
+        result.findings = check(statements, policy)
+    except SqlParseError as exc:
+        result.error = exc
+        result.findings = []
+    if result.findings:
+        result.lines = text.splitlines()
+    return LintReport([result])
+
+
+def lint(
+    paths: Iterable[Path],
+    policy: Policy | None = None,
+    *,
+    exclude: Iterable[str] = (),
+    since: str | None = None,
+) -> LintReport:
     policy = policy or Policy()
-    files = list(sql_files(paths))
+    files = list(sql_files(paths, exclude))
     if not files:
         raise UsageError("no .sql files found in the given paths")
+    if since is not None:
+        files = changed_since(since, files)
+        if not files:
+            return LintReport([])
     workers = min(os.cpu_count() or 1, len(files) // (PARALLEL_FROM // 2) or 1)
     if len(files) < PARALLEL_FROM or workers < 2:
         return LintReport([lint_file(p, policy) for p in files])

@@ -146,8 +146,8 @@ def _string_body(
     elif language == "plpgsql":
         try:
             pieces = list(dynamic.embedded_sql(code, whole))
-        except parser.ParseError as exc:
-            problem = {"reason": str(exc.args[0]), "code": code}
+        except (parser.ParseError, RecursionError) as exc:
+            problem = {"reason": str(exc.args[0]) if exc.args else "nested too deeply", "code": code}
             yield Visit("nyxops:unreadable-body", problem, frame, where, True)
             return
         for piece in pieces:

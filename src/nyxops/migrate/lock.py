@@ -16,7 +16,8 @@ def holder(conn: psycopg.Connection) -> str:
     row = conn.execute(
         "SELECT a.pid, a.application_name, a.usename, a.client_addr::text, a.backend_start"
         " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-        " WHERE l.locktype = 'advisory' AND l.granted"
+        " WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database"
+        " WHERE datname = current_database())"
         " AND ((l.classid::bigint << 32) | l.objid::bigint) = %s",
         (LOCK_KEY,),
     ).fetchone()
