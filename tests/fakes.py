@@ -59,6 +59,10 @@ class Faults:
     slow_rate: float = 0.0
     slow_seconds: float = 0.0
     malformed: bool = False
+    duplicate_index: bool = False
+    """OpenAI: the second item of each answer repeats index 0 (and index 1 is missing)."""
+    floats_anyway: bool = False
+    """OpenAI: float lists even when base64 was asked, as several compatible servers do."""
     dimension: int = 1536
     down: bool = False
     seed: int = 7
@@ -206,11 +210,12 @@ class FakeOpenAI(FakeProvider):
         with self._lock:
             self.record.texts.update(inputs)
         usage = {"prompt_tokens": sum(len(t.split()) for t in inputs), "total_tokens": 0}
-        if body.get("encoding_format") == "base64":
+        if body.get("encoding_format") == "base64" and not self.faults.floats_anyway:
             pieces = [b'{"object":"list","data":[']
             for i, text in enumerate(inputs):
                 pieces += (
-                    b'{"object":"embedding","index":%d,"embedding":' % i,
+                    b'{"object":"embedding","index":%d,"embedding":'
+                    % (0 if self.faults.duplicate_index and i == 1 else i),
                     base64_json_for(text, self.faults.dimension),
                     b"},",
                 )
@@ -218,7 +223,11 @@ class FakeOpenAI(FakeProvider):
             pieces.append(json.dumps({"model": body.get("model"), "usage": usage}).encode()[1:])
             return 200, JsonBody(b"".join(pieces)), {}
         data = [
-            {"object": "embedding", "index": i, "embedding": vector_for(t, self.faults.dimension).tolist()}
+            {
+                "object": "embedding",
+                "index": 0 if self.faults.duplicate_index and i == 1 else i,
+                "embedding": vector_for(t, self.faults.dimension).tolist(),
+            }
             for i, t in enumerate(inputs)
         ]
         return 200, {"object": "list", "data": data, "model": body.get("model"), "usage": usage}, {}
@@ -229,6 +238,8 @@ class OllamaModelSpec:
     name: str
     size: int  # bytes on disk
     reply: str = "ok"
+    capabilities: tuple[str, ...] = ("completion",)
+    embedding_length: int = 3584
 
 
 class FakeOllama(FakeProvider):
@@ -250,7 +261,9 @@ class FakeOllama(FakeProvider):
             model = self.models.get(body.get("model", ""))
             if model is None:
                 return 404, {"error": f"model '{body.get('model')}' not found"}, {}
-            return 200, {"details": {"parameter_size": "7.6B", "quantization_level": "Q4_K_M"}, "model_info": {}}, {}
+            info = {f"{model.name.split(':')[0]}.embedding_length": model.embedding_length}
+            details = {"parameter_size": "7.6B", "quantization_level": "Q4_K_M"}
+            return 200, {"details": details, "model_info": info, "capabilities": list(model.capabilities)}, {}
         if path == "/api/pull":
             name = body.get("model", "")
             self.models.setdefault(name, OllamaModelSpec(name, 2_000_000_000))

@@ -62,6 +62,7 @@ def test_incident_1719_nulls_filled_through_500s_and_429s(env, db_url) -> None:
     assert scalar(db_url, "SELECT md5(string_agg(embedding::text, ',' ORDER BY id)) FROM workflow_insights"
                           " WHERE id NOT LIKE 'wi_n%%'") == original  # fmt: skip
     assert "committed, 50 rows written" in result.stderr  # a log line per batch
+    assert "waiting for the provider, retry 1 of 8" in result.stderr  # retries are visible while they happen
     assert "sk-test-not-a-real-key" not in result.output
     verify = nyxops("verify", "--only", "schema", "--only", "embeddings", env=env)
     assert verify.code == 0, verify.output
@@ -124,6 +125,7 @@ def test_failed_batch_left_null_and_run_ends_nonzero(env, db_url) -> None:
     [
         (Faults(dimension=768), "returned vectors of dimension 768"),
         (Faults(malformed=True), "OpenAI"),
+        (Faults(duplicate_index=True), "does not hold exactly one embedding per input (index 0..49)"),
     ],
 )
 def test_bad_answers_refused_before_writing(env, db_url, faults: Faults, message: str) -> None:
@@ -203,7 +205,8 @@ def test_row_written_meanwhile_by_the_app_is_left_alone(env, db_url) -> None:
 
 def test_ollama_provider_with_tenacity_retries(env, db_url) -> None:
     _null_out(db_url, 120)
-    with FakeOllama(Faults(rate_500=0.2), [OllamaModelSpec("nomic-embed-text", 300_000_000)]) as ollama:
+    embedder = OllamaModelSpec("nomic-embed-text", 300_000_000, capabilities=("embedding",), embedding_length=1536)
+    with FakeOllama(Faults(rate_500=0.2), [embedder]) as ollama:
         result = nyxops("backfill", "--table", "public.workflow_insights", "--text-sql", TEXT, "--provider", "ollama",
                         "--model", "nomic-embed-text", "--dimension", "1536", "--batch-size", "30",
                         env={**env, "OLLAMA_BASE_URL": ollama.url})  # fmt: skip
@@ -266,3 +269,75 @@ def test_killed_mid_run_then_rerun_embeds_nothing_twice(env, db_url) -> None:
     # rows already written were not sent again: only the rest, the batches in flight at the kill, and the probe
     assert asked_again <= 1719 - written_before + 1
     assert texts_before
+
+
+def test_float_lists_answered_to_a_base64_request_are_read(env, db_url) -> None:
+    """Several OpenAI-compatible servers answer float lists whatever encoding was asked."""
+    _null_out(db_url, 60)
+    with FakeOpenAI(Faults(floats_anyway=True)) as openai:
+        result = nyxops("backfill", "--target", "workflow_insights", env=_provider_env(env, openai))
+    assert result.code == 0, result.output
+    stored = _stored(db_url)
+    assert len(stored) == 60
+    for text, vec in stored.items():
+        np.testing.assert_allclose(vec, vector_for(text), rtol=1e-6)
+
+
+def test_a_duplicated_index_writes_nothing_into_the_wrong_rows(env, db_url) -> None:
+    _null_out(db_url, 300)
+    with FakeOpenAI(Faults(duplicate_index=True)) as openai:
+        result = nyxops("backfill", "--target", "workflow_insights", "--batch-size", "100",
+                        env={**_provider_env(env, openai), "NYXOPS_OPENAI_MAX_RETRIES": "0"})  # fmt: skip
+    assert result.code == 1 and "duplicated [0], missing [1]" in result.stderr
+    assert (
+        scalar(db_url, "SELECT count(*) FROM workflow_insights WHERE id LIKE 'wi_n%%' AND embedding IS NOT NULL") == 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (OllamaModelSpec("qwen2.5:7b", 4_700_000_000), "qwen2.5:7b is not an embedding model"),
+        (OllamaModelSpec("nomic-embed-text", 1, capabilities=("embedding",), embedding_length=768), "768 dimensions"),
+    ],
+)
+def test_an_ollama_model_that_cannot_fill_the_column_is_refused_before_any_request(env, db_url, spec, message) -> None:
+    _null_out(db_url, 20)
+    with FakeOllama(models=[spec]) as ollama:
+        result = nyxops("backfill", "--target", "workflow_insights", "--provider", "ollama", "--model", spec.name,
+                        env={**env, "OLLAMA_BASE_URL": ollama.url})  # fmt: skip
+        assert ollama.record.paths["/api/embed"] == 0
+    assert result.code == 1 and message in result.stderr, result.output
+    no_model = nyxops("backfill", "--target", "workflow_insights", "--provider", "ollama", env=env)
+    assert no_model.code == 2 and "--provider ollama needs --model" in no_model.stderr
+
+
+def test_ctrl_c_ends_a_run_against_a_hanging_provider_within_seconds(env, db_url) -> None:
+    _null_out(db_url, 400)
+    with FakeOpenAI(Faults(slow_rate=0.5, slow_seconds=600)) as openai:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "nyxops", "backfill", "--target", "workflow_insights", "--batch-size", "20"],
+            env={**os.environ, **_provider_env(env, openai), "NYXOPS_OPENAI_MAX_RETRIES": "3"},
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while openai.record.requests < 8 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1)
+        asked = openai.record.requests
+        proc.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        _, stderr = proc.communicate(timeout=30)
+        ended = time.monotonic() - started
+        time.sleep(1)
+        after = openai.record.requests
+    assert proc.returncode == 130 and "interrupted: committed work stays committed" in stderr
+    assert ended < 10, f"the run lived {ended:.1f} s after Ctrl-C"
+    assert after - asked <= 4, "requests kept being sent after Ctrl-C"
+    committed = scalar(
+        db_url, "SELECT count(*) FROM workflow_insights WHERE id LIKE 'wi_n%%' AND embedding IS NOT NULL"
+    )
+    assert committed % 20 == 0  # whole batches only: what was committed stays, nothing half-written

@@ -176,7 +176,12 @@ def backfill_target(
 ) -> Summary:
     progress = progress or Progress()
     provider = options.provider or target.provider
-    model = options.model or (target.model if provider == target.provider else settings.default_model.name)
+    model = options.model or target.model
+    if provider == "ollama" and not options.model and target.provider != "ollama":
+        raise UsageError(
+            f"--provider ollama needs --model: an Ollama embedding model of {target.dimension} dimensions for "
+            f"{target.name} (the chat models in NYXOPS_OLLAMA_MODELS are not embedding models)"
+        )
     summary = Summary(target.name, provider, model, dry_run=options.dry_run)
     started = time.perf_counter()
     conn = connect(settings.require_database_url(), "nyxops backfill")
@@ -194,6 +199,9 @@ def backfill_target(
         from nyxops.providers.factory import embedder as make_embedder  # openai and ollama: imported when used
 
         client = make_embedder(settings, provider, model)
+        check = getattr(client, "check_embedding_model", None)
+        if check is not None:  # Ollama says what a model can do: refuse a chat model before any request
+            check(target.dimension)
         register(conn)
         _run(conn, table, client, options, summary, progress)
         summary.requests = client.requests
@@ -227,7 +235,11 @@ def _run(
                 opened.append(local.conn)
         return local.conn  # type: ignore[no-any-return]
 
+    stopping = threading.Event()
+
     def work(keys: list[Any], texts: list[str], number: int) -> None:
+        if stopping.is_set():
+            return
         try:
             matrix = client.embed(texts)
         except ProviderError as exc:
@@ -238,6 +250,8 @@ def _run(
             progress.advance(len(keys))
             return
         _check_shape(matrix, len(keys), target, client.provider)
+        if stopping.is_set():
+            return  # interrupted while this request was answered: its rows stay NULL for the next run
         written = table.write(writer(), keys, matrix)
         with lock:
             summary.embedded += written
@@ -256,25 +270,34 @@ def _run(
                     other.cancel()
                 raise
 
+    pool = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="embed")
+    inflight: set[Future[None]] = set()
     try:
-        with ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="embed") as pool:
-            inflight: set[Future[None]] = set()
-            number = 0
-            for rows in table.batches(conn, options.batch_size, options.limit):
-                keys, texts = _prepare(rows, client.max_input_chars, summary, target.name)
-                progress.advance(len(rows) - len(keys))
-                if not keys:
-                    continue
-                if number == 0:  # refuse before writing anything when the model's vectors do not fit the column
-                    _check_shape(client.embed(texts[:1]), 1, target, client.provider)
-                number += 1
-                inflight.add(pool.submit(work, keys, texts, number))
-                if len(inflight) >= options.concurrency:
-                    done, _ = wait(inflight, return_when=FIRST_COMPLETED)
-                    settle(done, inflight)
-            while inflight:
+        number = 0
+        for rows in table.batches(conn, options.batch_size, options.limit):
+            keys, texts = _prepare(rows, client.max_input_chars, summary, target.name)
+            progress.advance(len(rows) - len(keys))
+            if not keys:
+                continue
+            if number == 0:  # refuse before writing anything when the model's vectors do not fit the column
+                _check_shape(client.embed(texts[:1]), 1, target, client.provider)
+            number += 1
+            inflight.add(pool.submit(work, keys, texts, number))
+            if len(inflight) >= options.concurrency:
                 done, _ = wait(inflight, return_when=FIRST_COMPLETED)
                 settle(done, inflight)
+        while inflight:
+            done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+            settle(done, inflight)
+        pool.shutdown(wait=True)
+    except BaseException:
+        # Ctrl-C (or a failure): no new batch, requests in flight aborted; committed batches stay.
+        stopping.set()
+        for future in inflight:
+            future.cancel()
+        client.close()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
     finally:
         for c in opened:
             c.close()

@@ -346,6 +346,14 @@ def main() -> None:
         code = app.main(prog_name="nyxops", standalone_mode=False)
     except (click.Abort, KeyboardInterrupt):
         err().print("interrupted: committed work stays committed; run the same command again to continue")
+        import threading
+
+        if threading.active_count() > 1:  # a worker stuck in a provider's request: do not wait for it
+            import os
+
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()

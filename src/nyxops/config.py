@@ -164,8 +164,8 @@ class Settings(BaseSettings, OllamaSettings):
 
     openai_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY"))
     openai_base_url: str | None = Field(None, validation_alias=AliasChoices("OPENAI_BASE_URL"))
-    openai_timeout: float = Field(30.0, gt=0)
-    openai_max_retries: int = Field(6, ge=0, le=20)
+    openai_timeout: float = Field(20.0, gt=0)
+    openai_max_retries: int = Field(3, ge=0, le=20)
     ollama_base_url: str = Field("http://localhost:11434", validation_alias=AliasChoices("OLLAMA_BASE_URL"))
     ollama_timeout: float = Field(120.0, gt=0)
 

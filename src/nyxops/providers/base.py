@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Protocol
 
 import numpy as np
+
+log = logging.getLogger("nyxops.provider")
 
 
 class Embedder(Protocol):
@@ -15,6 +18,10 @@ class Embedder(Protocol):
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """One request: a (len(texts), dimension) float32 matrix, in input order."""
+        ...
+
+    def close(self) -> None:
+        """Abort requests in flight and release connections (the run was interrupted)."""
         ...
 
     @property
@@ -35,14 +42,22 @@ class RequestCounter:
         self._lock = threading.Lock()
         self.requests = 0
         self.calls = 0
+        self.limit = 0
+        """Retries the client makes per call, for the progress line."""
+        self._attempts = threading.local()
 
     def hook(self, request: object) -> None:
         with self._lock:
             self.requests += 1
+        attempt = getattr(self._attempts, "n", 0) + 1
+        self._attempts.n = attempt
+        if attempt > 1:  # the client is retrying: say so while the operator waits
+            log.warning("waiting for the provider, retry %d of %d", attempt - 1, self.limit)
 
     def call(self) -> None:
         with self._lock:
             self.calls += 1
+        self._attempts.n = 0
 
 
 class Counted:

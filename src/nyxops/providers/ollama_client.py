@@ -12,7 +12,7 @@ import ollama
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from nyxops.config import Settings
-from nyxops.errors import ProviderError
+from nyxops.errors import DimensionMismatch, ProviderError
 from nyxops.providers.base import Counted, RequestCounter
 
 
@@ -42,6 +42,7 @@ class OllamaClient(Counted):
             host=self.base_url, timeout=settings.ollama_timeout, event_hooks={"request": [self.counter.hook]}
         )
         self.attempts = settings.openai_max_retries + 1
+        self.counter.limit = settings.openai_max_retries
         self.timeout = settings.ollama_timeout
 
     def _retrying(self) -> Retrying:
@@ -69,6 +70,30 @@ class OllamaClient(Counted):
         if len(vectors) != len(texts):
             raise ProviderError(f"Ollama returned {len(vectors)} embeddings for {len(texts)} inputs")
         return np.asarray(vectors, dtype=np.float32)
+
+    def close(self) -> None:
+        """Abort what is in flight (Ctrl-C)."""
+        self.client.close()  # type: ignore[no-untyped-call]
+
+    def check_embedding_model(self, dimension: int) -> None:
+        """Before any embedding request: the model embeds, and its vectors fit the column.
+
+        A chat model (qwen2.5:7b) has an ``embedding_length`` too (its hidden size), so what
+        decides is the ``embedding`` capability Ollama reports.
+        """
+        info = self._call("show", self.client.show, self.model)
+        capabilities = list(info.capabilities or [])
+        if capabilities and "embedding" not in capabilities:
+            raise DimensionMismatch(
+                f"{self.model} is not an embedding model (Ollama says it can: {', '.join(capabilities)}). Give "
+                f"--model an embedding model whose vectors have {dimension} dimensions, or set the target's model."
+            )
+        for key, value in dict(info.modelinfo or {}).items():
+            if key.endswith(".embedding_length") and isinstance(value, int) and value != dimension:
+                raise DimensionMismatch(
+                    f"{self.model} makes vectors of {value} dimensions; the column holds {dimension}. Pick a model "
+                    f"of {dimension} dimensions, or a column of vector({value}) in a reviewed migration."
+                )
 
     def version(self) -> str:
         started = time.perf_counter()

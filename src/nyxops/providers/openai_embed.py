@@ -7,6 +7,8 @@ Retries are the client's own (exponential backoff with jitter, ``Retry-After`` h
 from __future__ import annotations
 
 import json
+from collections import Counter
+from typing import Any
 
 import httpx2
 import numpy as np
@@ -20,6 +22,35 @@ from nyxops.providers.base import Counted, RequestCounter
 MAX_INPUTS = 2048
 
 
+def in_input_order(items: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """The answer's items in input order, refused unless their ``index`` fields are exactly 0..n-1.
+
+    An answer with one index twice (and another missing) would otherwise write one row's vector
+    into another row: refused before anything is written.
+    """
+    indexes = [item.get("index") for item in items]
+    if sorted(i for i in indexes if isinstance(i, int)) != list(range(count)) or len(indexes) != count:
+        seen = Counter(indexes)
+        twice = sorted(i for i, n in seen.items() if n > 1 and isinstance(i, int))
+        missing = sorted(set(range(count)) - set(seen))
+        raise ProviderError(
+            f"the provider's answer does not hold exactly one embedding per input (index 0..{count - 1}): "
+            f"{len(items)} items, duplicated {twice[:5] or 'none'}, missing {missing[:5] or 'none'}; "
+            "nothing of this batch was written"
+        )
+    return sorted(items, key=lambda item: int(item["index"]))
+
+
+def _vector(value: Any) -> np.ndarray:
+    """base64 float32, as asked; or a float list, which several OpenAI-compatible servers send anyway."""
+    if isinstance(value, str):
+        # pybase64 (SIMD): 160 MB of base64 per 20,000 vectors took the stdlib 0.45 s of the GIL.
+        return np.frombuffer(pybase64.b64decode(value, validate=True), dtype="<f4")
+    if isinstance(value, list):
+        return np.asarray(value, dtype=np.float32)
+    raise TypeError(f"an embedding is a base64 string or a list of floats, not {type(value).__name__}")
+
+
 class OpenAIEmbedder(Counted):
     provider = "openai"
 
@@ -30,6 +61,7 @@ class OpenAIEmbedder(Counted):
         self.model = model
         self.max_input_chars = max_input_chars
         self.counter = RequestCounter()
+        self.counter.limit = settings.openai_max_retries
         http = openai.DefaultHttpxClient(timeout=settings.openai_timeout, event_hooks={"request": [self.counter.hook]})
         self.client = openai.OpenAI(
             api_key=key,
@@ -48,11 +80,8 @@ class OpenAIEmbedder(Counted):
             # inputs and building 500 response models took more of the GIL than writing the batch.
             body = {"model": self.model, "input": texts, "encoding_format": "base64"}
             response = self.client.post("/embeddings", cast_to=httpx2.Response, body=body)
-            items = sorted(json.loads(response.content)["data"], key=lambda d: d["index"])
-            if len(items) != len(texts):
-                raise ProviderError(f"OpenAI returned {len(items)} embeddings for {len(texts)} inputs")
-            # pybase64 (SIMD): 160 MB of base64 per 20,000 vectors took the stdlib 0.45 s of the GIL.
-            rows = [np.frombuffer(pybase64.b64decode(item["embedding"], validate=True), dtype="<f4") for item in items]
+            items = in_input_order(json.loads(response.content)["data"], len(texts))
+            rows = [_vector(item["embedding"]) for item in items]
         except openai.APIStatusError as exc:
             raise ProviderError(f"OpenAI answered {exc.status_code} after retries: {exc.message}") from None
         except openai.APIError as exc:
@@ -62,3 +91,7 @@ class OpenAIEmbedder(Counted):
         if len({len(r) for r in rows}) != 1:
             raise ProviderError("OpenAI returned vectors of different lengths in one answer")
         return np.vstack(rows).astype(np.float32, copy=False)
+
+    def close(self) -> None:
+        """Abort what is in flight (Ctrl-C): the HTTP client's connections are closed."""
+        self.client.close()
