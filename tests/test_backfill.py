@@ -63,6 +63,7 @@ def test_incident_1719_nulls_filled_through_500s_and_429s(env, db_url) -> None:
                           " WHERE id NOT LIKE 'wi_n%%'") == original  # fmt: skip
     assert "committed, 50 rows written" in result.stderr  # a log line per batch
     assert "waiting for the provider, retry 1 of 8" in result.stderr  # retries are visible while they happen
+    assert "HTTP Request:" not in result.stderr  # httpx's per-request INFO lines stay quiet
     assert "sk-test-not-a-real-key" not in result.output
     verify = nyxops("verify", "--only", "schema", "--only", "embeddings", env=env)
     assert verify.code == 0, verify.output

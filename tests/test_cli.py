@@ -147,3 +147,21 @@ def test_demo_runs_the_main_job_end_to_end() -> None:
                    "static guard: drop-column public.workflow_insights.embedding", "refused: nyxops protect",
                    "embeddings still present: 382"):  # fmt: skip
         assert marker in result.stdout, marker
+
+
+def test_demo_keep_leaves_the_server_running_and_says_how_to_go_on() -> None:
+    import re
+
+    import psycopg
+
+    result = nyxops("demo", "--keep", env={"COLUMNS": "200"}, timeout=300)
+    assert result.code == 0, result.output[-3000:]
+    assert "nyxops migrate plan --dir path/to/migrations/" in result.stdout.splitlines()[-4]
+    url = re.search(r"export DATABASE_URL='([^']+)'", result.stdout)
+    assert url, result.stdout[-1500:]
+    with psycopg.connect(url.group(1)) as conn:  # the demo's process is gone; its server is not
+        assert conn.execute("SELECT count(embedding) FROM workflow_insights").fetchone() == (382,)
+        data = conn.execute("SHOW data_directory").fetchone()[0]
+    import pgserver
+
+    pgserver.get_server(data, cleanup_mode="stop").cleanup()

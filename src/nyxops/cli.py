@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,17 +37,27 @@ tunnel_option = click.option(
 
 @functools.cache
 def out() -> Console:
-    """Standard output for people. rich is imported on first use: lint's JSON never needs it."""
+    """Standard output for people. rich is imported on first use: lint's JSON never needs it.
+
+    In a pipe or a CI log there is no terminal width to fit: tables keep full names and texts
+    instead of being cut to rich's default of 80 columns (``COLUMNS`` still wins when set).
+    """
     from rich.console import Console
 
-    return Console(soft_wrap=True)
+    return Console(soft_wrap=True, width=_width(sys.stdout))
 
 
 @functools.cache
 def err() -> Console:
     from rich.console import Console
 
-    return Console(stderr=True, soft_wrap=True)
+    return Console(stderr=True, soft_wrap=True, width=_width(sys.stderr))
+
+
+def _width(stream: object) -> int | None:
+    if os.environ.get("COLUMNS") or getattr(stream, "isatty", lambda: False)():
+        return None  # rich reads the terminal (or COLUMNS)
+    return 400
 
 
 T = TypeVar("T")
@@ -253,24 +264,43 @@ def migrate_apply(directory: Path | None, database_url: str | None, tunnel: bool
 @click.option("--by", required=True, help="the reviewer's name")
 @dir_option
 def migrate_review(files: tuple[Path, ...], by: str, directory: Path | None) -> None:
-    """Record that FILES were reviewed, with their sha256, in the folder's reviews.json."""
-    from nyxops.migrate.store import review
+    """Record that FILES were reviewed, with their sha256, in the folder's reviews.json.
 
-    settings = settings_for(directory=directory)
+    The folder is the files' own (or Prisma's, one above migration.sql) unless --dir says otherwise.
+    """
+    from nyxops.guard.lint import configured_policy, lint_file
+    from nyxops.migrate.store import folder_of, review
+
+    folder = directory or (folder_of(files[0]) if files else None)
+    settings = settings_for(directory=folder)
     for file in run(lambda: review(settings.migrations_dir, list(files), by)):
         out().print(f"reviewed {file.name} by {by} (sha256 {file.sha256[:12]})")
+        blocking = lint_file(file.path, configured_policy()).blocking
+        if blocking:
+            rules = ", ".join(sorted({f"{f.rule} {f.object}" for f in blocking}))
+            err().print(
+                f"[yellow]warning:[/] the guard blocks {file.name} ({rules}): apply will refuse it until each "
+                "statement has its allow comment (nyxops lint shows where)"
+            )
 
 
 @migrate_app.command("baseline")
 @click.argument("version")
 @dir_option
 @url_option
-def migrate_baseline(version: str, directory: Path | None, database_url: str | None) -> None:
+@tunnel_option
+@click.option("--force", is_flag=True, help="write the history even when the database lacks what the files create")
+def migrate_baseline(version: str, directory: Path | None, database_url: str | None, tunnel: bool, force: bool) -> None:
     """Mark an existing database as already at VERSION (for production, which predates nyxops)."""
     from nyxops.migrate.status import baseline
 
     settings = settings_for(database_url, directory)
-    for name in run(lambda: baseline(settings, version)):
+
+    def action() -> list[str]:
+        with reach(settings, tunnel) as reached:
+            return baseline(reached, version, force=force)
+
+    for name in run(action):
         out().print(f"baselined {name}")
 
 

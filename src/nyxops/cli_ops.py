@@ -67,6 +67,7 @@ def verify(
 @click.option("--text-sql", help="ad hoc: SQL expression of the text")
 @click.option("--column", default="embedding", show_default=True, help="ad hoc: embedding column")
 @click.option("--dimension", type=int, default=1536, show_default=True, help="ad hoc: vector dimension")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable summary on standard output")
 def backfill(
     database_url: str | None,
     provider: str | None,
@@ -81,6 +82,7 @@ def backfill(
     text_sql: str | None,
     column: str,
     dimension: int,
+    as_json: bool,
 ) -> None:
     """Fill NULL embeddings: batched, concurrent, one write per batch, resumable, never twice."""
     from pydantic import ValidationError
@@ -123,7 +125,11 @@ def backfill(
             return run_backfill(settings, targets(), options, progress)
 
     summaries = run(action)
-    render_ops.backfill_summary(summaries, out())
+    if as_json:
+        report = {"ok": all(s.ok for s in summaries), "targets": [render_ops.summary_dict(s) for s in summaries]}
+        print(json.dumps(report, indent=2))
+    else:
+        render_ops.backfill_summary(summaries, out())
     finish(0 if all(s.ok for s in summaries) else 1)
 
 

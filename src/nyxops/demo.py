@@ -59,8 +59,21 @@ def run_demo(console: Console, *, keep: bool = False) -> None:
         results = run_checks(ctx, discover(default_checks_dir()), ["schema", "embeddings", "migrations"])
         render_ops.verify_table(results, console)
         _incident(console, url, settings.protected_columns)
+        console.print(Rule("now on your own folder"))
         if keep:
-            console.print(f"server left running; DATABASE_URL={url}")
+            console.print(f"server left running: export DATABASE_URL='{url}'")
+        else:
+            console.print(
+                "the demo's server is gone (nyxops demo --keep leaves it running); point DATABASE_URL at yours"
+            )
+        for line in (
+            "nyxops lint path/to/migrations/                        # no database needed",
+            "nyxops migrate plan --dir path/to/migrations/          # runs for real, rolled back",
+            "nyxops migrate review path/to/migrations/0001_x.sql --by <you>",
+            "nyxops migrate apply --dir path/to/migrations/",
+            "nyxops verify",
+        ):
+            console.print(f"  {line}", highlight=False)
 
 
 PRISMA_DROP = 'ALTER TABLE "workflow_insights" DROP COLUMN "embedding",\nADD COLUMN "embedding" vector(1536);\n'

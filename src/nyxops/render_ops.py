@@ -66,6 +66,19 @@ class BackfillProgress(BackfillHooks):
         self.progress.update(self.task, rate=f"{speed:.0f} rows/s" if speed else "")
 
 
+def summary_dict(s: Summary) -> dict[str, object]:
+    """One target's backfill in numbers, for ``backfill --json``."""
+    fields = ("target", "provider", "model", "pending", "skipped_empty", "embedded", "truncated", "failed_rows")
+    data: dict[str, object] = {name: getattr(s, name) for name in fields}
+    data.update(
+        requests=s.requests, retries=s.retries, seconds=round(s.seconds, 3), failed_batches=list(s.failed_batches)
+    )
+    if s.dry_run:
+        data.update(dry_run=True, would_request=s.would_request)
+    data["ok"] = s.ok
+    return data
+
+
 def backfill_summary(summaries: list[Summary], console: Console) -> None:
     dry = any(s.dry_run for s in summaries)
     columns = ["target", "provider/model", "NULL rows", "empty"]

@@ -53,3 +53,13 @@ def test_plan_text_output_and_clean_plan(env, db_url) -> None:
     assert snapshot(db_url) == before
     assert nyxops("migrate", "apply", env=env).code == 0
     assert "nothing pending" in nyxops("migrate", "plan", env=env).stdout
+
+
+def test_plan_says_what_it_could_not_check_and_what_apply_will_refuse(env, db_url, migrations: Path) -> None:
+    add_migration(migrations, "0004_idx.sql", "CREATE INDEX CONCURRENTLY wi_t_idx ON workflow_insights (title);\n")
+    add_migration(migrations, "0005_unreviewed.sql", "SELECT 1;\n", review=False)
+    result = nyxops("migrate", "plan", env={**env, "COLUMNS": "300"})
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert "0005_unreviewed.sql is not reviewed (or changed since): apply will refuse it" in result.stdout
+    assert lines[-1].startswith("plan incomplete: 1 statement(s) could not run in the dry run"), lines[-1]
+    assert "plan ok" not in lines[-1]

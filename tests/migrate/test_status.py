@@ -32,6 +32,15 @@ def test_status_states(env, db_url, migrations: Path) -> None:
 
 
 def test_baseline_marks_existing_database(env, db_url, migrations: Path) -> None:
+    import psycopg
+
+    wrong = nyxops("migrate", "baseline", "0002", env=env)  # the database has not got what 0001/0002 create
+    assert wrong.code == 1 and "does not look like it is at 0002" in wrong.stderr
+    assert "table public.project_syncs" in wrong.stderr
+    assert scalar(db_url, "SELECT count(*) FROM nyxops.schema_migrations") == 0
+    with psycopg.connect(db_url) as conn:  # production as it really is: created by hand before nyxops
+        for path in sorted(migrations.glob("000[12]_*.sql")):
+            conn.execute(path.read_text())
     result = nyxops("migrate", "baseline", "0002", env=env)
     assert result.code == 0, result.output
     assert "baselined 0002_project_sync_enabled.sql" in result.stdout
@@ -43,6 +52,12 @@ def test_baseline_marks_existing_database(env, db_url, migrations: Path) -> None
     assert again.code == 1 and "already has a migration history" in again.stderr
     missing = nyxops("migrate", "baseline", "0042", env=env)
     assert missing.code == 2 and "no migration with version 0042" in missing.stderr
+
+
+def test_baseline_force_writes_what_the_checks_refuse(env, db_url, migrations: Path) -> None:
+    forced = nyxops("migrate", "baseline", "0001", "--force", env=env)
+    assert forced.code == 0, forced.output
+    assert scalar(db_url, "SELECT count(*) FROM nyxops.schema_migrations") == 1
 
 
 def test_older_pending_file_refused(env, db_url, migrations: Path) -> None:

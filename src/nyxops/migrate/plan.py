@@ -67,6 +67,12 @@ class Plan:
     before: dict[str, census.Count]
     after: dict[str, census.Count]
     files: list[str]
+    unreviewed: list[str] = field(default_factory=list)
+    """Files apply would refuse as they are: not reviewed, or changed since the review."""
+
+    @property
+    def not_executed(self) -> list[StatementPlan]:
+        return [s for s in self.statements if s.not_executed]
 
     @property
     def failed(self) -> list[StatementPlan]:
@@ -198,6 +204,7 @@ def plan(settings: Settings, directory: Path | None = None) -> Plan:
             pending = load_pending(conn, directory, policy, require_review=False)
             columns = census_columns(settings)
             result = Plan([], {}, {}, [pf.file.name for pf in pending])
+            result.unreviewed = [pf.file.name for pf in pending if pf.review is None]
             try:
                 with conn.transaction():
                     set_timeouts(conn, settings)

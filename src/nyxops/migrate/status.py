@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
+
+from nyxops.catalog import column_type
 from nyxops.config import Settings
-from nyxops.db import connect
+from nyxops.db import connect, relation_exists
 from nyxops.errors import MigrationError, UsageError
 from nyxops.migrate import history, reconcile, store
 from nyxops.migrate.lock import migration_lock
 from nyxops.migrate.pending import FileState, states
+from nyxops.names import QualifiedName
+from nyxops.sql import parse_file
 
 
 def status(settings: Settings, directory: Path | None = None) -> list[FileState]:
@@ -25,8 +30,49 @@ def status(settings: Settings, directory: Path | None = None) -> list[FileState]
         conn.close()
 
 
-def baseline(settings: Settings, version: str, directory: Path | None = None) -> list[str]:
-    """Mark an existing database as being at ``version``: files up to it are recorded as applied."""
+def expected_objects(files: list[store.MigrationFile]) -> list[QualifiedName]:
+    """Tables and columns the files create (CREATE TABLE, ADD COLUMN), as the database must already have them."""
+    out: list[QualifiedName] = []
+    for f in files:
+        for stmt in parse_file(f.path):
+            if stmt.keyword not in ("CREATE", "ALTER") or stmt.kind not in ("CreateStmt", "AlterTableStmt"):
+                continue
+            rel = stmt.body.get("relation", {})
+            if rel.get("relpersistence") == "t":
+                continue
+            table = QualifiedName(rel.get("schemaname") or "public", rel.get("relname", "?"))
+            if stmt.kind == "CreateStmt":
+                out.append(table)
+                elements = stmt.body.get("tableElts", [])
+                out += [
+                    QualifiedName(table.schema, table.table, e["ColumnDef"]["colname"])
+                    for e in elements
+                    if "ColumnDef" in e
+                ]
+            for cmd in stmt.body.get("cmds", []):
+                command = cmd.get("AlterTableCmd", {})
+                if command.get("subtype") == "AT_AddColumn" and "ColumnDef" in command.get("def", {}):
+                    out.append(QualifiedName(table.schema, table.table, command["def"]["ColumnDef"]["colname"]))
+    return out
+
+
+def _missing(conn: psycopg.Connection, expected: list[QualifiedName]) -> list[str]:
+    missing = []
+    for obj in expected:
+        if obj.column is None:
+            if not relation_exists(conn, obj.sql()):
+                missing.append(f"table {obj}")
+        elif column_type(conn, obj) is None and relation_exists(conn, obj.table_name.sql()):
+            missing.append(f"column {obj}")
+    return missing
+
+
+def baseline(settings: Settings, version: str, directory: Path | None = None, *, force: bool = False) -> list[str]:
+    """Mark an existing database as being at ``version``: files up to it are recorded as applied.
+
+    Checked first: the tables and columns those files create exist. A baseline at the wrong
+    version would make nyxops skip files the database never ran; ``force`` writes it anyway.
+    """
     directory = directory or settings.migrations_dir
     files = store.discover(directory)
     if not version.isdigit():
@@ -43,6 +89,13 @@ def baseline(settings: Settings, version: str, directory: Path | None = None) ->
                 raise MigrationError(
                     f"the database already has a migration history ({len(done)} applied, newest "
                     f"{max(done)}); baseline is for a database nyxops has never migrated."
+                )
+            missing = _missing(conn, expected_objects(upto))
+            if missing and not force:
+                shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+                raise MigrationError(
+                    f"the database does not look like it is at {version}: the files up to it create {shown}, which "
+                    "it lacks. Pick the version the database really has, or pass --force if you know better."
                 )
             reviews = store.load_reviews(directory)
             with conn.transaction():

@@ -1,0 +1,36 @@
+"""Output people and CI can read: full names in a pipe, each thing said once, JSON where asked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.helpers import add_migration, nyxops
+
+LONG = "0004_add_the_repository_mirror_columns_for_project_sync_phase_two_with_backfill_flags.sql"
+
+
+def test_tables_in_a_pipe_keep_full_names_and_an_applied_file_is_said_once(env, migrations: Path) -> None:
+    add_migration(migrations, LONG, "SELECT 1;\n")
+    piped = {**env, "COLUMNS": ""}  # no terminal, no COLUMNS: what CI and `| less` see
+    applied = nyxops("migrate", "apply", env=piped)
+    assert applied.code == 0, applied.output
+    assert applied.output.count(LONG) == 1, applied.output  # one line per file, not a log line and a bar
+    status = nyxops("migrate", "status", env=piped)
+    assert LONG in status.stdout, status.stdout
+
+
+def test_backfill_json(env, db_url) -> None:
+    result = nyxops("backfill", "--dry-run", "--json", env=env)
+    assert result.code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    names = {t["target"] for t in report["targets"]}
+    assert names == {"workflow_insights", "pipeline_insights", "discussion_knowledge"}
+    assert all(t["dry_run"] and "would_request" in t for t in report["targets"])
+
+
+def test_verify_without_a_census_does_not_claim_none_lost(env) -> None:
+    result = nyxops("verify", "--only", "embeddings", "--json", env=env)
+    reason = json.loads(result.stdout)["checks"][0]["reason"]
+    assert "no census yet: losses not checked" in reason and "none lost" not in reason
