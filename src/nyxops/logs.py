@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.console import Console
 
-NOISY = ("httpx", "httpcore", "paramiko", "openai", "invoke", "fabric", "pgserver")
+NOISY = ("httpx", "httpx2", "httpcore", "httpcore2", "paramiko", "openai", "invoke", "fabric", "pgserver")
 
 
 class Scrubber(logging.Filter):

@@ -34,3 +34,23 @@ def test_verify_without_a_census_does_not_claim_none_lost(env) -> None:
     result = nyxops("verify", "--only", "embeddings", "--json", env=env)
     reason = json.loads(result.stdout)["checks"][0]["reason"]
     assert "no census yet: losses not checked" in reason and "none lost" not in reason
+
+
+def test_review_warns_when_the_guard_blocks_the_file(env, tmp_path: Path) -> None:
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    path = folder / "0001_drop.sql"
+    path.write_text("DROP TABLE legacy;\n")
+    result = nyxops("migrate", "review", str(path), "--by", "bob", env=env)  # no --dir: the file's own folder
+    assert result.code == 0, result.output
+    assert (folder / "reviews.json").exists()
+    assert "the guard blocks 0001_drop.sql (drop-table public.legacy)" in result.stderr
+
+
+def test_verify_takes_the_migrations_folder(env, tmp_path: Path) -> None:
+    folder = tmp_path / "other"
+    folder.mkdir()
+    (folder / "0001_a.sql").write_text("SELECT 1;\n")
+    result = nyxops("verify", "--only", "migrations", "--dir", str(folder), "--json", env=env)
+    reason = json.loads(result.stdout)["checks"][0]["reason"]
+    assert "0001_a.sql: unreviewed" in reason, reason
