@@ -63,6 +63,10 @@ class Faults:
     """OpenAI: the second item of each answer repeats index 0 (and index 1 is missing)."""
     floats_anyway: bool = False
     """OpenAI: float lists even when base64 was asked, as several compatible servers do."""
+    requests_per_window: int | None = None
+    tokens_per_window: int | None = None
+    """OpenAI: rate limits per ``window`` seconds, announced in x-ratelimit-* headers; beyond them, 429."""
+    window: float = 1.0
     dimension: int = 1536
     down: bool = False
     seed: int = 7
@@ -198,7 +202,68 @@ class FakeProvider:
 
 
 class FakeOpenAI(FakeProvider):
-    """``POST /v1/embeddings``: float lists or base64 float32, as the real API answers."""
+    """``POST /v1/embeddings``: float lists or base64 float32, as the real API answers, with its limits.
+
+    At most 2,048 inputs and 300,000 tokens per request, 8,192 tokens per input (counted in
+    cl100k_base, as the API counts), and, when configured, rate limits per window announced in the
+    ``x-ratelimit-*`` headers of every answer, with a 429 beyond them.
+    """
+
+    def __init__(self, faults: Faults | None = None) -> None:
+        super().__init__(faults)
+        self.window_start = time.monotonic()
+        self.used_requests = 0
+        self.used_tokens = 0
+        self.rate_limited = 0
+        self._tokens: Any = None
+
+    def _count(self, text: str) -> int:
+        if self._tokens is None:
+            import bpe_openai
+
+            self._tokens = bpe_openai.get_encoding("cl100k_base")
+        return len(self._tokens.encode_ordinary(text))
+
+    def _limits(self, inputs: list[str]) -> tuple[tuple[int, Any, dict[str, str]] | None, dict[str, str]]:
+        f = self.faults
+        long = [i for i, t in enumerate(inputs) if len(t.encode()) > 8192 and self._count(t) > 8192]
+        if long:
+            message = f"input {long[0]}: this model's maximum context length is 8192 tokens"
+            return (400, {"error": {"message": message, "type": "invalid_request_error"}}, {}), {}
+        rated = f.requests_per_window is not None or f.tokens_per_window is not None
+        tokens = sum(self._count(t) for t in inputs) if rated else 0
+        if rated and tokens > 300_000:
+            return (
+                400,
+                {"error": {"message": "max 300000 tokens per request", "type": "invalid_request_error"}},
+                {},
+            ), {}
+        if not rated:
+            return None, {}
+        with self._lock:
+            now = time.monotonic()
+            if now - self.window_start >= f.window:
+                self.window_start, self.used_requests, self.used_tokens = now, 0, 0
+            reset = f"{max(f.window - (now - self.window_start), 0.001):.3f}s"
+            over = (f.requests_per_window is not None and self.used_requests + 1 > f.requests_per_window) or (
+                f.tokens_per_window is not None and self.used_tokens + tokens > f.tokens_per_window
+            )
+            if not over:
+                self.used_requests += 1
+                self.used_tokens += tokens
+            headers = {
+                "x-ratelimit-limit-requests": str(f.requests_per_window or 10**9),
+                "x-ratelimit-limit-tokens": str(f.tokens_per_window or 10**12),
+                "x-ratelimit-remaining-requests": str(max((f.requests_per_window or 10**9) - self.used_requests, 0)),
+                "x-ratelimit-remaining-tokens": str(max((f.tokens_per_window or 10**12) - self.used_tokens, 0)),
+                "x-ratelimit-reset-requests": reset,
+                "x-ratelimit-reset-tokens": reset,
+            }
+            if over:
+                self.rate_limited += 1
+                refusal = {"error": {"message": "Rate limit reached", "type": "requests"}}
+                return (429, refusal, {**headers, "retry-after": reset[:-1]}), headers
+        return None, headers
 
     def route(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
         if method != "POST" or not path.startswith("/v1/embeddings"):
@@ -207,6 +272,9 @@ class FakeOpenAI(FakeProvider):
         inputs = [inputs] if isinstance(inputs, str) else list(inputs or [])
         if not inputs or len(inputs) > 2048:
             return 400, {"error": {"message": "input must hold 1 to 2048 items"}}, {}
+        refused, headers = self._limits(inputs)
+        if refused is not None:
+            return refused
         with self._lock:
             self.record.texts.update(inputs)
         usage = {"prompt_tokens": sum(len(t.split()) for t in inputs), "total_tokens": 0}
@@ -221,7 +289,7 @@ class FakeOpenAI(FakeProvider):
                 )
             pieces[-1] = b"}],"
             pieces.append(json.dumps({"model": body.get("model"), "usage": usage}).encode()[1:])
-            return 200, JsonBody(b"".join(pieces)), {}
+            return 200, JsonBody(b"".join(pieces)), headers
         data = [
             {
                 "object": "embedding",
@@ -230,7 +298,7 @@ class FakeOpenAI(FakeProvider):
             }
             for i, t in enumerate(inputs)
         ]
-        return 200, {"object": "list", "data": data, "model": body.get("model"), "usage": usage}, {}
+        return 200, {"object": "list", "data": data, "model": body.get("model"), "usage": usage}, headers
 
 
 @dataclass

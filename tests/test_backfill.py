@@ -166,14 +166,16 @@ def test_empty_text_skipped_and_long_text_truncated(env, db_url) -> None:
     _null_out(db_url, 5)
     with psycopg.connect(db_url) as conn:
         conn.execute("UPDATE workflow_insights SET title = '', content = '' WHERE id = 'wi_n00001'")
-        conn.execute("UPDATE workflow_insights SET content = repeat('x', 30000) WHERE id = 'wi_n00002'")
-    with FakeOpenAI() as openai:
+        conn.execute("UPDATE workflow_insights SET content = repeat('word ', 12000) WHERE id = 'wi_n00002'")
+    with FakeOpenAI() as openai:  # the fake refuses an input of more than 8,192 tokens, as the API does
         result = nyxops("backfill", "--target", "workflow_insights", env=_provider_env(env, openai))
-        longest = max(len(t) for t in openai.record.texts)
+        longest = max(openai.record.texts, key=len)
     assert result.code == 0, result.output
     assert "row wi_n00001 has no text to embed; skipped" in result.stderr
-    assert "row wi_n00002 text of 30016 chars truncated to 24000" in result.stderr
-    assert longest == 24000
+    assert "row wi_n00002: text cut to 8192 tokens" in result.stderr
+    import bpe_openai
+
+    assert len(bpe_openai.get_encoding("cl100k_base").encode_ordinary(longest)) == 8192
     assert scalar(db_url, "SELECT count(*) FROM workflow_insights WHERE embedding IS NULL") == 1
 
 
@@ -342,3 +344,41 @@ def test_ctrl_c_ends_a_run_against_a_hanging_provider_within_seconds(env, db_url
         db_url, "SELECT count(*) FROM workflow_insights WHERE id LIKE 'wi_n%%' AND embedding IS NOT NULL"
     )
     assert committed % 20 == 0  # whole batches only: what was committed stays, nothing half-written
+
+
+def test_requests_are_packed_by_tokens_within_the_apis_limits() -> None:
+    from nyxops.providers.limits import pack
+
+    counts = [100_000, 150_000, 60_000, 10, 10]
+    packed = list(pack(list(range(5)), ["t"] * 5, counts))
+    assert [p.keys for p in packed] == [[0, 1], [2, 3, 4]]  # 310,000 tokens would pass 300,000
+    many = list(pack(list(range(5000)), ["t"] * 5000, [1] * 5000))
+    assert [len(p.keys) for p in many] == [2048, 2048, 904]
+
+
+def test_rate_limit_headers_throttle_before_the_first_429(env, db_url) -> None:
+    """The fake allows 6 requests and 4,000 tokens a second and says so in its headers; nyxops waits."""
+    _null_out(db_url, 600)
+    faults = Faults(requests_per_window=6, tokens_per_window=4_000, window=1.0)
+    with FakeOpenAI(faults) as openai:
+        result = nyxops("backfill", "--target", "workflow_insights", "--batch-size", "40", "--concurrency", "2",
+                        env={**_provider_env(env, openai), "NYXOPS_OPENAI_MAX_RETRIES": "0"})  # fmt: skip
+        limited = openai.rate_limited
+    assert result.code == 0, result.output[-2000:]
+    assert limited == 0, f"{limited} requests were refused with 429: the throttle did not hold"
+    assert "rate limit: waiting" in result.stderr
+    assert scalar(db_url, "SELECT count(*) FROM workflow_insights WHERE embedding IS NULL") == 0
+
+
+def test_without_the_throttle_the_same_limits_refuse(env, db_url) -> None:
+    """The test above can fail: the same limits, ignored, end in 429s (a client without headers)."""
+    from tests.fakes import FakeOpenAI as Fake
+
+    _null_out(db_url, 200)
+    faults = Faults(requests_per_window=2, tokens_per_window=100_000, window=2.0)
+    with Fake(faults) as openai:
+        import httpx
+
+        for _ in range(4):
+            httpx.post(openai.url + "/v1/embeddings", json={"model": "m", "input": ["a", "b"]}, timeout=5)
+        assert openai.rate_limited == 2

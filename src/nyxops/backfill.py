@@ -241,7 +241,14 @@ def _run(
         if stopping.is_set():
             return
         try:
-            matrix = client.embed(texts)
+            requests = client.requests_for(keys, texts)
+            matrices = []
+            for request in requests:
+                if stopping.is_set():
+                    return
+                matrices.append(client.embed(request.texts, request.tokens or None))
+            matrix = np.vstack(matrices) if len(matrices) > 1 else matrices[0]
+            keys = [k for request in requests for k in request.keys]
         except ProviderError as exc:
             with lock:
                 summary.failed_rows += len(keys)
@@ -255,6 +262,7 @@ def _run(
         written = table.write(writer(), keys, matrix)
         with lock:
             summary.embedded += written
+            summary.truncated += sum(len(request.cut) for request in requests)
         log.info(
             "%s: batch %d committed, %d rows written (keys %s..%s)", target.name, number, written, keys[0], keys[-1]
         )
@@ -280,7 +288,8 @@ def _run(
             if not keys:
                 continue
             if number == 0:  # refuse before writing anything when the model's vectors do not fit the column
-                _check_shape(client.embed(texts[:1]), 1, target, client.provider)
+                first = client.requests_for(keys[:1], texts[:1])[0]
+                _check_shape(client.embed(first.texts, first.tokens or None), 1, target, client.provider)
             number += 1
             inflight.add(pool.submit(work, keys, texts, number))
             if len(inflight) >= options.concurrency:

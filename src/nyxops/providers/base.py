@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
+
+from nyxops.providers.limits import Packed
 
 log = logging.getLogger("nyxops.provider")
 
@@ -16,8 +18,12 @@ class Embedder(Protocol):
     model: str
     max_input_chars: int
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def embed(self, texts: list[str], tokens: int | None = None) -> np.ndarray:
         """One request: a (len(texts), dimension) float32 matrix, in input order."""
+        ...
+
+    def requests_for(self, keys: list[Any], texts: list[str]) -> list[Packed]:
+        """A batch of rows as the provider's requests: within its limits, texts cut to fit."""
         ...
 
     def close(self) -> None:

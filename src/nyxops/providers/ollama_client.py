@@ -14,6 +14,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from nyxops.config import Settings
 from nyxops.errors import DimensionMismatch, ProviderError
 from nyxops.providers.base import Counted, RequestCounter
+from nyxops.providers.limits import Packed
 
 
 def _transient(exc: BaseException) -> bool:
@@ -64,7 +65,11 @@ class OllamaClient(Counted):
         except ValueError as exc:
             raise ProviderError(f"Ollama sent an answer that is not valid for {what}: {exc}") from None
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def requests_for(self, keys: list[Any], texts: list[str]) -> list[Packed]:
+        """One request per batch: Ollama has no token limits of its own (texts are cut by characters)."""
+        return [Packed(keys, texts)]
+
+    def embed(self, texts: list[str], tokens: int | None = None) -> np.ndarray:
         response = self._call("embed", self.client.embed, model=self.model, input=texts)
         vectors = response.embeddings
         if len(vectors) != len(texts):

@@ -7,6 +7,7 @@ Retries are the client's own (exponential backoff with jitter, ``Retry-After`` h
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from typing import Any
 
@@ -18,8 +19,9 @@ import pybase64
 from nyxops.config import Settings
 from nyxops.errors import ProviderError
 from nyxops.providers.base import Counted, RequestCounter
+from nyxops.providers.limits import MAX_INPUT_TOKENS, MAX_INPUTS, Packed, Throttle, Tokens, pack
 
-MAX_INPUTS = 2048
+log = logging.getLogger("nyxops.provider")
 
 
 def in_input_order(items: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
@@ -54,12 +56,14 @@ def _vector(value: Any) -> np.ndarray:
 class OpenAIEmbedder(Counted):
     provider = "openai"
 
-    def __init__(self, settings: Settings, model: str, *, max_input_chars: int = 24_000) -> None:
+    def __init__(self, settings: Settings, model: str, *, max_input_chars: int = 200_000) -> None:
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
         if not key:
             raise ProviderError("OPENAI_API_KEY is not set: export it (the app's own key) and run again")
         self.model = model
-        self.max_input_chars = max_input_chars
+        self.max_input_chars = max_input_chars  # a first cut by characters; the real one is by tokens
+        self.tokens = Tokens()
+        self.throttle = Throttle()
         self.counter = RequestCounter()
         self.counter.limit = settings.openai_max_retries
         http = openai.DefaultHttpxClient(timeout=settings.openai_timeout, event_hooks={"request": [self.counter.hook]})
@@ -71,15 +75,33 @@ class OpenAIEmbedder(Counted):
             http_client=http,
         )
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def requests_for(self, keys: list[Any], texts: list[str]) -> list[Packed]:
+        """Rows packed into requests by tokens (2,048 inputs, 300,000 tokens), each text cut to 8,192 tokens."""
+        fitted, counts, cut = [], [], []
+        for key, text in zip(keys, texts, strict=True):
+            text, count, was_cut = self.tokens.cut(text)
+            if was_cut:
+                cut.append(key)
+                log.warning("row %s: text cut to %d tokens, the model's limit", key, MAX_INPUT_TOKENS)
+            fitted.append(text)
+            counts.append(count)
+        packed = list(pack(keys, fitted, counts))
+        cut_set = set(cut)
+        for request in packed:
+            request.cut = [k for k in request.keys if k in cut_set]
+        return packed
+
+    def embed(self, texts: list[str], tokens: int | None = None) -> np.ndarray:
         if not 0 < len(texts) <= MAX_INPUTS:
             raise ValueError(f"OpenAI takes 1 to {MAX_INPUTS} inputs per request, not {len(texts)}")
+        self.throttle.wait_for(tokens if tokens is not None else sum(self.tokens.count(t) for t in texts))
         self.counter.call()
         try:
             # The client's request path (auth, retries, errors) without its typed layer: checking 500
             # inputs and building 500 response models took more of the GIL than writing the batch.
             body = {"model": self.model, "input": texts, "encoding_format": "base64"}
             response = self.client.post("/embeddings", cast_to=httpx2.Response, body=body)
+            self.throttle.update(response.headers)
             items = in_input_order(json.loads(response.content)["data"], len(texts))
             rows = [_vector(item["embedding"]) for item in items]
         except openai.APIStatusError as exc:
