@@ -114,7 +114,9 @@ def test_status_and_protect_read_through_the_tunnel(deployed: Run, test_host: Li
     assert [s["state"] for s in json.loads(status.stdout)] == ["applied"] * 3
     protect = nyxops("protect", "status", "--tunnel", "--json", env=env)
     assert protect.code == 0 and json.loads(protect.stdout)["current"] is True, protect.output
-    assert SECRETS["NYXCORE_POSTGRES_PASSWORD"] not in status.output + protect.output
+    baseline = nyxops("migrate", "baseline", "0003", "--tunnel", "--dir", "migrations", env=env)
+    assert baseline.code == 1 and "already has a migration history (3 applied" in baseline.stderr  # reached it
+    assert SECRETS["NYXCORE_POSTGRES_PASSWORD"] not in status.output + protect.output + baseline.output
 
 
 def test_verify_passes_through_tunnels(deployed: Run, test_host: LiveHost) -> None:

@@ -160,7 +160,9 @@ def test_plan_prints_the_ledger_and_what_a_type_change_does_to_the_values(env, d
         "ALTER TABLE prices ALTER COLUMN amount TYPE numeric(10,2);\n"
         "-- nyxops:allow alter-column-type public.prices.label\n"
         "ALTER TABLE prices ALTER COLUMN label TYPE text;\n"
-        "UPDATE prices SET label = 'x' WHERE id = 2;\n",
+        "UPDATE prices SET label = 'x' WHERE id = 2;\n"
+        "-- nyxops:allow drop-column public.prices.label\n"
+        "ALTER TABLE prices DROP COLUMN label;\n",
     )
     result = nyxops("migrate", "plan", "--json", env=env)
     report = json.loads(result.stdout)
@@ -170,6 +172,7 @@ def test_plan_prints_the_ledger_and_what_a_type_change_does_to_the_values(env, d
     ledger = report["ledger"]["0005_types.sql"]
     assert "public.prices: truncated or rewritten" in ledger
     assert "public.prices: 1 rows updated" in ledger
+    assert "dropped table column public.prices.label" in ledger  # what the event trigger saw (sql_drop)
 
 
 def test_plan_says_which_calls_only_the_run_time_layer_can_follow(env, db_url, migrations: Path) -> None:

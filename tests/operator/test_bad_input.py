@@ -164,3 +164,20 @@ def test_the_lock_holder_named_is_the_one_in_the_same_database(env, db_url, pg_s
             result = nyxops("migrate", "apply", env=env)
     assert result.code == 1
     assert "holder-here" in result.stderr and "holder-elsewhere" not in result.stderr
+
+
+def test_log_lines_never_carry_a_secret_the_process_was_given(monkeypatch, capsys) -> None:
+    import logging
+
+    from rich.console import Console
+
+    from nyxops import logs
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-live-abcdef123456")
+    monkeypatch.setenv("DATABASE_URL", f"host=db user=app password={SECRET} dbname=nyxcore")
+    logs.configure(Console(stderr=True, width=300))
+    logging.getLogger("nyxops.test").warning("request with key %s to %s", "sk-live-abcdef123456", f"pw {SECRET}")
+    logging.getLogger().handlers.clear()
+    captured = capsys.readouterr().err
+    assert "request with key *** to pw ***" in captured
+    assert "abcdef123456" not in captured and SECRET not in captured

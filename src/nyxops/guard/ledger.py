@@ -56,9 +56,11 @@ class Entry:
 @dataclass
 class Ledger:
     entries: list[Entry] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    """Objects the event trigger saw dropped (``sql_drop``), as ``type identity``."""
 
     def lines(self) -> list[str]:
-        return [e.describe() for e in self.entries]
+        return [e.describe() for e in self.entries] + [f"dropped {d}" for d in self.dropped]
 
 
 @dataclass
@@ -67,12 +69,26 @@ class Snapshot:
 
     files: dict[int, tuple[QualifiedName, int]]
     rows: dict[int, tuple[int, int]]
+    dropped: int = 0
+
+
+_DROPPED = "SELECT object_type, identity FROM pg_temp.nyxops_dropped WHERE n > %s ORDER BY n"
+_DROPPED_SO_FAR = "SELECT coalesce(max(n), 0) FROM pg_temp.nyxops_dropped"
+
+
+def _has_drops_table(conn: psycopg.Connection) -> bool:
+    row = conn.execute("SELECT to_regclass('pg_temp.nyxops_dropped') IS NOT NULL").fetchone()
+    return bool(row and row[0])
 
 
 def snapshot(conn: psycopg.Connection) -> Snapshot:
     files = {int(r[0]): (QualifiedName(r[1], r[2]), int(r[3])) for r in conn.execute(_TABLES)}
     rows = {int(r[0]): (int(r[3]), int(r[4])) for r in conn.execute(_ROWS)}
-    return Snapshot(files, rows)
+    dropped = 0
+    if _has_drops_table(conn):
+        row = conn.execute(_DROPPED_SO_FAR).fetchone()
+        dropped = int(row[0]) if row else 0
+    return Snapshot(files, rows, dropped)
 
 
 def read(conn: psycopg.Connection, before: Snapshot) -> Ledger:
@@ -89,7 +105,10 @@ def read(conn: psycopg.Connection, before: Snapshot) -> Ledger:
         oid = int(oid)
         if oid in before.files and before.files[oid][1] != int(filenode):
             entries.setdefault(oid, Entry(before.files[oid][0])).rewritten = True
-    return Ledger(sorted(entries.values(), key=lambda e: str(e.table)))
+    dropped = []
+    if _has_drops_table(conn):
+        dropped = [f"{r[0]} {r[1]}" for r in conn.execute(_DROPPED, (before.dropped,))]
+    return Ledger(sorted(entries.values(), key=lambda e: str(e.table)), dropped)
 
 
 def named_tables(statements: Sequence[Statement]) -> set[tuple[str | None, str]]:

@@ -26,7 +26,9 @@ DECLARE
     allowed constant jsonb := __ALLOWED__::jsonb;
 BEGIN
     FOR obj IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() LOOP
-        CONTINUE WHEN obj.is_temporary OR obj.object_type NOT IN ('table', 'table column', 'foreign table');
+        CONTINUE WHEN obj.is_temporary;
+        INSERT INTO pg_temp.nyxops_dropped (object_type, identity) VALUES (obj.object_type, obj.object_identity);
+        CONTINUE WHEN obj.object_type NOT IN ('table', 'table column', 'foreign table');
         addr := pg_catalog.to_jsonb(obj.address_names);
         CONTINUE WHEN allowed @> pg_catalog.jsonb_build_array(addr)
             OR allowed @> pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(addr->0, addr->1))
@@ -95,6 +97,9 @@ def install_migration_guard(conn: psycopg.Connection, allowed: Iterable[Qualifie
     entries = [[a.schema, a.table] + ([a.column] if a.column else []) for a in allowed]
     body = GUARD_BODY.replace("__ALLOWED__", sql.Literal(json.dumps(entries)).as_string(conn))
     conn.execute("CREATE SCHEMA IF NOT EXISTS nyxops")
+    conn.execute(  # what the trigger saw dropped, for the ledger (gone at commit, invisible to others)
+        "CREATE TEMP TABLE IF NOT EXISTS nyxops_dropped (n serial, object_type text, identity text) ON COMMIT DROP"
+    )
     create = sql.SQL(
         "CREATE OR REPLACE FUNCTION nyxops.migration_guard() RETURNS event_trigger LANGUAGE plpgsql"
         " SET search_path = pg_catalog, pg_temp AS {}"
