@@ -15,8 +15,9 @@ from tests.conftest import TEMPLATE
 from tests.helpers import REPO, add_migration, nyxops, scalar, snapshot
 
 
-def _start_and_kill_during_sleep(env: dict[str, str], db_url: str, waiting_on: str = "%%pg_sleep(30)%%") -> None:
-    proc = subprocess.Popen(
+def _runner(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``migrate apply`` in a child process, as an operator starts it."""
+    return subprocess.Popen(
         [sys.executable, "-m", "nyxops", "migrate", "apply"],
         env={**os.environ, **env},
         cwd=REPO,
@@ -24,6 +25,10 @@ def _start_and_kill_during_sleep(env: dict[str, str], db_url: str, waiting_on: s
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
     )
+
+
+def _start_and_kill_during_sleep(env: dict[str, str], db_url: str, waiting_on: str = "%%pg_sleep(30)%%") -> None:
+    proc = _runner(env)
     try:
         with psycopg.connect(db_url, autocommit=True) as conn:
             deadline = time.monotonic() + 60
@@ -194,14 +199,7 @@ INDEX_STATE = (
 
 
 def _killed_at(env: dict[str, str], delay: float) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nyxops", "migrate", "apply"],
-        env={**os.environ, **env},
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
+    proc = _runner(env)
     try:
         proc.wait(timeout=delay)
     except subprocess.TimeoutExpired:

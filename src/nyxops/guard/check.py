@@ -129,7 +129,7 @@ class FileCheck:
         self.created.see(stmt)
         return own
 
-    def _findings(self, stmt: Statement, depth: int = 0) -> list[Finding]:
+    def _findings(self, stmt: Statement) -> list[Finding]:
         findings: list[Finding] = []
         scope = self.scope
         for visit in visits(stmt.node, stmt.text):

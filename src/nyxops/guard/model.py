@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from nyxops.names import QualifiedName
+from nyxops.names import QualifiedName, quote_part
 from nyxops.sql import Node
 
 if TYPE_CHECKING:
@@ -78,6 +78,19 @@ def target_columns(ctx: Scope, rel: Node, targets: list[Node]) -> tuple[Qualifie
         if name:
             columns.extend(ctx.columns(rel, name))
     return tuple(columns)
+
+
+def type_name(items: list[Node], default_schema: str) -> str:
+    """A type's name from a TypeName or String items, schema-qualified (``public.mood``)."""
+    names: list[str] = []
+    for item in items:
+        if "TypeName" in item:
+            names = name_list(item["TypeName"].get("names", []))
+        elif "String" in item:
+            names.append(item["String"]["sval"])
+    if len(names) == 1:
+        names = [default_schema, *names]
+    return ".".join(quote_part(n) for n in names)
 
 
 def dropped_objects(body: Node) -> Iterator[list[Node] | Node]:

@@ -114,3 +114,22 @@ def restricted_to_null(where: Node | None, column: str) -> bool:
     if "BoolExpr" in where and where["BoolExpr"].get("boolop") == "AND_EXPR":
         return any(restricted_to_null(a, column) for a in where["BoolExpr"].get("args", []))
     return False
+
+
+def whole_table_merge(merge: Node, command: str) -> Node | None:
+    """The MERGE action of ``command`` (CMD_DELETE, CMD_UPDATE) that reaches every row, if any.
+
+    Every row: the action has no condition (or one always true), and either the join is always
+    true or it is ``WHEN NOT MATCHED BY SOURCE`` (every target row the source lacks: with an empty
+    source, all of them).
+    """
+    for when in merge.get("mergeWhenClauses", []):
+        clause = when.get("MergeWhenClause", {})
+        if clause.get("commandType") != command:
+            continue
+        condition = clause.get("condition")
+        unconditional = condition is None or always_true(condition)
+        by_source = clause.get("matchKind") == "MERGE_WHEN_NOT_MATCHED_BY_SOURCE"
+        if unconditional and (by_source or always_true(merge.get("joinCondition"))):
+            return dict(clause)
+    return None

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from nyxops.guard.model import Hit
 from nyxops.guard.scope import Scope
-from nyxops.guard.where import always_true
+from nyxops.guard.where import always_true, whole_table_merge
 from nyxops.sql import Node
 
 ID = "delete-all"
@@ -48,16 +48,8 @@ def check(body: Node, ctx: Scope) -> Iterator[Hit]:
     rel = body.get("relation", {})
     tables = ctx.tables(rel)
     if "mergeWhenClauses" in body:
-        for when in body.get("mergeWhenClauses", []):
-            clause = when.get("MergeWhenClause", {})
-            if clause.get("commandType") != "CMD_DELETE":
-                continue
-            condition = clause.get("condition")
-            unconditional = condition is None or always_true(condition)
-            by_source = clause.get("matchKind") == "MERGE_WHEN_NOT_MATCHED_BY_SOURCE"
-            if unconditional and (by_source or always_true(body.get("joinCondition"))):
-                yield Hit(str(tables[0]), rel.get("location"), tables=tables, detail="MERGE … THEN DELETE")
-                return
+        if whole_table_merge(body, "CMD_DELETE") is not None:
+            yield Hit(str(tables[0]), rel.get("location"), tables=tables, detail="MERGE … THEN DELETE")
         return
     where = body.get("whereClause")
     if where is None or always_true(where):

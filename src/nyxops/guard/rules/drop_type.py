@@ -2,9 +2,8 @@
 
 from collections.abc import Iterator
 
-from nyxops.guard.model import Hit, dropped_objects, is_cascade, name_list
+from nyxops.guard.model import Hit, dropped_objects, is_cascade, type_name
 from nyxops.guard.scope import Scope
-from nyxops.names import dotted
 from nyxops.sql import Node
 
 ID = "drop-type"
@@ -20,12 +19,4 @@ def check(body: Node, ctx: Scope) -> Iterator[Hit]:
         return
     for obj in dropped_objects(body):
         items = obj if isinstance(obj, list) else [obj]
-        names: list[str] = []
-        for item in items:
-            if "TypeName" in item:
-                names = name_list(item["TypeName"].get("names", []))
-            elif "String" in item:
-                names.append(item["String"]["sval"])
-        if len(names) == 1:
-            names = ["public", *names]
-        yield Hit(dotted(names), detail="CASCADE" if is_cascade(body) else "")
+        yield Hit(type_name(items, ctx.search_path[0]), detail="CASCADE" if is_cascade(body) else "")

@@ -5,9 +5,8 @@ An enum value renamed under the app's feet makes its inserts fail; a renamed typ
 
 from collections.abc import Iterator
 
-from nyxops.guard.model import Hit, name_list
+from nyxops.guard.model import Hit, type_name
 from nyxops.guard.scope import Scope
-from nyxops.names import dotted
 from nyxops.sql import Node
 
 ID = "rename-type"
@@ -20,19 +19,9 @@ PASS = ["ALTER TYPE mood ADD VALUE 'calm'", "ALTER TYPE mood OWNER TO bob"]
 
 def check(body: Node, ctx: Scope) -> Iterator[Hit]:
     if "oldVal" in body:  # AlterEnumStmt: RENAME VALUE (ADD VALUE has no oldVal)
-        names = name_list(body.get("typeName", []))
-        if len(names) == 1:
-            names = [ctx.search_path[0], *names]
-        yield Hit(dotted(names), detail=f"value {body['oldVal']!r} to {body.get('newVal')!r}")
+        name = type_name(body.get("typeName", []), ctx.search_path[0])
+        yield Hit(name, detail=f"value {body['oldVal']!r} to {body.get('newVal')!r}")
     elif body.get("renameType") in ("OBJECT_TYPE", "OBJECT_DOMAIN"):
         obj = body.get("object", {})
         items = obj.get("List", {}).get("items", []) if "List" in obj else [obj]
-        names = []
-        for item in items:
-            if "TypeName" in item:
-                names = name_list(item["TypeName"].get("names", []))
-            elif "String" in item:
-                names.append(item["String"]["sval"])
-        if len(names) == 1:
-            names = [ctx.search_path[0], *names]
-        yield Hit(dotted(names), detail=f"to {body.get('newname')}")
+        yield Hit(type_name(items, ctx.search_path[0]), detail=f"to {body.get('newname')}")

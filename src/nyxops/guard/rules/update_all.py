@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from nyxops.guard.model import Hit, target_columns
 from nyxops.guard.scope import Scope
-from nyxops.guard.where import always_true
+from nyxops.guard.where import always_true, whole_table_merge
 from nyxops.sql import Node
 
 ID = "update-all"
@@ -26,17 +26,10 @@ PASS = ["UPDATE t SET a = 1 WHERE a IS NULL", "UPDATE t SET a = 1 WHERE 1 = 1 AN
 def check(body: Node, ctx: Scope) -> Iterator[Hit]:
     rel = body.get("relation", {})
     if "mergeWhenClauses" in body:
-        for when in body.get("mergeWhenClauses", []):
-            clause = when.get("MergeWhenClause", {})
-            if clause.get("commandType") != "CMD_UPDATE":
-                continue
-            condition = clause.get("condition")
-            unconditional = condition is None or always_true(condition)
-            by_source = clause.get("matchKind") == "MERGE_WHEN_NOT_MATCHED_BY_SOURCE"
-            if unconditional and (by_source or always_true(body.get("joinCondition"))):
-                columns = target_columns(ctx, rel, clause.get("targetList", []))
-                yield Hit(str(ctx.table(rel)), rel.get("location"), tables=ctx.tables(rel), columns=columns)
-                return
+        clause = whole_table_merge(body, "CMD_UPDATE")
+        if clause is not None:
+            columns = target_columns(ctx, rel, clause.get("targetList", []))
+            yield Hit(str(ctx.table(rel)), rel.get("location"), tables=ctx.tables(rel), columns=columns)
         return
     where = body.get("whereClause")
     if where is not None and not always_true(where):
