@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from bench.lint import generate
-from nyxops.guard.check import FileCheck, Policy, check, may_destroy
+from nyxops.guard.check import FileCheck, Policy, check
 from nyxops.guard.created import plain_create
+from nyxops.guard.prefilter import may_destroy
 from nyxops.sql import Statement, parse, parse_file
 
 ROOT = Path(__file__).parents[2]

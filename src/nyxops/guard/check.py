@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -11,9 +10,9 @@ from nyxops.defaults import PROTECTED_COLUMNS
 from nyxops.guard import registry
 from nyxops.guard.created import CreatedTables
 from nyxops.guard.model import ANY_PROTECTED, Finding, Hit
+from nyxops.guard.prefilter import BODY_WORDS, may_destroy
 from nyxops.guard.scope import Scope
 from nyxops.guard.walk import Frame, Visit, function_name, visits
-from nyxops.names import NAME_PATTERN as _NAME
 from nyxops.names import QualifiedName, dotted, split_identifier
 from nyxops.sql import AllowDirective, Node, Statement
 
@@ -135,7 +134,7 @@ class FileCheck:
         for visit in visits(stmt.node, stmt.text):
             kind, node, frame = visit.kind, visit.node, visit.frame
             if kind.startswith("nyxops:"):
-                if kind == "nyxops:dynamic" or _BODY_WORDS.search(node["code"]):
+                if kind == "nyxops:dynamic" or BODY_WORDS.search(node["code"]):
                     findings.append(_body_problem(stmt, visit))
                 continue
             scope.kind = kind
@@ -324,96 +323,3 @@ def check(statements: Sequence[Statement], policy: Policy | None = None) -> list
     for stmt in statements:
         findings.extend(file_check.statement(stmt))
     return findings
-
-
-_ALIAS = rf"(?:\s+(?:AS\s+)?(?!(?:USING|RETURNING|SET|WHERE)\b){_NAME})?"
-_TARGET = rf"(?:ONLY\s+)?{_NAME}(?:\.{_NAME}){{0,2}}(?:\s*\*)?{_ALIAS}"
-_PLAIN = r"(?:[^()'\"$;\\/-]|'[^'\\]*'|-(?!-)|/(?!\*))"
-_IDENT = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?"
-_CONDITION = re.compile(
-    rf"\s*(?P<left>{_IDENT})\s*(?:=|<>|<|>|<=|>=)\s*(?:-?\d+(?:\.\d+)?|'[^'\\]*'|(?P<right>{_IDENT}))\s*", re.I
-)
-_AND = re.compile(r"AND\b", re.I)
-_RETURNING = re.compile(rf"RETURNING\s+{_IDENT}(?:\s*,\s*{_IDENT})*\s*$", re.I)
-# The top-level WHERE of a DELETE or UPDATE, proven from the text: it follows the target (and,
-# for UPDATE, a SET list with no parenthesis, comment, dollar quote, backslash or quoted name in
-# which a WHERE could hide). What follows it must be a plain condition (``_plain_where``).
-_DELETE_WHERE = re.compile(rf"DELETE\s+FROM\s+{_TARGET}(?:\s+USING\s+{_TARGET})?\s+WHERE\b", re.I)
-_UPDATE_WHERE = re.compile(rf"UPDATE\s+{_TARGET}\s+SET\s{_PLAIN}*?\sWHERE\b", re.I)
-
-
-def _plain_where(text: str, start: int, *, returning: bool) -> bool:
-    """``a = 1 AND x.id = u.id …`` up to the end: never always true (a column is compared with a
-    literal or with a column written differently; ``where.py`` calls neither always true)."""
-    pos = start
-    while True:
-        cond = _CONDITION.match(text, pos)
-        if cond is None or (cond["right"] and cond["right"].lower() == cond["left"].lower()):
-            return False
-        pos = cond.end()
-        if pos == len(text):
-            return True
-        if _AND.match(text, pos):
-            pos += 3
-            continue
-        return returning and _RETURNING.match(text, pos) is not None
-
-
-_ALWAYS = ("NYXOPS", "SESSION_REPLICATION_ROLE", "SEARCH_PATH", "SET_CONFIG", "UESCAPE", "\\")
-"""Text that sends any statement to the tree: the guard's own objects, name resolution, escapes."""
-_BODY_WORDS = re.compile(r"\b(EXECUTE|DROP|TRUNCATE|DELETE|UPDATE|ALTER|MERGE|CALL|FORMAT)\b", re.I)
-# The patterns below run on upper-cased text (one str.upper() per statement is cheaper than re.I).
-_DML = re.compile(r"\b(DELETE|UPDATE|MERGE)\b")
-_FK_ACTION = re.compile(r"\bON\s+(DELETE|UPDATE)\b")
-_CREATE_BODY = re.compile(r"\b(FUNCTION|PROCEDURE|RULE|TRIGGER)\b")
-_ALTER_WORDS = re.compile(r"\b(DROP|TYPE|RENAME|SCHEMA|ATTACH|EVENT)\b")
-_ALWAYS_TREE = {"DROP", "TRUNCATE", "MERGE", "WITH", "SET", "RESET", "PREPARE", "EXECUTE", "CALL"}
-
-
-def may_destroy(stmt: Statement, watch: Iterable[str] = ()) -> bool:
-    """A cheap first look at the text before building the statement's parse tree.
-
-    False only when no node any rule looks at can be in the statement, so the tree is never
-    needed: a linted file is mostly statements like these, and building their trees was most of
-    lint's time. A destructive node needs its keyword written in the text (no escape can make a
-    keyword outside a string; strings matter only as bodies, and backslashes or UESCAPE send the
-    statement to the tree). ``watch`` holds the upper-cased names (protected columns, functions,
-    rules and triggers the file created) whose mere mention may make a statement destructive. The
-    tests check every branch on every statement of the corpora, the public projects' SQL included.
-    """
-    text = stmt.text
-    keyword = stmt.keyword
-    if keyword in _ALWAYS_TREE:
-        return True
-    upper = text.upper()
-    if any(word in upper for word in _ALWAYS) or any(name in upper for name in watch):
-        return True
-    if keyword == "CREATE":
-        if _CREATE_BODY.search(upper):
-            return _body_may_destroy(text) or "RULE" in upper or "TRIGGER" in upper
-        return _DML.search(_FK_ACTION.sub(" ", upper)) is not None  # CREATE TABLE … AS WITH d AS (DELETE …)
-    if keyword == "ALTER":
-        return _ALTER_WORDS.search(upper) is not None  # ALTER … ADD/SET/ENABLE: no rule can match
-    if keyword == "DELETE":
-        found = _DELETE_WHERE.match(text)
-        return found is None or not _plain_where(text, found.end(), returning=True)
-    if keyword == "UPDATE":
-        found = _UPDATE_WHERE.match(text)
-        return found is None or not _plain_where(text, found.end(), returning=False)
-    if keyword == "DO":
-        return _body_may_destroy(text)
-    if keyword == "INSERT":
-        return _DML.search(upper) is not None  # ON CONFLICT DO UPDATE, a CTE
-    if keyword == "EXPLAIN":
-        return "ANALYZE" in upper
-    if keyword == "COPY":
-        return "(" in text
-    return False
-
-
-def _body_may_destroy(text: str) -> bool:
-    """A body can only match a rule through one of ``_BODY_WORDS``, written in the statement's text.
-
-    Not so with backslash escapes (``E'\\x44ROP'``): ``_ALWAYS`` sends such text to the parse tree.
-    """
-    return _BODY_WORDS.search(text) is not None
