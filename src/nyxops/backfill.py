@@ -20,6 +20,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
+from nyxops import vector_index
 from nyxops.catalog import column_type, vector_dimension
 from nyxops.config import EmbeddingTarget, Settings
 from nyxops.db import connect
@@ -70,6 +71,8 @@ class Options:
     concurrency: int = 4
     limit: int | None = None
     dry_run: bool = False
+    rebuild_index: bool | None = None
+    """True: drop a vector index on the column for the fill; False: keep it; None: rebuild for large fills."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= 2048:
@@ -104,6 +107,10 @@ class _Table:
         if key_type is None:
             raise UsageError(f"key column {target.key} not found in {name}")
         self.key_type = sql.SQL(key_type)
+
+    def rows(self, conn: psycopg.Connection) -> int:
+        row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self.table)).fetchone()
+        return int(row[0]) if row else 0
 
     def counts(self, conn: psycopg.Connection) -> tuple[int, int]:
         query = sql.SQL(
@@ -194,7 +201,9 @@ def backfill_target(
             summary.skipped_empty = empty
             summary.would_request = math.ceil(to_embed / options.batch_size)
             return summary
+        indexes = vector_index.found(conn, table.name, target.column)
         if summary.pending == 0:
+            _build_recorded(conn, table, target)  # an interrupted run's dropped index comes back even now
             return summary
         from nyxops.providers.factory import embedder as make_embedder  # openai and ollama: imported when used
 
@@ -203,13 +212,36 @@ def backfill_target(
         if check is not None:  # Ollama says what a model can do: refuse a chat model before any request
             check(target.dimension)
         register(conn)
-        _run(conn, table, client, options, summary, progress)
+        if indexes:
+            rebuild = vector_index.should_rebuild(options.rebuild_index, summary.pending, table.rows(conn))
+            vector_index.announce(table.name, indexes, summary.pending, rebuild)
+            if rebuild:
+                vector_index.drop(conn, table.name, [i for i in indexes if i.valid])
+        try:
+            _run(conn, table, client, options, summary, progress)
+        except KeyboardInterrupt:
+            for index in vector_index.recorded(conn, table.name):
+                log.warning("%s stays dropped until the next backfill of %s builds it", index.name, target.name)
+            raise
+        _build_recorded(conn, table, target)
         summary.requests = client.requests
         summary.retries = max(client.requests - client.calls, 0)
         return summary
     finally:
         summary.seconds = time.perf_counter() - started
         conn.close()
+
+
+def _build_recorded(conn: psycopg.Connection, table: _Table, target: EmbeddingTarget) -> None:
+    """Build every index a backfill of this table dropped (this run's, or an interrupted one's)."""
+    recorded = vector_index.recorded(conn, table.name)
+    if not recorded:
+        return
+    rows = table.rows(conn)
+    need_mb = int(rows * target.dimension * 4 * 1.5 / 2**20)  # the vectors and the graph, with room
+    memory = f"{max(64, min(need_mb, 2048))}MB"
+    for index in recorded:
+        vector_index.build(conn, conn.info.dsn, conn.info.password, index, memory)
 
 
 def _run(

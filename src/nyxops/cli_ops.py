@@ -68,6 +68,13 @@ def verify(
 @click.option("--column", default="embedding", show_default=True, help="ad hoc: embedding column")
 @click.option("--dimension", type=int, default=1536, show_default=True, help="ad hoc: vector dimension")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable summary on standard output")
+@click.option(
+    "--rebuild-index/--keep-index",
+    "rebuild_index",
+    default=None,
+    help="drop a vector index on the column for the fill and build it again CONCURRENTLY [default: for fills of "
+    "a fifth of the table or more]",
+)
 def backfill(
     database_url: str | None,
     provider: str | None,
@@ -83,6 +90,7 @@ def backfill(
     column: str,
     dimension: int,
     as_json: bool,
+    rebuild_index: bool | None,
 ) -> None:
     """Fill NULL embeddings: batched, concurrent, one write per batch, resumable, never twice."""
     from pydantic import ValidationError
@@ -120,7 +128,7 @@ def backfill(
         return chosen
 
     def action() -> list:  # type: ignore[type-arg]
-        options = Options(provider, model, batch_size, concurrency, limit, dry_run)
+        options = Options(provider, model, batch_size, concurrency, limit, dry_run, rebuild_index)
         with render_ops.BackfillProgress(out()) as progress:
             return run_backfill(settings, targets(), options, progress)
 
