@@ -138,7 +138,11 @@ def known_secrets(environ: dict[str, str] | None = None) -> list[str]:
     import os
 
     env = os.environ if environ is None else environ
-    found = {v for k, v in env.items() if any(n in k.upper() for n in _SECRET_NAMES) and len(v) >= 4}
+    found = {
+        v
+        for k, v in env.items()
+        if any(n in k.upper() for n in _SECRET_NAMES) and not k.upper().endswith(("_FILE", "_DIR")) and len(v) >= 4
+    }  # NYXOPS_SECRETS_FILE names a path, which error messages must still show
     for name in _URL_NAMES:
         secret = secret_of(env.get(name, "")) if env.get(name) else None
         if secret:

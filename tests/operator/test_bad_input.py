@@ -181,3 +181,10 @@ def test_log_lines_never_carry_a_secret_the_process_was_given(monkeypatch, capsy
     captured = capsys.readouterr().err
     assert "request with key *** to pw ***" in captured
     assert "abcdef123456" not in captured and SECRET not in captured
+
+
+def test_a_path_named_like_a_secret_is_not_taken_for_one() -> None:
+    from nyxops.names import known_secrets
+
+    env = {"NYXOPS_SECRETS_FILE": "/etc/nyxcore/secrets.env", "NYXCORE_ADMIN_SECRET": "adm1n-s3cret"}
+    assert known_secrets(env) == ["adm1n-s3cret"]
