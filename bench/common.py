@@ -86,12 +86,12 @@ def alternate(rounds: int, ours: Callable[[], float], theirs: Callable[[], float
 
 
 @contextmanager
-def provider_process(delay: float = 0.0) -> Iterator[str]:
+def provider_process(delay: float = 0.0, dimension: int = 1536) -> Iterator[str]:
     """The fake OpenAI server in its own process, so it never competes with the measured code for the GIL."""
     code = (
         "import sys, time\n"
         "from tests.fakes import Faults, FakeOpenAI\n"
-        f"p = FakeOpenAI(Faults(delay={delay})).__enter__()\n"
+        f"p = FakeOpenAI(Faults(delay={delay}, dimension={dimension})).__enter__()\n"
         "print(p.url, flush=True)\n"
         "sys.stdin.read()\n"
     )
