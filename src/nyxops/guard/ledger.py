@@ -111,31 +111,46 @@ def read(conn: psycopg.Connection, before: Snapshot) -> Ledger:
     return Ledger(sorted(entries.values(), key=lambda e: str(e.table)), dropped)
 
 
-def named_tables(statements: Sequence[Statement]) -> set[tuple[str | None, str]]:
-    """Every table the file names anywhere (bodies included), as (schema or None, name)."""
-    names: set[tuple[str | None, str]] = set()
-    for stmt in statements:
-        for visit in visits(stmt.node, stmt.text):
-            rel = visit.node if visit.kind == "RangeVar" else visit.node.get("relation")
-            if isinstance(rel, dict) and rel.get("relname"):
-                names.add((rel.get("schemaname"), rel["relname"]))
-    return names
+class NamedTables:
+    """The tables a file names anywhere (bodies included), read once per file and only when asked.
+
+    The ledger is checked after every transaction, and a journaled file has one per statement; the
+    file's trees are walked the first time a touched table's name appears in its text, not each time.
+    """
+
+    def __init__(self, statements: Sequence[Statement]) -> None:
+        self.statements = statements
+        self.text = statements[0].source.text if statements else ""
+        self._names: set[tuple[str | None, str]] | None = None
+
+    def mentions(self, name: str) -> bool:
+        """Whether the name is anywhere in the file's text (if not, no statement can name the table)."""
+        return re.search(re.escape(name), self.text, re.I) is not None
+
+    def names(self) -> set[tuple[str | None, str]]:
+        """Every table named, as (schema or None, name)."""
+        if self._names is None:
+            found: set[tuple[str | None, str]] = set()
+            for stmt in self.statements:
+                for visit in visits(stmt.node, stmt.text):
+                    rel = visit.node if visit.kind == "RangeVar" else visit.node.get("relation")
+                    if isinstance(rel, dict) and rel.get("relname"):
+                        found.add((rel.get("schemaname"), rel["relname"]))
+            self._names = found
+        return self._names
 
 
-def unexplained(ledger: Ledger, statements: Sequence[Statement], allowed: Iterable[QualifiedName]) -> list[Entry]:
+def unexplained(ledger: Ledger, named: NamedTables, allowed: Iterable[QualifiedName]) -> list[Entry]:
     """Entries for tables the file neither names nor allows: what it did without saying so."""
     allowed_set = {(a.schema, a.table) for a in allowed}
-    candidates = [e for e in ledger.entries if (e.table.schema, e.table.table) not in allowed_set]
-    if not candidates:
-        return []
-    text = "\n".join(s.text for s in statements)
-    # A table whose name is nowhere in the text is certainly not named; only the others need trees.
-    maybe = [e for e in candidates if re.search(re.escape(e.table.table), text, re.I)]
-    names = named_tables(statements) if maybe else set()
     out = []
-    for entry in candidates:
+    for entry in ledger.entries:
         table = entry.table
-        if (table.schema, table.table) in names or (None, table.table) in names:
+        if (table.schema, table.table) in allowed_set:
             continue
+        if named.mentions(table.table):
+            names = named.names()
+            if (table.schema, table.table) in names or (None, table.table) in names:
+                continue
         out.append(entry)
     return out

@@ -131,5 +131,5 @@ def whole_table_merge(merge: Node, command: str) -> Node | None:
         unconditional = condition is None or always_true(condition)
         by_source = clause.get("matchKind") == "MERGE_WHEN_NOT_MATCHED_BY_SOURCE"
         if unconditional and (by_source or always_true(merge.get("joinCondition"))):
-            return dict(clause)
+            return clause  # type: ignore[no-any-return]
     return None

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import psycopg
 
 from nyxops.errors import GuardBlocked, MigrationError, ReviewError
+from nyxops.guard import ledger
 from nyxops.guard.check import Policy, check
 from nyxops.guard.model import Finding
 from nyxops.guard.registry import INDIRECT_WRITE
+from nyxops.guard.walk import function_name, visits
 from nyxops.migrate import history, store
 from nyxops.names import QualifiedName
 from nyxops.sql import Statement, parse_file
@@ -41,6 +44,22 @@ class PendingFile:
     @property
     def blocking(self) -> list[Finding]:
         return [f for f in self.findings if f.blocking]
+
+    @cached_property
+    def named_tables(self) -> ledger.NamedTables:
+        """The tables the file names, for the run-time ledger (walked once, on first need)."""
+        return ledger.NamedTables(self.statements)
+
+    @cached_property
+    def own_functions(self) -> set[str]:
+        """Names of the functions and procedures the file creates (a plan lists calls of any other)."""
+        return {
+            function_name(v.node.get("funcname", []))
+            for s in self.statements
+            if s.keyword in ("CREATE", "DO") and ("FUNCTION" in s.text.upper() or "PROCEDURE" in s.text.upper())
+            for v in visits(s.node)
+            if v.kind == "CreateFunctionStmt"
+        }
 
     def indirect_allowed(self) -> list[QualifiedName]:
         """Tables the ledger may see rows lost in without the file naming them (allow comments)."""

@@ -145,7 +145,7 @@ def _plan_statement(conn: psycopg.Connection, pf: PendingFile, stmt: Statement) 
             entry.locks = sorted(f"{rel}: {mode}" for rel, mode in _locks(conn) - held)
             seen = ledger.read(conn, before)
             entry.ledger = seen.lines()
-            hidden = ledger.unexplained(seen, pf.statements, pf.indirect_allowed())
+            hidden = ledger.unexplained(seen, pf.named_tables, pf.indirect_allowed())
             if hidden:
                 entry.refused = "apply would refuse: rows changed in tables the file never names: " + "; ".join(
                     e.describe() for e in hidden
@@ -173,14 +173,7 @@ def _external_calls(conn: psycopg.Connection, pf: PendingFile, stmt: Statement) 
     }
     if not called:
         return []
-    own = {
-        function_name(v.node.get("funcname", []))
-        for s in pf.statements
-        if (s.keyword == "CREATE" and "FUNCTION" in s.text.upper()) or "PROCEDURE" in s.text.upper()
-        for v in visits(s.node)
-        if v.kind == "CreateFunctionStmt"
-    }
-    return [r[0] for r in conn.execute(_USER_FUNCTIONS, (sorted(called - own),))]
+    return [r[0] for r in conn.execute(_USER_FUNCTIONS, (sorted(called - pf.own_functions),))]
 
 
 def _value_changes(conn: psycopg.Connection, stmt: Statement, finding: Finding) -> list[str]:
