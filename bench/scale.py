@@ -20,7 +20,7 @@ from bench.common import REPO, fresh_database, provider_process, server
 
 CHILD = r"""
 import json, resource, sys, time
-from nyxops.backfill import Options, backfill_target
+from nyxops.embeddings.backfill import Options, backfill_target
 from nyxops.config import EmbeddingTarget, load_settings
 url, provider = sys.argv[1], sys.argv[2]
 settings = load_settings(database_url=url, openai_api_key="bench", openai_base_url=provider + "/v1")

@@ -78,6 +78,7 @@ class Record:
     faults: Counter[str] = field(default_factory=Counter)
     texts: Counter[str] = field(default_factory=Counter)
     paths: Counter[str] = field(default_factory=Counter)
+    inputs_per_request: list[int] = field(default_factory=list)
 
 
 class _Server(ThreadingHTTPServer):
@@ -159,10 +160,14 @@ class FakeProvider:
                     provider.record.faults["429"] += 1
                     headers = {"Retry-After": str(provider.faults.retry_after)}
                     return self._send(429, {"error": {"message": "rate limited", "type": "rate_limit"}}, headers)
-                try:
-                    body = json.loads(raw) if raw else {}
-                except ValueError:
-                    return self._send(400, {"error": "bad json"}, {})
+                kind = self.headers.get("Content-Type") or ""
+                if kind.startswith("multipart/"):
+                    body = {"_multipart": (kind, raw)}  # a file upload: the route reads the parts
+                else:
+                    try:
+                        body = json.loads(raw) if raw else {}
+                    except ValueError:
+                        return self._send(400, {"error": "bad json"}, {})
                 status, payload, headers = provider.route(method, self.path, body)
                 if provider.faults.malformed:
                     data = b'{"data": [ {"embedding": '
@@ -216,6 +221,9 @@ class FakeOpenAI(FakeProvider):
         self.used_tokens = 0
         self.rate_limited = 0
         self._tokens: Any = None
+        from tests.fake_batches import FakeBatchAPI
+
+        self.batch_api = FakeBatchAPI(self)
 
     def _count(self, text: str) -> int:
         if self._tokens is None:
@@ -266,17 +274,25 @@ class FakeOpenAI(FakeProvider):
         return None, headers
 
     def route(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        if path.startswith(("/v1/files", "/v1/batches")):
+            return self.batch_api.route(method, path, body)
         if method != "POST" or not path.startswith("/v1/embeddings"):
             return 404, {"error": {"message": f"no route {path}"}}, {}
+        return self.embeddings(body, limits=True)
+
+    def embeddings(self, body: dict[str, Any], *, limits: bool) -> tuple[int, Any, dict[str, str]]:
+        """One embeddings request's answer (the live path, and each line of a batch)."""
         inputs = body.get("input")
         inputs = [inputs] if isinstance(inputs, str) else list(inputs or [])
         if not inputs or len(inputs) > 2048:
             return 400, {"error": {"message": "input must hold 1 to 2048 items"}}, {}
-        refused, headers = self._limits(inputs)
+        refused, headers = self._limits(inputs) if limits else (None, {})
         if refused is not None:
             return refused
         with self._lock:
             self.record.texts.update(inputs)
+            if limits:
+                self.record.inputs_per_request.append(len(inputs))
         usage = {"prompt_tokens": sum(len(t.split()) for t in inputs), "total_tokens": 0}
         if body.get("encoding_format") == "base64" and not self.faults.floats_anyway:
             pieces = [b'{"object":"list","data":[']

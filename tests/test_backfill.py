@@ -181,8 +181,8 @@ def test_empty_text_skipped_and_long_text_truncated(env, db_url) -> None:
 
 def test_row_written_meanwhile_by_the_app_is_left_alone(env, db_url) -> None:
     """The write only fills rows still NULL: a vector the app stored in the meantime wins."""
-    from nyxops.backfill import Options, backfill_target
     from nyxops.config import load_settings
+    from nyxops.embeddings.backfill import Options, backfill_target
 
     _null_out(db_url, 3)
     settings = load_settings(database_url=db_url)

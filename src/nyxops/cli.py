@@ -388,4 +388,23 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    sys.exit(code if isinstance(code, int) else 0)
+    _leave(code if isinstance(code, int) else 0)
+
+
+def _leave(code: int) -> None:
+    """Exit without freeing the heap object by object.
+
+    Why: after a 10,000-statement apply the interpreter spent 0.15 s tearing down parse trees the
+    OS frees at once. Exit handlers still run (logging's flush, an embedded server's stop), and a
+    run with threads still alive exits the normal way so that nothing is cut short.
+    """
+    import atexit
+    import os
+    import threading
+
+    if threading.active_count() > 1:
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

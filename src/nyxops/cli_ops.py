@@ -57,7 +57,13 @@ def verify(
 @url_option
 @click.option("--provider", type=click.Choice(["openai", "ollama"]), help="[default: the target's]")
 @click.option("--model", help="embedding model [default: the target's]")
-@click.option("--batch-size", type=int, default=100, show_default=True)
+@click.option(
+    "--batch-size",
+    type=int,
+    default=100,
+    show_default=True,
+    help="rows per request (at most; fewer when tokens run out)",
+)
 @click.option("--concurrency", type=int, default=4, show_default=True)
 @click.option("--limit", type=int, help="embed at most N rows per target")
 @click.option("--dry-run", is_flag=True, help="count what would be embedded, and the requests")
@@ -75,6 +81,12 @@ def verify(
     help="drop a vector index on the column for the fill and build it again CONCURRENTLY [default: for fills of "
     "a fifth of the table or more]",
 )
+@click.option(
+    "--batch-api",
+    is_flag=True,
+    help="OpenAI's Batch API (half the price, done within 24 h): collect finished batches, submit the rest, exit; "
+    "run it again later (cron) to collect",
+)
 def backfill(
     database_url: str | None,
     provider: str | None,
@@ -91,14 +103,15 @@ def backfill(
     dimension: int,
     as_json: bool,
     rebuild_index: bool | None,
+    batch_api: bool,
 ) -> None:
     """Fill NULL embeddings: batched, concurrent, one write per batch, resumable, never twice."""
     from pydantic import ValidationError
 
     from nyxops import render_ops
-    from nyxops.backfill import Options
-    from nyxops.backfill import backfill as run_backfill
     from nyxops.config import EmbeddingTarget
+    from nyxops.embeddings.backfill import Options
+    from nyxops.embeddings.backfill import backfill as run_backfill
 
     settings = settings_for(database_url)
 
@@ -129,6 +142,10 @@ def backfill(
 
     def action() -> list:  # type: ignore[type-arg]
         options = Options(provider, model, batch_size, concurrency, limit, dry_run, rebuild_index)
+        if batch_api:
+            from nyxops.embeddings.batches import batch_step
+
+            return batch_step(settings, targets(), options)
         with render_ops.BackfillProgress(out()) as progress:
             return run_backfill(settings, targets(), options, progress)
 
@@ -136,6 +153,8 @@ def backfill(
     if as_json:
         report = {"ok": all(s.ok for s in summaries), "targets": [render_ops.summary_dict(s) for s in summaries]}
         print(json.dumps(report, indent=2))
+    elif batch_api:
+        render_ops.batch_summary(summaries, out())
     else:
         render_ops.backfill_summary(summaries, out())
     finish(0 if all(s.ok for s in summaries) else 1)

@@ -10,8 +10,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from nyxops.backfill import Progress as BackfillHooks
-from nyxops.backfill import Summary
+from nyxops.embeddings.backfill import Progress as BackfillHooks
+from nyxops.embeddings.backfill import Summary
+from nyxops.embeddings.batches import BatchSummary
 from nyxops.verify import CheckResult
 
 _STYLE = {"pass": "green", "fail": "bold red", "skip": "yellow"}
@@ -75,8 +76,57 @@ def summary_dict(s: Summary) -> dict[str, object]:
     )
     if s.dry_run:
         data.update(dry_run=True, would_request=s.would_request)
+    if isinstance(s, BatchSummary):
+        names = ("collected_batches", "submitted_batches", "submitted_rows", "open_batches", "failed_requests")
+        data.update({name: getattr(s, name) for name in names}, batch_ids=list(s.batch_ids))
     data["ok"] = s.ok
     return data
+
+
+def batch_summary(summaries: list[BatchSummary], console: Console) -> None:
+    """One --batch-api step: what was collected, what was submitted, what is still open."""
+    dry = any(s.dry_run for s in summaries)
+    if dry:
+        table = Table(
+            "target", "model", "NULL rows", "open batches", "rows to submit", title="backfill --batch-api (dry run)"
+        )
+        for s in summaries:
+            table.add_row(s.target, s.model, str(s.pending), str(s.open_batches), str(s.would_request))
+        console.print(table)
+        return
+    columns = [
+        "target",
+        "model",
+        "NULL rows",
+        "collected",
+        "written",
+        "submitted",
+        "rows sent",
+        "open",
+        "failed requests",
+    ]
+    table = Table(*columns, title="backfill --batch-api")
+    for s in summaries:
+        table.add_row(
+            s.target,
+            s.model,
+            str(s.pending),
+            str(s.collected_batches),
+            str(s.embedded),
+            str(s.submitted_batches),
+            str(s.submitted_rows),
+            str(s.open_batches),
+            str(s.failed_requests),
+        )
+    console.print(table)
+    for s in summaries:
+        for failure in s.failed_batches:
+            console.print(f"[bold red]failed[/] {s.target} {escape(failure)}")
+    if any(s.open_batches for s in summaries):
+        console.print(
+            "batches are open at OpenAI (done within 24 h): run `nyxops backfill --batch-api` again later to collect "
+            "them (hourly from cron is fine; a second run at the same time refuses to start)"
+        )
 
 
 def backfill_summary(summaries: list[Summary], console: Console) -> None:

@@ -20,7 +20,7 @@ from nyxops.db import connect
 from nyxops.errors import CensusDecreased, IndirectWrite, MigrationError
 from nyxops.guard import ledger, runtime
 from nyxops.guard.check import Policy
-from nyxops.migrate import census, history, reconcile, store
+from nyxops.migrate import census, history, pipeline, reconcile, store
 from nyxops.migrate.lock import migration_lock
 from nyxops.migrate.pending import PendingFile, load_pending, require_unblocked
 from nyxops.names import QualifiedName
@@ -165,10 +165,7 @@ def _run_transactional(conn: psycopg.Connection, pf: PendingFile, settings: Sett
         set_timeouts(conn, settings)
         guarded = _Guarded.start(conn, pf)
         run.before = census.take(conn, columns)
-        for stmt in pf.statements:
-            result = execute(conn, pf, stmt)
-            run.statements.append(result)
-            progress(pf, result)
+        _execute_all(conn, pf, run, progress)
         run.after = census.take(conn, columns)
         _check_census(run, settings, pf)
         run.ledger = guarded.finish(conn, pf, "It was rolled back; nothing changed.")
@@ -177,6 +174,21 @@ def _run_transactional(conn: psycopg.Connection, pf: PendingFile, settings: Sett
         census.log(conn, pf.file.version, "after", run.after)
         _record(conn, pf, run)
     return run
+
+
+def _execute_all(conn: psycopg.Connection, pf: PendingFile, run: FileRun, progress: Progress) -> None:
+    """The file's statements in one pipeline: the round trips overlap the server's work."""
+
+    def done(result: pipeline.Result) -> None:
+        stmt = pf.statements[result.position]
+        ran = StatementRun(stmt.index, stmt.line, stmt.text, result.ms, result.rows)
+        run.statements.append(ran)
+        progress(pf, ran)
+
+    try:
+        pipeline.run(conn, [stmt.text for stmt in pf.statements], done)
+    except pipeline.PipelineFailed as failed:
+        raise MigrationError(_failure(pf, pf.statements[failed.position], failed.error)) from None
 
 
 def _record(conn: psycopg.Connection, pf: PendingFile, run: FileRun) -> None:

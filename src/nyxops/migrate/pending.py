@@ -140,13 +140,26 @@ def load_pending(
         review = store.require_reviewed(file, reviews) if require_review else reviews.get(file.name)
         statements = parse_file(file.path)
         for stmt in statements:
-            if stmt.keyword in _TRANSACTION_KEYWORDS and stmt.kind == "TransactionStmt":
-                raise MigrationError(
-                    f"{file.path}:{stmt.line}:{stmt.column}: {stmt.text.split()[0].upper()} in a migration file. "
-                    "nyxops runs each file in its own transaction: remove BEGIN/COMMIT from the file."
-                )
+            _refuse_in_a_file(file, stmt)
         pending.append(PendingFile(file, statements, check(statements, policy), review))
     return pending
+
+
+def _refuse_in_a_file(file: store.MigrationFile, stmt: Statement) -> None:
+    """Statements that cannot work in a file nyxops runs: transaction control, COPY through the client."""
+    where = f"{file.path}:{stmt.line}:{stmt.column}"
+    if stmt.keyword in _TRANSACTION_KEYWORDS and stmt.kind == "TransactionStmt":
+        raise MigrationError(
+            f"{where}: {stmt.text.split()[0].upper()} in a migration file. "
+            "nyxops runs each file in its own transaction: remove BEGIN/COMMIT from the file."
+        )
+    if stmt.keyword == "COPY" and stmt.kind == "CopyStmt" and not stmt.body.get("filename"):
+        direction = "FROM STDIN" if stmt.body.get("is_from") else "TO STDOUT"
+        raise MigrationError(
+            f"{where}: COPY … {direction} in a migration file: its data would have to come through the client, "
+            "which a migration file cannot carry. Use INSERT … VALUES or COPY from a file on the database server, "
+            "or load the data outside the migration."
+        )
 
 
 def require_unblocked(pending: list[PendingFile]) -> None:

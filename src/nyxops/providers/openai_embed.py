@@ -43,7 +43,7 @@ def in_input_order(items: list[dict[str, Any]], count: int) -> list[dict[str, An
     return sorted(items, key=lambda item: int(item["index"]))
 
 
-def _vector(value: Any) -> np.ndarray:
+def vector_of(value: Any) -> np.ndarray:
     """base64 float32, as asked; or a float list, which several OpenAI-compatible servers send anyway."""
     if isinstance(value, str):
         # pybase64 (SIMD): 160 MB of base64 per 20,000 vectors took the stdlib 0.45 s of the GIL.
@@ -103,7 +103,7 @@ class OpenAIEmbedder(Counted):
             response = self.client.post("/embeddings", cast_to=httpx2.Response, body=body)
             self.throttle.update(response.headers)
             items = in_input_order(json.loads(response.content)["data"], len(texts))
-            rows = [_vector(item["embedding"]) for item in items]
+            rows = [vector_of(item["embedding"]) for item in items]
         except openai.APIStatusError as exc:
             raise ProviderError(f"OpenAI answered {exc.status_code} after retries: {exc.message}") from None
         except openai.APIError as exc:

@@ -20,16 +20,16 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from nyxops import vector_index
 from nyxops.catalog import column_type, vector_dimension
 from nyxops.config import EmbeddingTarget, Settings
 from nyxops.db import connect
+from nyxops.embeddings import vector_index
+from nyxops.embeddings.vectors import VectorArray, register
 from nyxops.errors import DimensionMismatch, ProviderError, UsageError
 from nyxops.names import QualifiedName
 from nyxops.providers.base import Embedder
-from nyxops.vectors import VectorArray, register
 
-log = logging.getLogger("nyxops.backfill")
+log = logging.getLogger("nyxops.embeddings.backfill")
 Rows = list[tuple[Any, str]]
 
 
@@ -83,7 +83,7 @@ class Options:
             raise UsageError("--limit must be at least 1")
 
 
-class _Table:
+class TargetTable:
     """SQL pieces of one target, quoted once."""
 
     def __init__(self, conn: psycopg.Connection, target: EmbeddingTarget) -> None:
@@ -121,16 +121,26 @@ class _Table:
         assert row is not None
         return int(row[0]), int(row[1])
 
-    def batches(self, conn: psycopg.Connection, size: int, limit: int | None) -> Iterator[Rows]:
+    def batches(
+        self, conn: psycopg.Connection, size: int, limit: int | None, outside: sql.Composable | None = None
+    ) -> Iterator[Rows]:
+        """Rows still NULL in key order (and ``outside``: a condition on them), ``size`` at a time."""
         query = sql.SQL(
             "SELECT {k}, coalesce(({text})::text, '') FROM {t} WHERE {c} IS NULL AND ({first} OR {k} > %s)"
-            " ORDER BY {k} LIMIT %s"
+            " AND ({outside}) ORDER BY {k} LIMIT %s"
         )
         after: Any = None
         seen = 0
         while limit is None or seen < limit:
             take = size if limit is None else min(size, limit - seen)
-            q = query.format(k=self.key, text=self.text, t=self.table, c=self.column, first=sql.SQL("%s"))
+            q = query.format(
+                k=self.key,
+                text=self.text,
+                t=self.table,
+                c=self.column,
+                first=sql.SQL("%s"),
+                outside=outside or sql.SQL("true"),
+            )
             rows = conn.execute(q, (after is None, after, take)).fetchall()
             if not rows:
                 return
@@ -138,19 +148,20 @@ class _Table:
             after = rows[-1][0]
             yield [(r[0], r[1]) for r in rows]
 
-    def write(self, conn: psycopg.Connection, keys: list[Any], matrix: np.ndarray) -> int:
+    def write(self, conn: psycopg.Connection, keys: list[Any], matrix: np.ndarray, *, as_text: bool = False) -> int:
+        """Write where still NULL; ``as_text``: the keys are their text form (read back from a record)."""
         # The key range (bounds in the database's own ordering) lets the planner read only the batch's
         # rows through the key's index; a bare join hashed the whole table once per batch.
         query = sql.SQL(
-            "WITH v AS (SELECT * FROM unnest(%s::{kt}[], %s) AS v(k, e))"
+            "WITH v AS (SELECT * FROM unnest(%s::{cast}{kt}[], %s) AS v(k, e))"
             " UPDATE {t} SET {c} = v.e FROM v WHERE {t}.{k} = v.k AND {t}.{c} IS NULL"
             " AND {t}.{k} BETWEEN (SELECT k FROM v ORDER BY k LIMIT 1) AND (SELECT k FROM v ORDER BY k DESC LIMIT 1)"
-        ).format(t=self.table, c=self.column, kt=self.key_type, k=self.key)
+        ).format(t=self.table, c=self.column, kt=self.key_type, k=self.key, cast=sql.SQL("text[]::" if as_text else ""))
         cur = conn.execute(query, (keys, VectorArray(matrix)))
         return max(cur.rowcount, 0)
 
 
-def _prepare(rows: Rows, limit: int, summary: Summary, name: str) -> tuple[list[Any], list[str]]:
+def prepare(rows: Rows, limit: int, summary: Summary, name: str) -> tuple[list[Any], list[str]]:
     keys, texts = [], []
     for key, text in rows:
         if not text.strip():
@@ -166,7 +177,7 @@ def _prepare(rows: Rows, limit: int, summary: Summary, name: str) -> tuple[list[
     return keys, texts
 
 
-def _check_shape(matrix: np.ndarray, rows: int, target: EmbeddingTarget, provider: str) -> None:
+def check_shape(matrix: np.ndarray, rows: int, target: EmbeddingTarget, provider: str) -> None:
     if matrix.ndim != 2 or matrix.shape[0] != rows or matrix.shape[1] != target.dimension:
         got = matrix.shape[1] if matrix.ndim == 2 else "?"
         raise DimensionMismatch(
@@ -193,7 +204,7 @@ def backfill_target(
     started = time.perf_counter()
     conn = connect(settings.require_database_url(), "nyxops backfill")
     try:
-        table = _Table(conn, target)
+        table = TargetTable(conn, target)
         pending, empty = table.counts(conn)
         summary.pending = min(pending, options.limit) if options.limit else pending
         if options.dry_run:
@@ -232,7 +243,7 @@ def backfill_target(
         conn.close()
 
 
-def _build_recorded(conn: psycopg.Connection, table: _Table, target: EmbeddingTarget) -> None:
+def _build_recorded(conn: psycopg.Connection, table: TargetTable, target: EmbeddingTarget) -> None:
     """Build every index a backfill of this table dropped (this run's, or an interrupted one's)."""
     recorded = vector_index.recorded(conn, table.name)
     if not recorded:
@@ -245,7 +256,12 @@ def _build_recorded(conn: psycopg.Connection, table: _Table, target: EmbeddingTa
 
 
 def _run(
-    conn: psycopg.Connection, table: _Table, client: Embedder, options: Options, summary: Summary, progress: Progress
+    conn: psycopg.Connection,
+    table: TargetTable,
+    client: Embedder,
+    options: Options,
+    summary: Summary,
+    progress: Progress,
 ) -> None:
     """Reads on ``conn`` in this thread; each worker embeds a batch and writes it on its own connection.
 
@@ -288,7 +304,7 @@ def _run(
             log.error("%s: batch %d failed, left NULL: %s", target.name, number, exc)
             progress.advance(len(keys))
             return
-        _check_shape(matrix, len(keys), target, client.provider)
+        check_shape(matrix, len(keys), target, client.provider)
         if stopping.is_set():
             return  # interrupted while this request was answered: its rows stay NULL for the next run
         written = table.write(writer(), keys, matrix)
@@ -315,13 +331,13 @@ def _run(
     try:
         number = 0
         for rows in table.batches(conn, options.batch_size, options.limit):
-            keys, texts = _prepare(rows, client.max_input_chars, summary, target.name)
+            keys, texts = prepare(rows, client.max_input_chars, summary, target.name)
             progress.advance(len(rows) - len(keys))
             if not keys:
                 continue
             if number == 0:  # refuse before writing anything when the model's vectors do not fit the column
                 first = client.requests_for(keys[:1], texts[:1])[0]
-                _check_shape(client.embed(first.texts, first.tokens or None), 1, target, client.provider)
+                check_shape(client.embed(first.texts, first.tokens or None), 1, target, client.provider)
             number += 1
             inflight.add(pool.submit(work, keys, texts, number))
             if len(inflight) >= options.concurrency:

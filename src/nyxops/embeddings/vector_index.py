@@ -23,7 +23,7 @@ from psycopg import sql
 
 from nyxops.names import QualifiedName
 
-log = logging.getLogger("nyxops.backfill")
+log = logging.getLogger("nyxops.embeddings.backfill")
 
 WRITE_ROWS_PER_SECOND_WITH_INDEX = 250
 """Measured here with an HNSW index on a vector(1536) column; the estimate the notice gives."""
