@@ -369,9 +369,9 @@ def protect_remove(database_url: str | None, tunnel: bool) -> None:
 
 
 def main() -> None:
-    from nyxops import cli_ops  # registers verify, backfill, demo
+    from nyxops import cli_app, cli_ops  # register verify, backfill, demo; app exec|request|logs
 
-    assert cli_ops
+    assert cli_ops and cli_app
     try:
         code = app.main(prog_name="nyxops", standalone_mode=False)
     except (click.Abort, KeyboardInterrupt):

@@ -179,6 +179,8 @@ class Settings(BaseSettings, OllamaSettings):
     remote_db_port: int = Field(5432, gt=0, lt=65536)
     remote_ollama_port: int = Field(11434, gt=0, lt=65536)
     remote_app_port: int = Field(3000, gt=0, lt=65536)
+    app_admin_header: str = Field("authorization", pattern=r"^[A-Za-z0-9-]+$")
+    app_request_timeout: float = Field(30.0, gt=0)
     remote_database_url: SecretStr | None = None
     app_dir: str = "/opt/nyxcore"
     compose_project: str = "nyxcore"

@@ -109,6 +109,14 @@ class Host:
             raise RemoteError(f"{argv[0]} on {self.name} timed out after {timeout}s") from None
         return str(result.stdout)
 
+    def run_status(self, argv: list[str], timeout: float = 300) -> tuple[int, str, str]:
+        """Run an argument list and return its exit code, stdout and stderr as they are (no error on non-zero)."""
+        try:
+            result = self.conn.run(shlex.join(argv), hide=True, timeout=timeout, in_stream=False, warn=True)
+        except CommandTimedOut:
+            raise RemoteError(f"{argv[0]} on {self.name} timed out after {timeout}s") from None
+        return int(result.exited), str(result.stdout), str(result.stderr)
+
     def copy_and_exec(self, local: Path, container: str, argv: list[str], workdir: str = "/tmp") -> str:
         """A script copied into a container and run with an argument list, never a quoted one-liner."""
         remote = f"/tmp/nyxops-{local.name}"

@@ -151,6 +151,57 @@ def test_script_copied_into_the_app_container_runs_with_an_argument_list(deploye
     assert test_host.ssh("ls /tmp/nyxops-diagnose.sh 2>/dev/null; echo done").strip() == "done"
 
 
+HOSTILE = ['it\'s; $(rm -rf /) "quoted" $HOME `id`', "two  spaces", "$ADMIN_SECRET", "-n", "--", "\\n"]
+
+
+def test_app_exec_runs_a_local_script_in_the_app_with_hostile_arguments(deployed: Run, test_host: LiveHost,
+                                                                       tmp_path: Path) -> None:  # fmt: skip
+    script = tmp_path / "diagnose.js"
+    script.write_text(
+        "console.log(JSON.stringify({argv: process.argv.slice(2), uid: process.getuid(), node: process.version}));\n"
+        "console.error('to stderr');\nprocess.exit(3);\n"
+    )
+    env = test_host.operator_env()
+    result = nyxops("app", "exec", str(script), "--", *HOSTILE, env=env)
+    assert result.code == 3, result.output  # the script's own exit code
+    report = json.loads(result.stdout)
+    assert report["argv"] == HOSTILE  # every byte as given: no shell on the way
+    assert report["uid"] == 1000 and report["node"].startswith("v18")  # inside the app image, as its user
+    assert "to stderr" in result.stderr
+    as_root = nyxops("app", "exec", "--root", str(script), env=env)
+    assert as_root.code == 3 and json.loads(as_root.stdout)["uid"] == 0
+    container = test_host.container("app")
+    assert test_host.ssh(f"docker exec {container} ls /tmp; ls /tmp").count("diagnose.js") == 0  # cleaned up
+    missing = nyxops("app", "exec", str(tmp_path / "nope.js"), env=env)
+    assert missing.code == 2 and "no such file" in missing.stderr
+
+
+def test_app_request_carries_the_admin_secret_and_never_shows_it(deployed: Run, test_host: LiveHost) -> None:
+    env = test_host.operator_env()
+    body = {"q": HOSTILE[0], "n": 2}
+    result = nyxops("app", "request", "POST", "/api/admin/echo?x=$HOME&y=%20", "--json", json.dumps(body), env=env)
+    assert result.code == 0, result.output
+    echoed = json.loads(result.stdout)
+    assert echoed["method"] == "POST" and echoed["body"] == body and echoed["url"] == "/api/admin/echo?x=$HOME&y=%20"
+    assert echoed["headers"]["authorization"] == "Bearer ***"  # the app got it; the screen did not
+    assert SECRETS["NYXCORE_ADMIN_SECRET"] not in result.output
+    assert "200 POST /api/admin/echo" in result.stderr
+    health = nyxops("app", "request", "/api/health", env=env)  # GET by default; no curl in the image needed
+    assert health.code == 0 and json.loads(health.stdout)["ok"] is True
+    wrong = nyxops("app", "request", "/api/admin/echo", env={**env, "NYXOPS_APP_ADMIN_HEADER": "x-admin-secret"})
+    assert wrong.code == 1 and "401 GET /api/admin/echo" in wrong.stderr  # the app's refusal, passed through
+    bad = nyxops("app", "request", "POST", "/api/admin/echo", "--json", "{not json", env=env)
+    assert bad.code == 2 and "--json is not valid JSON" in bad.stderr
+
+
+def test_app_logs_shows_the_apps_last_lines(deployed: Run, test_host: LiveHost) -> None:
+    result = nyxops("app", "logs", "--lines", "20", env=test_host.operator_env())
+    assert result.code == 0, result.output
+    assert "nyxcore stand-in listening on 3000" in result.stdout
+    recent = nyxops("app", "logs", "--since", "1s", env=test_host.operator_env())
+    assert recent.code == 0 and "listening on 3000" not in recent.stdout  # started longer ago than that
+
+
 def test_second_run_of_all_stages_changes_nothing(deployed: Run, test_host: LiveHost) -> None:
     before = test_host.state()
     again = pyinfra(test_host.env(NYXOPS_STAGES=ALL_STAGES))

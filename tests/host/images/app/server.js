@@ -21,6 +21,23 @@ http.createServer(async (req, res) => {
     res.end(JSON.stringify({ ok, node: process.version }));
     return;
   }
+  if (req.url.startsWith("/api/admin/")) {
+    // Like nyxcore's admin endpoints: the admin secret as a bearer token, or 401. It echoes what it
+    // was sent, headers included, so a test can see that the secret never reaches the operator's screen.
+    const chunks = [];
+    for await (const chunk of req) chunks.push(chunk);
+    const expected = "Bearer " + (process.env.ADMIN_SECRET || "");
+    if (!process.env.ADMIN_SECRET || req.headers["authorization"] !== expected) {
+      res.writeHead(401, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: "admin secret required" }));
+      return;
+    }
+    const text = Buffer.concat(chunks).toString();
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ method: req.method, url: req.url, body: text ? JSON.parse(text) : null,
+                             headers: req.headers }));
+    return;
+  }
   res.writeHead(404);
   res.end();
 }).listen(3000, "0.0.0.0", () => console.log("nyxcore stand-in listening on 3000"));
