@@ -249,7 +249,8 @@ def test_dry_run_and_usage(env, db_url) -> None:
     with FakeOpenAI() as openai:
         dry = nyxops(*ARGS, "--dry-run", "--json", env=_provider_env(env, openai))
         assert dry.code == 0, dry.output
-        assert json.loads(dry.stdout)["targets"][0]["would_request"] == 120
+        report = json.loads(dry.stdout)["targets"][0]
+        assert report["would_submit_rows"] == 120 and report["would_request"] == 2  # 100 rows a request at most
         assert not openai.batch_api.batches and not openai.batch_api.files
         ollama = nyxops(*ARGS, "--provider", "ollama", "--model", "m", env=_provider_env(env, openai))
         assert ollama.code == 2 and "--batch-api is OpenAI's Batch API" in ollama.stderr

@@ -77,7 +77,15 @@ def summary_dict(s: Summary) -> dict[str, object]:
     if s.dry_run:
         data.update(dry_run=True, would_request=s.would_request)
     if isinstance(s, BatchSummary):
-        names = ("collected_batches", "submitted_batches", "submitted_rows", "open_batches", "failed_requests")
+        names: tuple[str, ...] = (
+            "collected_batches",
+            "submitted_batches",
+            "submitted_rows",
+            "open_batches",
+            "failed_requests",
+        )
+        if s.dry_run:
+            names += ("would_submit_rows",)
         data.update({name: getattr(s, name) for name in names}, batch_ids=list(s.batch_ids))
     data["ok"] = s.ok
     return data
@@ -91,7 +99,7 @@ def batch_summary(summaries: list[BatchSummary], console: Console) -> None:
             "target", "model", "NULL rows", "open batches", "rows to submit", title="backfill --batch-api (dry run)"
         )
         for s in summaries:
-            table.add_row(s.target, s.model, str(s.pending), str(s.open_batches), str(s.would_request))
+            table.add_row(s.target, s.model, str(s.pending), str(s.open_batches), str(s.would_submit_rows))
         console.print(table)
         return
     columns = [

@@ -111,3 +111,31 @@ def test_copy_through_the_client_is_refused_before_anything_runs(env, db_url, mi
     assert "0004_copy.sql:2:1: COPY … TO STDOUT in a migration file" in result.stderr
     assert "Traceback" not in result.output
     assert scalar(db_url, "SELECT to_regclass('c') IS NULL") is True
+
+
+def test_text_goes_in_the_connections_encoding_or_is_refused_naming_the_statement(pg_server, tmp_path: Path) -> None:
+    import uuid
+
+    from tests.helpers import with_database
+
+    name = "latin1_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+    try:
+        url = with_database(pg_server, name)
+        folder = tmp_path / "migrations"
+        folder.mkdir()
+        add_migration(folder, "0001_words.sql", "CREATE TABLE words (w text);\nINSERT INTO words VALUES ('café');\n")
+        env = {"DATABASE_URL": url, "NYXOPS_MIGRATIONS_DIR": str(folder), "NYXOPS_PROTECTED_COLUMNS": "[]"}
+        assert nyxops("migrate", "apply", env=env).code == 0
+        assert scalar(url, "SELECT w FROM words") == "café"  # é sent as LATIN1, not as two UTF-8 bytes
+        add_migration(folder, "0002_euro.sql", "INSERT INTO words VALUES ('a');\nINSERT INTO words VALUES ('5 €');\n")
+        result = nyxops("migrate", "apply", env=env)
+        assert result.code == 1
+        assert (
+            "0002_euro.sql:2: statement 2 failed: its text cannot be sent in the connection's encoding" in result.stderr
+        )
+        assert scalar(url, "SELECT count(*) FROM words") == 1
+    finally:
+        with psycopg.connect(pg_server, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")

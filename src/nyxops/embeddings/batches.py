@@ -71,6 +71,7 @@ class BatchSummary(Summary):
     open_batches: int = 0
     collected_batches: int = 0
     failed_requests: int = 0
+    would_submit_rows: int = 0
     batch_ids: list[str] = field(default_factory=list)
 
 
@@ -91,7 +92,8 @@ def step(settings: Settings, target: EmbeddingTarget, options: Options, limits: 
         summary.pending, summary.skipped_empty = table.counts(conn)
         if options.dry_run:
             summary.open_batches = len(_unfinished(conn, target))
-            summary.would_request = _count_outside(conn, table, target, options.limit)
+            summary.would_submit_rows = _count_outside(conn, table, target, options.limit)
+            summary.would_request = -(-summary.would_submit_rows // options.batch_size)  # at most this many rows each
             return summary
         from nyxops.providers.openai_embed import OpenAIEmbedder
 

@@ -50,7 +50,15 @@ def run(conn: psycopg.Connection, texts: Sequence[str], on_result: Callable[[Res
     """Run ``texts`` in order on ``conn`` (inside the caller's transaction); raise PipelineFailed on the first error."""
     pg = conn.pgconn
     encoding = conn.info.encoding
-    queries = [t.encode(encoding) for t in texts]
+    if encoding == "ascii":  # SQL_ASCII stores any bytes: UTF-8, as the app sends them
+        encoding = "utf-8"
+    queries = []
+    for position, text in enumerate(texts):
+        try:
+            queries.append(text.encode(encoding))
+        except UnicodeEncodeError as exc:  # e.g. a SQL_ASCII database: say which statement, send nothing
+            error = psycopg.DataError(f"its text cannot be sent in the connection's encoding {encoding} ({exc.reason})")
+            raise PipelineFailed(position, error) from None
     sent_at: list[float] = []
     state = _State()
     pg.enter_pipeline_mode()
