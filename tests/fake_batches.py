@@ -121,17 +121,7 @@ class FakeBatchAPI:
         if len(content) > self.faults.max_file_bytes:
             message_text = f"file is {len(content)} bytes; the limit is {self.faults.max_file_bytes}"
             return 400, {"error": {"message": message_text, "type": "invalid_request_error"}}, {}
-        file_id = self._new_id("file")
-        self.files[file_id] = {
-            "id": file_id,
-            "object": "file",
-            "bytes": len(content),
-            "created_at": int(time.time()),
-            "filename": filename,
-            "purpose": "batch",
-            "status": "processed",
-        }
-        self.contents[file_id] = content
+        file_id = self._store(content, filename, "batch")
         return 200, self.files[file_id], {}
 
     def _create(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
@@ -225,20 +215,21 @@ class FakeBatchAPI:
             "failed": len(errors),
         }
         if out:
-            batch["output_file_id"] = self._store("\n".join(x.decode() for x in out).encode() + b"\n")
+            batch["output_file_id"] = self._store(b"\n".join(out) + b"\n")
         if errors:
             batch["error_file_id"] = self._store(b"\n".join(errors) + b"\n")
         batch["status"] = "expired" if self.faults.expire else "completed"
 
-    def _store(self, content: bytes) -> str:
+    def _store(self, content: bytes, filename: str | None = None, purpose: str = "batch_output") -> str:
+        """A file as the Files API keeps it: an upload, or a batch's output or error file."""
         file_id = self._new_id("file")
         self.files[file_id] = {
             "id": file_id,
             "object": "file",
             "bytes": len(content),
             "created_at": int(time.time()),
-            "filename": f"{file_id}.jsonl",
-            "purpose": "batch_output",
+            "filename": filename or f"{file_id}.jsonl",
+            "purpose": purpose,
             "status": "processed",
         }
         self.contents[file_id] = content

@@ -183,8 +183,6 @@ def _advance(
         if not file_id:
             continue
         for answer in client.answers(file_id):
-            if answer.matrix is not None:
-                unanswered.discard(answer.custom_id)
             if answer.matrix is None:
                 failed += 1
                 log.error(
@@ -201,6 +199,7 @@ def _advance(
                     answer.custom_id,
                 )
                 continue
+            unanswered.discard(answer.custom_id)
             check_shape(answer.matrix, len(rows), table.target, "OpenAI's Batch API")
             written += table.write(conn, rows, answer.matrix, as_text=True)
     answered = batch.get("request_counts") or {}
@@ -266,11 +265,9 @@ def _send(
 ) -> None:
     submission = str(uuid.uuid4())
     all_keys = [k for keys in request_file.keys.values() for k in keys]
-    bounds = conn.execute(
-        sql.SQL("SELECT min(k)::text, max(k)::text FROM unnest(%s::text[]::{kt}[]) AS k").format(kt=table.key_type),
-        (all_keys,),
-    ).fetchone()
-    assert bounds is not None
+    # The rows were read in the key's own order and packed in that order: the first and the last
+    # are the range's bounds (min()/max() would not do: PostgreSQL has none for uuid).
+    bounds = (all_keys[0], all_keys[-1])
     conn.execute(
         "INSERT INTO nyxops.embedding_batches (submission, target, model, first_key, last_key, rows, requests)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s)",
