@@ -370,6 +370,24 @@ def test_rate_limit_headers_throttle_before_the_first_429(env, db_url) -> None:
     assert scalar(db_url, "SELECT count(*) FROM workflow_insights WHERE embedding IS NULL") == 0
 
 
+def test_requests_sent_after_a_window_ended_count_against_the_next() -> None:
+    """A window can end with no worker waiting; what is sent then is in flight when the next
+    window's first figure arrives, and must be taken off it (a busy CI machine sent one too many)."""
+    from nyxops.providers.limits import Throttle
+
+    throttle = Throttle()
+    throttle.update({"x-ratelimit-remaining-requests": "1", "x-ratelimit-reset-requests": "50ms"})
+    throttle.wait_for(1)  # the window's last request
+    time.sleep(0.06)  # the window ends; nobody slept through it
+    for _ in range(3):
+        throttle.wait_for(1)  # sent before any answer of the new window
+    throttle.update({"x-ratelimit-remaining-requests": "3", "x-ratelimit-reset-requests": "1s"})  # counts one
+    assert throttle.remaining_requests == 0  # not 3: the other two are on their way
+    late = {"x-ratelimit-remaining-requests": "2", "x-ratelimit-reset-requests": "1.2s"}  # read late, same window
+    throttle.update(late)
+    assert throttle.remaining_requests == 0  # the lower count wins until the known window ends
+
+
 def test_without_the_throttle_the_same_limits_refuse(env, db_url) -> None:
     """The test above can fail: the same limits, ignored, end in 429s (a client without headers)."""
     from tests.fakes import FakeOpenAI as Fake

@@ -65,20 +65,17 @@ def test_killed_while_batches_are_split_by_tokens(env, db_url) -> None:
 
 
 def test_killed_while_the_throttle_waits(env, db_url) -> None:
-    """4 requests a second, announced in the headers: the run waits for the window, is killed waiting.
-
-    The throttle's own proof (no 429 at all) is test_rate_limit_headers_throttle_before_the_first_429;
-    here it is the kill and the re-run that must leave every row written once.
-    """
+    """4 requests a second, announced in the headers: the run waits for the window, is killed waiting."""
     _rows(db_url, 600, 5)
     _count_writes(db_url)
     faults = Faults(requests_per_window=4, tokens_per_window=10**9, window=1.0)
     with FakeOpenAI(faults) as openai:
-        run_env = _provider_env(env, openai)  # retries on: two workers can still race for a window's last request
+        run_env = {**_provider_env(env, openai), "NYXOPS_OPENAI_MAX_RETRIES": "0"}
         before = _kill_at(run_env, db_url, 200, "--batch-size", "25", "--concurrency", "2")
         assert 200 <= before < 600
         again = nyxops("backfill", "--target", "workflow_insights", "--batch-size", "25", env=run_env)
         assert again.code == 0, again.output[-2000:]
         assert "rate limit: waiting" in again.stderr
+        assert openai.rate_limited == 0  # with no retries allowed, one 429 would have failed a batch
     _written_once(db_url, 600)
     _vectors_right(db_url, 600)

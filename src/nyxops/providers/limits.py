@@ -106,35 +106,47 @@ class Throttle:
     reset_requests_at: float = 0.0
     reset_tokens_at: float = 0.0
     waited: float = 0.0
+    blind_requests: int = 0
+    blind_tokens: int = 0
+    """Requests (and their tokens) sent while the window's figures were unknown: at the start, and
+    once a window has ended. The next window's first figure may not count them yet (they were in
+    flight), so they are taken off it: sending one request too few, never one too many."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def wait_for(self, tokens: int) -> None:
         while True:
             with self._lock:
                 now = time.monotonic()
+                # A window that has ended leaves nothing known: what is sent now is sent blind, until
+                # the next answer (whether a worker slept through the reset or not).
+                if self.remaining_requests is not None and now >= self.reset_requests_at:
+                    self.remaining_requests, self.blind_requests = None, 0
+                if self.remaining_tokens is not None and now >= self.reset_tokens_at:
+                    self.remaining_tokens, self.blind_tokens = None, 0
                 pause = 0.0
-                if self.remaining_requests is not None and self.remaining_requests < 1 and now < self.reset_requests_at:
+                if self.remaining_requests is not None and self.remaining_requests < 1:
                     pause = self.reset_requests_at - now + 0.02  # the server's window, not ours, must have ended
-                if self.remaining_tokens is not None and self.remaining_tokens < tokens and now < self.reset_tokens_at:
+                if self.remaining_tokens is not None and self.remaining_tokens < tokens:
                     pause = max(pause, self.reset_tokens_at - now + 0.02)
                 if pause <= 0:
                     if self.remaining_requests is not None:
                         self.remaining_requests -= 1
+                    else:
+                        self.blind_requests += 1
                     if self.remaining_tokens is not None:
                         self.remaining_tokens -= tokens
+                    else:
+                        self.blind_tokens += tokens
                     return
             log.warning("rate limit: waiting %.1f s for the provider's window to reset", pause)
             self.waited += pause
             time.sleep(min(pause, 60))
-            with self._lock:  # the window has reset: what is left is unknown until the next answer
-                if time.monotonic() >= self.reset_requests_at:
-                    self.remaining_requests = None
-                if time.monotonic() >= self.reset_tokens_at:
-                    self.remaining_tokens = None
 
     def update(self, headers: Mapping[str, str]) -> None:
-        """Take an answer's figures. Within the window already known, the lower count wins: answers
-        arrive out of order, and an older one does not know of the requests sent since."""
+        """Take an answer's figures. Until the window already known has ended, an answer belongs to
+        it: the lower count and the earlier reset win. Answers arrive out of order, an older one does
+        not know of the requests sent since, and one read late (a busy client) seems to reset later;
+        telling windows apart by that reset took such an answer for a new window and sent too many."""
         now = time.monotonic()
         with self._lock:
             for kind in ("requests", "tokens"):
@@ -143,6 +155,11 @@ class Throttle:
                     continue
                 reset_at = now + (seconds(headers.get(f"x-ratelimit-reset-{kind}")) or 0.0)
                 known = getattr(self, f"remaining_{kind}")
-                same_window = known is not None and reset_at <= getattr(self, f"reset_{kind}_at") + 0.05
-                setattr(self, f"remaining_{kind}", min(known, int(left)) if same_window else int(left))
-                setattr(self, f"reset_{kind}_at", reset_at)
+                known_reset = getattr(self, f"reset_{kind}_at")
+                if known is not None and now < known_reset:
+                    setattr(self, f"remaining_{kind}", min(known, int(left)))
+                    setattr(self, f"reset_{kind}_at", min(known_reset, reset_at))
+                else:  # a window's first figure: what was sent blind may not be in it yet
+                    setattr(self, f"remaining_{kind}", int(left) - getattr(self, f"blind_{kind}"))
+                    setattr(self, f"blind_{kind}", 0)
+                    setattr(self, f"reset_{kind}_at", reset_at)
