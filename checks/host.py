@@ -6,6 +6,7 @@ command works with Docker's compose plugin and with Debian's docker-compose 1.29
 
 import re
 
+from nyxops.deploy.containers import SERVICE_NOT_ONE_OFF
 from nyxops.errors import RemoteError
 from nyxops.verify import CheckResult, Context, failed, passed, skipped, unavailable
 
@@ -24,7 +25,7 @@ def run(ctx: Context) -> CheckResult:
     try:
         listing = ctx.remote.run(
             ["docker", "ps", "--all", "--filter", f"label=com.docker.compose.project={s.compose_project}",
-             "--format", _FORMAT],
+             "--filter", SERVICE_NOT_ONE_OFF, "--format", _FORMAT],
             timeout=30,
         )  # fmt: skip
     except RemoteError as exc:

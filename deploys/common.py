@@ -21,6 +21,11 @@ def data() -> HostData:
     return load_host_data(**{name: host.data.get(name) for name in HostData.model_fields})
 
 
+def migrations(d: HostData) -> Path:
+    """The reviewed migrations this deploy applies: the repository's own, or ``NYXOPS_MIGRATIONS_DIR``."""
+    return (d.migrations_dir or MIGRATIONS).resolve()
+
+
 def compose_project(d: HostData) -> dict[str, Any]:
     """Where compose runs on the host: the arguments every compose operation takes."""
     return {"app_dir": d.app_dir, "compose": d.compose_command, "project": d.compose_project, "file": COMPOSE_FILE}

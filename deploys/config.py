@@ -1,4 +1,4 @@
-"""Stage ``config``: the app folder, the compose file (validated by the host's compose), the ``.env``."""
+"""Stage ``config``: the app folder, the compose file (validated by the host's compose), the ``.env``, the Caddyfile."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from pyinfra.api.deploy import deploy
 from pyinfra.operations import files
 
 from deploys.common import COMPOSE_FILE, TEMPLATES, data
-from nyxops.deploy.compose import render
+from nyxops.deploy.compose import render, render_text
 from nyxops.deploy.operations import compose_file, secret_file
+from nyxops.deploy.release_ops import caddyfile
 from nyxops.deploy.secrets import env_file, load_secrets
 
 
@@ -28,3 +29,5 @@ def config_stage() -> None:
         project=d.compose_project,
         profiles=["ollama"],
     )
+    caddyfile(name=f"Caddyfile for {d.domain} (a running proxy reloads it)", app_dir=d.app_dir,
+              content=render_text(TEMPLATES / "Caddyfile.j2", d), project=d.compose_project)  # fmt: skip

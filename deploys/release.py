@@ -1,7 +1,9 @@
-"""Stage ``release``: the app at its pinned ref, built for its commit, the schema, migrations, protect, the app.
+"""Stage ``release``: the app at its pinned ref, built for its commit, a backup, migrations, protect, the switch.
 
 Order matters on a first deploy: the database starts, the app's own schema tool (or a restored
-backup) creates the schema of an empty database, and only then do nyxops' reviewed migrations run.
+backup) creates the schema of an empty database, and only then do nyxops' reviewed migrations run,
+after a backup of the database as it was. The app is switched to the new image only once that image
+has passed its health check beside the old one, then the proxy in front of it is started.
 """
 
 from __future__ import annotations
@@ -9,16 +11,9 @@ from __future__ import annotations
 from pyinfra.api.deploy import deploy
 from pyinfra.operations import git
 
-from deploys.common import MIGRATIONS, REPO, compose_project, data
-from nyxops.deploy.operations import (
-    app_image,
-    app_running,
-    app_schema,
-    compose_up,
-    migrations_applied,
-    protect_installed,
-    wait_healthy,
-)
+from deploys.common import REPO, compose_project, data, migrations
+from nyxops.deploy.operations import app_image, app_schema, compose_up, protect_installed, wait_healthy
+from nyxops.deploy.release_ops import app_switched, backup_before_migrations, migrations_recorded
 
 
 @deploy("release")
@@ -40,9 +35,14 @@ def release_stage() -> None:
         name="App schema on an empty database" + (" (restored from a backup)" if d.restore_backup else ""),
         **project,
         command=d.app_schema_command,
+        image=d.app_image,
         restore=str(d.restore_backup) if d.restore_backup else None,
     )
-    migrations_applied(name="Migrations (guarded runner, SSH tunnel)", data=d, directory=str(MIGRATIONS), cwd=str(REPO))
+    folder = str(migrations(d))
+    backup_before_migrations(name="Backup before the migrations (pg_dump, on the host)", data=d, directory=folder,
+                             cwd=str(REPO))  # fmt: skip
+    migrations_recorded(name="Migrations (guarded runner, SSH tunnel)", data=d, directory=folder, cwd=str(REPO))
     protect_installed(name="Protect trigger for the protected columns (SSH tunnel)", data=d, cwd=str(REPO))
-    app = app_running(name="App runs the current image", **project, image=d.app_image)
-    wait_healthy(name="Wait until the app is healthy", project=d.compose_project, service="app", _if=app.did_change)
+    app_switched(name="App switched to this commit once healthy (the old one serves until then)", **project,
+                 image=d.app_image, timeout=d.health_timeout, keep=d.keep_releases)  # fmt: skip
+    compose_up(name="Proxy (Caddy: TLS on 443, 80 redirected)", **project, services=["proxy"], profiles=[])

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from nyxops.config import Settings
+from nyxops.deploy.containers import SERVICE_NOT_ONE_OFF
 from nyxops.errors import RemoteError, UsageError
 from nyxops.names import scrub_secrets
 from nyxops.remote import Host
@@ -47,6 +48,8 @@ def app_container(host: Host, settings: Settings) -> str:
             f"label=com.docker.compose.project={settings.compose_project}",
             "--filter",
             "label=com.docker.compose.service=app",
+            "--filter",
+            SERVICE_NOT_ONE_OFF,
             "--format",
             "{{.Names}}",
         ]

@@ -185,6 +185,15 @@ class Settings(BaseSettings, OllamaSettings):
     app_dir: str = "/opt/nyxcore"
     compose_project: str = "nyxcore"
     disk_threshold: int = Field(80, gt=0, le=100)
+    backup_dir: str = Field("", pattern=r"^(/[A-Za-z0-9._/-]+)?$", description="default: <app_dir>/backups")
+    backup_keep: int = Field(7, ge=1, le=1000)
+    keep_releases: int = Field(5, ge=2, le=100)
+    health_timeout: int = Field(120, ge=5, le=3600)
+    public_url: str | None = Field(None, pattern=r"^https?://[^/]+$")
+    public_address: str | None = None
+    public_ca: Path | None = None
+    public_tls: Literal["acme", "internal"] = "acme"
+    health_path: str = Field("/api/health", pattern=r"^/")
 
     @field_validator("protected_columns")
     @classmethod

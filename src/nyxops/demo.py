@@ -13,7 +13,7 @@ import psycopg
 from rich.console import Console
 from rich.rule import Rule
 
-from nyxops import render, render_lint, render_ops
+from nyxops.cli import render, render_lint, render_ops
 from nyxops.config import load_settings
 from nyxops.embedded import embedded_postgres, load_fixture
 from nyxops.guard.check import Policy

@@ -108,3 +108,19 @@ def from_database(exc: Exception) -> NyxopsError:
             f"write it: {grant}; or run nyxops as the database owner. Nothing was changed."
         )
     return DatabaseRefused(f"PostgreSQL said: {primary} (SQLSTATE {sqlstate or 'unknown'}). Nothing was changed.")
+
+
+class DeployLocked(NyxopsError):
+    """Another deploy (or rollback, or restore) holds the host's deploy lock."""
+
+
+class BackupFailed(NyxopsError):
+    """A backup could not be taken (or restored); for a release, nothing after it ran."""
+
+
+class SwitchFailed(NyxopsError):
+    """The new app container failed its health check; the old one kept serving."""
+
+
+class RollbackRefused(NyxopsError):
+    """A rollback was refused (unknown release, image gone, or a schema the release predates)."""

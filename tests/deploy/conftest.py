@@ -33,6 +33,10 @@ SECRETS = {
     "NYXCORE_OPENAI_API_KEY": "sk-test-key-1234567890",
 }
 ALL_STAGES = "host,config,ollama,release,verify"
+DOMAIN = "nyxcore.test"
+LOCK_OP = "lock | Deploy lock held for this deploy (pre-deploy hook after it)"
+AUDIT_OP = "audit | Deploy recorded in the host's audit log, lock released"
+VERIFY_OP = "verify | Post-deploy verification (nyxops verify)"
 
 
 def host_sh(*args: str, timeout: float = 300) -> str:
@@ -86,6 +90,11 @@ class LiveHost:
             "NYXOPS_GIT_REPO": "file:///srv/git/nyxcore.git",
             "NYXOPS_OLLAMA_CPUS": "1.5",  # this machine, and so the host, has 2 CPUs
             "NYXOPS_VERIFY_WAIT": "60",
+            "NYXOPS_DOMAIN": DOMAIN,
+            "NYXOPS_TLS": "internal",  # Caddy's own CA: no ACME from here
+            "NYXOPS_PUBLIC_ADDRESS": self.address,  # the domain resolves to the host's address, as DNS would
+            "NYXOPS_HEALTH_TIMEOUT": "30",
+            "NYXOPS_OPERATOR": "test-operator",
             **({"OPENAI_BASE_URL": f"{self.openai_url}/v1"} if self.openai_url else {}),
             **extra,
         }
@@ -110,10 +119,14 @@ class LiveHost:
             os.environ.update(saved)
 
     def state(self) -> str:
-        """Fingerprint of what the deploy manages on the host: files, packages, containers, images."""
+        """Fingerprint of what the deploy manages on the host: files, packages, containers, images.
+
+        nyxops' own records (audit log, releases, lock) and the backups are left out: every deploy writes them.
+        """
         return self.ssh(
-            "find /opt/nyxcore /etc/nftables.conf /etc/apt/apt.conf.d/20auto-upgrades -xdev -path /opt/nyxcore/src"
-            " -prune -o -printf '%p %m %s\\n' 2>/dev/null | sort; sha256sum /etc/nftables.conf /opt/nyxcore/.env"
+            "find /opt/nyxcore /etc/nftables.conf /etc/apt/apt.conf.d/20auto-upgrades -xdev \\( -path /opt/nyxcore/src"
+            " -o -path /opt/nyxcore/.nyxops -o -path /opt/nyxcore/backups \\) -prune -o -printf '%p %m %s\\n' 2>/dev/null"
+            " | sort; sha256sum /etc/nftables.conf /opt/nyxcore/.env"
             " /opt/nyxcore/*.yml 2>/dev/null; id deploy 2>/dev/null; dpkg-query -W -f '${Package}\\n' docker.io"
             " docker-compose 2>/dev/null; docker ps -a --format '{{.ID}} {{.Image}} {{.State}}' 2>/dev/null | sort;"
             " docker images -q 2>/dev/null | sort",

@@ -21,8 +21,21 @@ STAGES = "host,config"
         ({"NYXOPS_DISK_THRESHOLD": "120"}, "disk_threshold: Input should be less than or equal to 100"),
         ({"NYXOPS_STAGES": "host,deploy"}, "unknown stage(s) deploy"),
         ({"NYXOPS_RESTORE_BACKUP": "/nonexistent.dump"}, "restore_backup: /nonexistent.dump is not a file"),
+        ({"NYXOPS_TLS": "letsencrypt"}, "tls: Input should be 'acme' or 'internal'"),
+        ({"NYXOPS_DOMAIN": "https://nyxcore.cloud"}, "domain: String should match pattern"),
+        ({"NYXOPS_KEEP_RELEASES": "1"}, "keep_releases: Input should be greater than or equal to 2"),
     ],
-    ids=["missing-secret", "limit-below-model", "bad-memory-size", "bad-threshold", "bad-stage", "no-backup-file"],
+    ids=[
+        "missing-secret",
+        "limit-below-model",
+        "bad-memory-size",
+        "bad-threshold",
+        "bad-stage",
+        "no-backup-file",
+        "bad-tls",
+        "url-as-domain",
+        "no-release-to-roll-back-to",
+    ],
 )
 def test_bad_host_data_stops_before_connecting(test_host: LiveHost, extra, message) -> None:
     before = test_host.state()

@@ -18,7 +18,8 @@ NPROC = ["4", "MemTotal:       16000000 kB"]
 
 def _run(tmp_path: Path, responses: list, stages: str, **extra: str):
     scenario = tmp_path / "scenario.json"
-    scenario.write_text(json.dumps({"responses": responses}))
+    lock = ["nyxops-lock:acquired", ["nyxops-lock:acquired"]]  # the deploy lock's script, answered as a free lock
+    scenario.write_text(json.dumps({"responses": [*responses, lock]}))
     base = {k: v for k, v in os.environ.items() if not k.startswith(("NYXOPS_", "NYXCORE_"))}
     env = {**base, **SECRETS, "NYXOPS_FAKE_SCENARIO": str(scenario), "NYXOPS_STAGES": stages, **extra}
     return pyinfra(env, "-vv", inventory="tests/deploy/fake_inventory.py")

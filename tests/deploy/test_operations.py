@@ -17,7 +17,7 @@ from pyinfra.api.command import FileUploadCommand, FunctionCommand, StringComman
 from pyinfra.api.exceptions import OperationError
 from pyinfra.context import ctx_host
 
-from nyxops.deploy import facts, operations
+from nyxops.deploy import facts, operations, release_ops
 
 HERE = Path(__file__).parent
 
@@ -63,7 +63,7 @@ def _cases(kind: str) -> list[Path]:
 @pytest.mark.parametrize("path", _cases("operations"), ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_operation(path: Path) -> None:
     case = json.loads(path.read_text())
-    op = getattr(operations, path.parent.name)
+    op = getattr(operations, path.parent.name, None) or getattr(release_ops, path.parent.name)
     scripted = ScriptedHost(case.get("facts", {}))
     with ctx_host.use(scripted):
         if "error" in case:
@@ -92,7 +92,7 @@ def test_fact(path: Path) -> None:
 
 def test_every_operation_and_fact_has_cases() -> None:
     ops = {"secret_file", "compose_file", "prune_if_full", "compose_up", "wait_healthy", "ollama_pull", "ollama_warm",
-           "host_fits", "app_image", "app_running", "app_schema"}  # fmt: skip
+           "host_fits", "app_image", "app_switched", "app_schema", "caddyfile"}  # fmt: skip
     assert ops <= {p.parent.name for p in _cases("operations")}
     known = {"DiskUsage", "ComposeConfigHashes", "ComposeContainers", "OllamaModels", "OllamaLoaded", "HostResources",
              "AppRelease", "DatabaseTables"}  # fmt: skip

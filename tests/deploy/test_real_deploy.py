@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.deploy.conftest import ALL_STAGES, SECRETS, LiveHost, Run, host_sh, pyinfra
+from tests.deploy.conftest import ALL_STAGES, AUDIT_OP, LOCK_OP, SECRETS, VERIFY_OP, LiveHost, Run, host_sh, pyinfra
 from tests.helpers import nyxops
 
 GIB = 1024**3
@@ -41,14 +41,14 @@ def test_first_deploy_completes_on_an_empty_host(deployed: Run, test_host: LiveH
     assert test_host.psql("SELECT count(*) FROM nyxops.schema_migrations") == "3"
     assert test_host.psql("SELECT count(embedding) FROM workflow_insights") == "382"
     assert test_host.psql("SELECT evtenabled FROM pg_event_trigger WHERE evtname = 'nyxops_protect'") == "A"
-    assert deployed.results()["verify | Post-deploy verification (nyxops verify)"][0] == "1"
+    assert deployed.results()[VERIFY_OP][0] == "1"
     services = test_host.ssh(
         "docker ps --filter label=com.docker.compose.project=nyxcore"
         " --format '{{.Names}} {{.Label \"com.docker.compose.service\"}} {{.Status}}'"
     )
     rows = {line.split()[1]: line for line in services.splitlines()}
-    assert sorted(rows) == ["app", "db", "ollama"]
-    assert all("(healthy)" in row for row in rows.values()), services
+    assert sorted(rows) == ["app", "db", "ollama", "proxy"]
+    assert all("(healthy)" in row for name, row in rows.items() if name != "proxy"), services  # Caddy: no healthcheck
     # Debian's compose 1.29 names containers nyxcore_ollama_1: the deploy found them by their labels.
     assert all(row.split()[0] == f"nyxcore_{service}_1" for service, row in rows.items())
 
@@ -83,7 +83,7 @@ def test_firewall_admits_only_ssh_http_and_https_from_outside(deployed: Run, tes
     assert "table inet nyxops" in tables and "table ip nat" in tables  # ours beside Docker's
     assert "flush ruleset" not in test_host.ssh("cat /etc/nftables.conf")
     assert test_host.probe(22) == "open"
-    assert test_host.probe(80) == "refused" and test_host.probe(443) == "refused"  # admitted, nothing listens yet
+    assert test_host.probe(80) == "open" and test_host.probe(443) == "open"  # admitted, Caddy listens
     for port in (3000, 5432, 8080, 11434):
         assert test_host.probe(port, timeout=1.5) == "dropped", port
 
@@ -125,7 +125,8 @@ def test_verify_passes_through_tunnels(deployed: Run, test_host: LiveHost) -> No
     checks = {r["name"]: r for r in json.loads(result.stdout)["checks"]}
     assert all(c["status"] == "pass" for c in checks.values()), checks
     assert checks["host"]["figures"]["services"] == {"app": "running (healthy)", "db": "running (healthy)",
-                                                     "ollama": "running (healthy)"}  # fmt: skip
+                                                     "ollama": "running (healthy)", "proxy": "running"}  # fmt: skip
+    assert checks["public"]["figures"]["status"] == 200 and checks["public"]["figures"]["http_status"] == 308
     assert checks["embeddings"]["figures"]["workflow_insights"]["embedded"] == 382
 
 
@@ -208,7 +209,7 @@ def test_second_run_of_all_stages_changes_nothing(deployed: Run, test_host: Live
     assert again.code == 0, again.output[-3000:]
     results = again.results()
     assert len(results) >= 28
-    assert again.changed() == ["verify | Post-deploy verification (nyxops verify)"], again.changed()
+    assert again.changed() == [LOCK_OP, VERIFY_OP, AUDIT_OP], again.changed()  # the deploy's own bookkeeping
     assert test_host.state() == before
     assert all(secret not in _outputs(deployed, again) for secret in SECRETS.values())
     print(f"no-change re-run of all five stages: {again.seconds:.1f}s for {len(results)} operations")
@@ -228,8 +229,8 @@ def test_rotated_secret_is_written_but_never_printed(deployed: Run, test_host: L
     run = pyinfra(test_host.env(NYXCORE_ADMIN_SECRET=rotated), "--data", "stages=config", "--diff", "-vvv")
     try:
         assert run.code == 0, run.output[-3000:]
-        assert all(name.split(" | ")[0] in ("config", "preflight") for name in run.results())
-        assert run.changed() == ["config | App .env (secrets, 0600, never printed)"]
+        assert all(name.split(" | ")[0] in ("config", "preflight", "lock", "audit") for name in run.results())
+        assert run.changed() == [LOCK_OP, "config | App .env (secrets, 0600, never printed)", AUDIT_OP]
         assert f"ADMIN_SECRET='{rotated}'" in test_host.ssh("cat /opt/nyxcore/.env")
         assert rotated not in run.output
         assert all(secret not in run.output for secret in SECRETS.values())
@@ -365,7 +366,7 @@ def test_first_deploy_from_a_backup_restores_it_before_the_migrations(deployed: 
     assert test_host.psql("SELECT count(embedding) FROM workflow_insights") == "382"
     assert test_host.psql("SELECT count(*) FROM nyxops.schema_migrations") == "3"
     again = pyinfra(test_host.env(NYXOPS_STAGES="release", NYXOPS_RESTORE_BACKUP=str(dump)))
-    assert again.code == 0 and again.changed() == [], again.changed()  # a database with tables is never touched
+    assert again.code == 0 and again.changed() == [LOCK_OP, AUDIT_OP], again.changed()  # tables: never touched
 
 
 def test_everything_converges_again_after_the_breakage(deployed: Run, test_host: LiveHost) -> None:
@@ -373,4 +374,4 @@ def test_everything_converges_again_after_the_breakage(deployed: Run, test_host:
     assert pyinfra(test_host.env(NYXOPS_STAGES=ALL_STAGES)).code == 0
     again = pyinfra(test_host.env(NYXOPS_STAGES=ALL_STAGES))
     assert again.code == 0
-    assert again.changed() == ["verify | Post-deploy verification (nyxops verify)"], again.changed()
+    assert again.changed() == [LOCK_OP, VERIFY_OP, AUDIT_OP], again.changed()

@@ -7,6 +7,7 @@
 #   bash tests/host/host.sh images    the stack's images, built inside the host's own dockerd (after the host stage)
 #   bash tests/host/host.sh repo      the app's git repository on the host (branch production)
 #   bash tests/host/host.sh commit    a new commit on production (a routine release); prints its hash
+#   bash tests/host/host.sh remove F  a new commit on production without file F; prints its hash
 #   bash tests/host/host.sh down      stop it: dockerd, then the host's PID 1 by PID, mounts, namespace
 #
 # Why it is built this way (each point was learnt on this kind of machine):
@@ -23,7 +24,8 @@
 # - The host stage installs docker.io for real: its packages are downloaded ahead into the root's apt
 #   cache (the namespace has no route to the mirror), and apt's lists are marked fresh.
 # - No registry: images are `docker import`s of debootstrap root filesystems, then `docker build` on them,
-#   under the exact names the compose file uses. PostgreSQL 16 + pgvector come from the pgserver wheel.
+#   under the exact names the compose file uses (Caddy from Debian's own package, as caddy:2).
+#   PostgreSQL 16 + pgvector come from the pgserver wheel.
 # - Teardown kills the host's PID 1 by its PID (the kernel then ends everything in its PID namespace,
 #   containers included) and unmounts only what lies below the live copy: never anything by name.
 set -euo pipefail
@@ -130,6 +132,7 @@ rootfs() {
     image_tar base & pids+=($!)
     image_tar python python3 & pids+=($!)
     image_tar node nodejs & pids+=($!)
+    image_tar caddy caddy & pids+=($!)
     for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
     [ "$failed" = 0 ] || { log "building a root filesystem failed (logs in $CACHE)"; exit 1; }
 }
@@ -259,13 +262,15 @@ images() {
     in_host docker import --change "$path" - nyx/base:bookworm <"$CACHE/img-base.tar" >/dev/null
     in_host docker import --change "$path" - nyx/python:bookworm <"$CACHE/img-python.tar" >/dev/null
     in_host docker import --change "$path" - nyx/node:bookworm <"$CACHE/img-node.tar" >/dev/null
+    in_host docker import --change "$path" - nyx/caddy:bookworm <"$CACHE/img-caddy.tar" >/dev/null
     rm -rf "$LIVE/root/images"; mkdir -p "$LIVE/root/images"
-    cp -a "$HERE/images/pg" "$HERE/images/ollama" "$LIVE/root/images/"
+    cp -a "$HERE/images/pg" "$HERE/images/ollama" "$HERE/images/caddy" "$LIVE/root/images/"
     site="$("$PYTHON" -c 'import os, pgserver; print(os.path.dirname(os.path.dirname(pgserver.__file__)))')"
     cp -a "$site/pgserver" "$site/pgserver.libs" "$LIVE/root/images/pg/"
     find "$LIVE/root/images/pg/pgserver" -name __pycache__ -prune -exec rm -rf {} +
     in_host docker build -q -t pgvector/pgvector:pg16 /root/images/pg >/dev/null
     in_host docker build -q -t ollama/ollama:latest /root/images/ollama >/dev/null
+    in_host docker build -q -t caddy:2 /root/images/caddy >/dev/null
     log "images ready in $((SECONDS - t0)) s"
 }
 
@@ -290,6 +295,14 @@ commit() {  # commit [FILE CONTENT]: a new commit on production, pushed to the h
     if [ "$#" -ge 2 ]; then printf '%s\n' "$2" >"$work/$1"; else echo "// release $(date +%s%N)" >>"$work/server.js"; fi
     git_c add -A
     git_c commit -qm "release $(date +%s%N)"
+    git_c push -q "$LIVE/srv/git/nyxcore.git" production
+    git_c rev-parse HEAD
+}
+
+remove() {  # remove FILE: a new commit on production without FILE; prints its hash
+    local work="$LIVE/root/app-work"
+    git_c rm -q "$1"
+    git_c commit -qm "remove $1"
     git_c push -q "$LIVE/srv/git/nyxcore.git" production
     git_c rev-parse HEAD
 }
@@ -325,9 +338,11 @@ case "${1:-}" in
     images) images ;;
     repo) repo ;;
     commit) shift; commit "$@" ;;
+    remove) shift; remove "$1" ;;
     ssh) shift; ssh_host "$@" ;;
     exec) shift; in_host "$@" ;;
     init) ns_init ;;
     down) down ;;
-    *) echo "usage: $0 deps|rootfs|up|images|repo|commit [FILE CONTENT]|ssh CMD|exec CMD...|init|down" >&2; exit 2 ;;
+    *) echo "usage: $0 deps|rootfs|up|images|repo|commit [FILE CONTENT]|remove FILE|ssh CMD|exec CMD...|init|down" >&2
+       exit 2 ;;
 esac

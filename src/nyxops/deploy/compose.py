@@ -1,4 +1,4 @@
-"""``docker-compose.production.yml`` from its template, checked as YAML before it leaves this machine."""
+"""``docker-compose.production.yml`` (checked as YAML before it leaves this machine) and the Caddyfile."""
 
 from __future__ import annotations
 
@@ -11,14 +11,19 @@ from nyxops.deploy.hostdata import HostData
 from nyxops.errors import ConfigError
 
 
-def render(template: Path, data: HostData) -> str:
+def render_text(template: Path, data: HostData) -> str:
+    """A template with the host data; an undefined name is an error, not an empty string."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(template.parent), undefined=jinja2.StrictUndefined, keep_trailing_newline=True
     )
     try:
-        text = env.get_template(template.name).render(data=data)
+        return env.get_template(template.name).render(data=data)
     except jinja2.TemplateError as exc:
         raise ConfigError(f"{template}: {exc}") from None
+
+
+def render(template: Path, data: HostData) -> str:
+    text = render_text(template, data)
     try:
         parsed = yaml.safe_load(text)
     except yaml.YAMLError as exc:

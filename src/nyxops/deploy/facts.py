@@ -14,26 +14,13 @@ from typing import Any
 
 from pyinfra.api.facts import FactBase
 
-NO_CONTAINER = "nyxops: no running container"
+from nyxops.deploy.containers import NO_CONTAINER, SERVICE_NOT_ONE_OFF, compose_argv, find_container
+
+__all__ = ["NO_CONTAINER", "SERVICE_NOT_ONE_OFF", "compose_argv", "find_container"]
 
 
 def _cd(app_dir: str, argv: Iterable[str]) -> str:
     return f"cd {shlex.quote(app_dir)} && {shlex.join(list(argv))}"
-
-
-def compose_argv(compose: list[str], project: str, file: str, profiles: list[str]) -> list[str]:
-    """The compose command for the project's file and profiles, as every compose call on the host starts."""
-    argv = [*compose, "-p", project, "-f", file]
-    for profile in profiles:
-        argv += ["--profile", profile]
-    return argv
-
-
-def find_container(project: str, service: str, var: str = "c") -> str:
-    """Shell that sets ``$var`` to the running container of a compose service, found by its labels."""
-    ps = ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
-          "--filter", f"label=com.docker.compose.service={service}"]  # fmt: skip
-    return f"{var}=$({shlex.join(ps)} | head -n1)"
 
 
 def in_container(project: str, service: str, argv: list[str]) -> str:
@@ -94,9 +81,9 @@ class ComposeContainers(DockerFact):
 
     def command(self, project: str) -> str:
         template = '{{.Label "com.docker.compose.service"}}|{{.Label "com.docker.compose.config-hash"}}|{{.State}}'
-        return shlex.join(
-            ["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={project}", "--format", template]
-        )
+        project_label = f"label=com.docker.compose.project={project}"
+        return shlex.join(["docker", "ps", "-a", "--filter", project_label, "--filter", SERVICE_NOT_ONE_OFF,
+                           "--format", template])  # fmt: skip
 
     def process(self, output: list[str]) -> dict[str, tuple[str, str]]:
         containers = {}

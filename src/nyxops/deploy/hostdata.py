@@ -46,6 +46,20 @@ class HostData(BaseSettings, OllamaSettings):
     prune_cache_age: str = Field("168h", pattern=r"^\d+[smh]$", description="build cache older than this is pruned")
     secrets_file: Path | None = None
     verify_wait: float = Field(120.0, ge=0, description="seconds verify retries failing checks (services starting)")
+    lock_wait: float = Field(0, ge=0, le=86400, description="seconds a deploy waits for another's lock")
+    deploy_message: str = Field("", max_length=200, description="why: kept with the lock and in the audit log")
+    hooks_dir: Path | None = Field(None, description="pre-deploy / post-deploy executables (default deploys/hooks)")
+    migrations_dir: Path | None = Field(None, description="reviewed migrations (default migrations/)")
+    backup_dir: str = Field("", pattern=r"^(/[A-Za-z0-9._/-]+)?$", description="default: <app_dir>/backups")
+    backup_keep: int = Field(7, ge=1, le=1000)
+    keep_releases: int = Field(5, ge=2, le=100, description="app images kept for rollback")
+    health_timeout: int = Field(120, ge=5, le=3600, description="seconds a new release has to pass its health check")
+    domain: str = Field("nyxcore.cloud", pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
+    tls: Literal["acme", "internal"] = Field("acme", description="internal: Caddy's own CA (staging, tests)")
+    acme_email: str = Field("", pattern=r"^([^@\s]+@[^@\s]+)?$")
+    proxy_image: str = "caddy:2"
+    public_address: str | None = Field(None, description="verify connects here instead of the domain's DNS")
+    public_ca: Path | None = Field(None, description="CA bundle verify trusts for the public URL")
     stages: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(STAGES))
 
     @field_validator("stages", mode="before")

@@ -40,6 +40,7 @@ from nyxops.deploy.facts import (
 )
 from nyxops.deploy.hostdata import HostData
 from nyxops.deploy.secrets import load_secrets
+from nyxops.deploy.session import note, reported
 
 Command = str | StringCommand | FileUploadCommand | FunctionCommand
 
@@ -244,18 +245,19 @@ def ollama_warm(project: str, model: str, keep_alive: str, port: int) -> Generat
 @operation()
 def app_image(app_dir: str, image: str, project: str, no_cache: bool = False) -> Generator[Command, None, None]:
     """
-    Build the app image for the checked-out commit when none exists, and tag it ``current``.
+    Build the app image for the checked-out commit when none exists (the switch makes it ``current``).
 
     Images are tagged with their commit and labelled with it (``org.opencontainers.image.revision``):
     a build that failed leaves no image, so the next run builds again instead of reporting no change.
+    Earlier releases keep their images (``keep_releases``), so a rollback needs no rebuild.
 
     + app_dir: project folder; the checkout is ``src/``
     + image: image repository, e.g. ``nyxcore-app``
     + no_cache: rebuild without Docker's layer cache
     """
     release = host.get_fact(AppRelease, app_dir=app_dir, image=image, project=project)
-    if release["built"] and release["current"] == release["built"] and not no_cache:
-        host.noop(f"{image}:{release['commit'][:12]} is built and current")
+    if release["built"] and not no_cache:
+        host.noop(f"{image}:{release['commit'][:12]} is built")
         return
     src, image_q = shlex.quote(f"{app_dir}/src"), shlex.quote(image)
     build = (
@@ -263,37 +265,13 @@ def app_image(app_dir: str, image: str, project: str, no_cache: bool = False) ->
         f' -t {image_q}:"$commit" {src}'
     )
     exists = f'docker image inspect {image_q}:"$commit" >/dev/null 2>&1'
-    yield StringCommand(
-        f"commit=$(git -C {src} rev-parse HEAD) && "
-        + (f"{build}" if no_cache else f"{{ {exists} || {build}; }}")
-        + f' && docker tag {image_q}:"$commit" {image_q}:current'
-    )
-
-
-@operation()
-def app_running(
-    app_dir: str, compose: list[str], project: str, file: str, image: str
-) -> Generator[Command, None, None]:
-    """
-    The app container runs the image tagged ``current``, as configured; recreated when either differs.
-
-    Compose's config hash does not see a tag that moved to a new image, so the image ID is compared too.
-    """
-    release = host.get_fact(AppRelease, app_dir=app_dir, image=image, project=project)
-    wanted = host.get_fact(ComposeConfigHashes, app_dir=app_dir, compose=compose, project=project, file=file,
-                           profiles=[])  # fmt: skip
-    running = host.get_fact(ComposeContainers, project=project)
-    same_image = bool(release["current"]) and release["running"] == release["current"]
-    if same_image and running.get("app") == (wanted.get("app"), "running"):
-        host.noop(f"app runs {image}:current ({release['commit'][:12]})")
-        return
-    argv = [*compose_argv(compose, project, file, []), "up", "-d", "--no-deps", "--force-recreate", "app"]
-    yield StringCommand(f"cd {shlex.quote(app_dir)} && {shlex.join(argv)}")
+    built = build if no_cache else f"{{ {exists} || {build}; }}"
+    yield StringCommand(f"commit=$(git -C {src} rev-parse HEAD) && {built}")
 
 
 @operation()
 def app_schema(
-    app_dir: str, compose: list[str], project: str, file: str, command: str, restore: str | None = None
+    app_dir: str, compose: list[str], project: str, file: str, command: str, image: str, restore: str | None = None
 ) -> Generator[Command, None, None]:
     """
     On an empty database (a first deploy), create the app's schema before nyxops' migrations run.
@@ -316,7 +294,14 @@ def app_schema(
         yield StringCommand(f"if {empty}; then {load}; status=$?; else status=0; fi; rm -f {dump}; exit $status")
         return
     run = [*compose_argv(compose, project, file, []), "run", "--rm", "--no-deps", "-T", "app", "sh", "-c", command]
-    yield StringCommand(f"if {empty}; then cd {shlex.quote(app_dir)} && {shlex.join(run)}; fi")
+    # A first deploy has no "current" yet (the switch tags it once the app is healthy): the checkout's image
+    # is the one that runs the schema tool, so it becomes current here, with nothing running to disturb.
+    image_q = shlex.quote(image)
+    first = (
+        f"docker image inspect {image_q}:current >/dev/null 2>&1 || "
+        f'docker tag {image_q}:"$(git -C {shlex.quote(app_dir + "/src")} rev-parse HEAD)" {image_q}:current'
+    )
+    yield StringCommand(f"if {empty}; then {first} && cd {shlex.quote(app_dir)} && {shlex.join(run)}; fi")
 
 
 def _operator_env(data: HostData) -> dict[str, str]:
@@ -329,22 +314,6 @@ def _operator_env(data: HostData) -> dict[str, str]:
         "known_hosts": host.data.get("ssh_known_hosts_file"),
     }
     return operator.child_env(ssh, data, load_secrets(data))
-
-
-@operation()
-def migrations_applied(data: HostData, directory: str, cwd: str) -> Generator[Command, None, None]:
-    """
-    Apply pending reviewed migrations with the guarded runner, through an SSH tunnel to ``db``.
-
-    Which files are pending is read when the plan is made (``--dry`` shows them); SQL never passes
-    through a remote shell.
-    """
-    env = _operator_env(data)
-    pending = operator.pending_migrations(env, Path(directory), Path(cwd))
-    if pending == []:
-        host.noop("no pending migrations")
-        return
-    yield FunctionCommand(operator.apply_migrations, (env, Path(directory), Path(cwd)), {})
 
 
 @operation()
@@ -361,4 +330,14 @@ def protect_installed(data: HostData, cwd: str) -> Generator[Command, None, None
 def verified(data: HostData, checks: str, cwd: str, wait: float = 120) -> Generator[Command, None, None]:
     """Run ``nyxops verify`` against the host; the deploy fails when a check fails."""
     env = _operator_env(data)
-    yield FunctionCommand(operator.verify, (env, Path(checks), Path(cwd), wait), {})
+    yield FunctionCommand(_verify, (env, Path(checks), Path(cwd), wait), {})
+
+
+@reported
+def _verify(state: Any, host: Any, env: dict[str, str], checks: Path, cwd: Path, wait: float) -> None:
+    try:
+        operator.verify(env, checks, cwd, wait)
+    except operator.StageFailed:
+        note(host.name, "verify", "failed")
+        raise
+    note(host.name, "verify", "passed")

@@ -40,6 +40,13 @@ def child_env(ssh: Mapping[str, Any], data: HostData, secrets: Mapping[str, str]
             "NYXOPS_APP_DIR": data.app_dir,
             "NYXOPS_COMPOSE_PROJECT": data.compose_project,
             "NYXOPS_DISK_THRESHOLD": str(data.disk_threshold),
+            "NYXOPS_BACKUP_DIR": data.backup_dir,
+            "NYXOPS_BACKUP_KEEP": str(data.backup_keep),
+            "NYXOPS_KEEP_RELEASES": str(data.keep_releases),
+            "NYXOPS_HEALTH_TIMEOUT": str(data.health_timeout),
+            "NYXOPS_HEALTH_PATH": data.health_path,
+            "NYXOPS_PUBLIC_URL": f"https://{data.domain}",
+            "NYXOPS_PUBLIC_TLS": data.tls,
             "NYXOPS_OLLAMA_MEMORY": data.ollama_memory,
             "NYXOPS_OLLAMA_MODELS": json.dumps([m.model_dump() for m in data.ollama_models]),
             "NYXOPS_OLLAMA_CONTEXT_LENGTH": str(data.ollama_context_length),
@@ -52,6 +59,10 @@ def child_env(ssh: Mapping[str, Any], data: HostData, secrets: Mapping[str, str]
         env["NYXOPS_SSH_KEY"] = str(ssh["key"])
     if ssh.get("known_hosts"):
         env["NYXOPS_SSH_KNOWN_HOSTS"] = str(ssh["known_hosts"])
+    if data.public_address:
+        env["NYXOPS_PUBLIC_ADDRESS"] = data.public_address
+    if data.public_ca:
+        env["NYXOPS_PUBLIC_CA"] = str(data.public_ca)
     if data.secrets_file:
         env["NYXOPS_SECRETS_FILE"] = str(data.secrets_file)
     return env

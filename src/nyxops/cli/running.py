@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from nyxops.cli import PATH, app, finish, run, settings_for
+from nyxops.cli.base import PATH, app, finish, run, settings_for
 
 
 @app.group("app")

@@ -1,9 +1,10 @@
-"""Output of ``verify`` and ``backfill``."""
+"""Output of ``verify``, ``backfill`` and ``audit``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -154,3 +155,26 @@ def backfill_summary(summaries: list[Summary], console: Console) -> None:
     for s in summaries:
         for failure in s.failed_batches:
             console.print(f"[bold red]failed[/] {s.target} {escape(failure)}: left NULL, run backfill again")
+
+
+def audit_table(entries: list[dict[str, Any]], console: Console) -> None:
+    """The audit log's last lines, oldest first, one row each."""
+    table = Table(title="nyxops audit (oldest first)")
+    for column in ("at", "event", "who", "ref / stage", "commit", "outcome", "s", "detail"):
+        table.add_column(column)
+    for e in entries:
+        detail = [f"backup {e['backup']}" if e.get("backup") else "",
+                  ", ".join(m.get("name", "?") for m in e.get("migrations", [])),
+                  f"verify {e['verify']}" if e.get("verify") else "", e.get("failed_at", ""), e.get("message", ""),
+                  e.get("released", ""), e.get("restored", "")]  # fmt: skip
+        table.add_row(
+            str(e.get("at", "")),
+            str(e.get("event", "?")),
+            str(e.get("who", "")),
+            str(e.get("stage") or e.get("ref") or ""),
+            str(e.get("commit", ""))[:12],
+            str(e.get("outcome", "")),
+            str(e.get("duration_s", "")),
+            escape("; ".join(str(d) for d in detail if d)),
+        )
+    console.print(table if entries else "the audit log is empty")

@@ -1,4 +1,4 @@
-"""``nyxops verify``, ``backfill`` and ``demo``: registered on the same app as the migration commands."""
+"""``nyxops verify``, ``backfill`` and ``demo``: the operations side, thin commands over verify and embeddings/."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from nyxops.cli import PATH, app, dir_option, err, finish, out, run, settings_for, url_option
+from nyxops.cli.base import PATH, app, dir_option, err, finish, out, run, settings_for, url_option
 from nyxops.errors import UsageError
 
 
@@ -30,7 +30,7 @@ def verify(
     checks_dir: Path | None,
 ) -> None:
     """Prove a deploy worked: embeddings all there, nothing lost, providers answering end to end."""
-    from nyxops import render_ops
+    from nyxops.cli import render_ops
     from nyxops.names import scrub_secrets
     from nyxops.verify import default_checks_dir, discover, junit, run_checks, summary
     from nyxops.verify_session import session
@@ -108,7 +108,7 @@ def backfill(
     """Fill NULL embeddings: batched, concurrent, one write per batch, resumable, never twice."""
     from pydantic import ValidationError
 
-    from nyxops import render_ops
+    from nyxops.cli import render_ops
     from nyxops.config import EmbeddingTarget
     from nyxops.embeddings.backfill import Options
     from nyxops.embeddings.backfill import backfill as run_backfill

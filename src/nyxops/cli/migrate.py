@@ -1,134 +1,27 @@
-"""The ``nyxops`` command: parse flags, call one function, render its result. Nothing else lives here.
-
-click, not typer: typer 0.29 builds pydantic validators for every parameter at startup, which
-cost ``nyxops lint`` 0.14 s a run (as long as squawk's whole run) in the app's CI. Everything
-heavy (rich, pydantic-settings, psycopg) is imported by the command that needs it.
-"""
+"""``nyxops lint``, ``migrate`` and ``protect``: the SQL side, thin commands over guard/ and migrate/."""
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import click
 
-from nyxops.errors import ConfigError, NyxopsError, from_database
-
-if TYPE_CHECKING:
-    from rich.console import Console
-
-    from nyxops.config import Settings
-
-_state = {"debug": False}
-PATH = click.Path(path_type=Path)
-dir_option = click.option("--dir", "directory", type=PATH, help="migrations folder [default: migrations/]")
-url_option = click.option("--database-url", help="PostgreSQL URL [default: $DATABASE_URL]")
-json_option = click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-tunnel_option = click.option(
-    "--tunnel", is_flag=True, help="reach the database through an SSH tunnel to NYXOPS_HOST (its loopback port)"
+from nyxops.cli.base import (
+    PATH,
+    app,
+    dir_option,
+    err,
+    finish,
+    json_option,
+    out,
+    reach,
+    run,
+    settings_for,
+    tunnel_option,
+    url_option,
 )
-
-
-@functools.cache
-def out() -> Console:
-    """Standard output for people. rich is imported on first use: lint's JSON never needs it.
-
-    In a pipe or a CI log there is no terminal width to fit: tables keep full names and texts
-    instead of being cut to rich's default of 80 columns (``COLUMNS`` still wins when set).
-    """
-    from rich.console import Console
-
-    return Console(soft_wrap=True, width=_width(sys.stdout))
-
-
-@functools.cache
-def err() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True, soft_wrap=True, width=_width(sys.stderr))
-
-
-def _width(stream: object) -> int | None:
-    if os.environ.get("COLUMNS") or getattr(stream, "isatty", lambda: False)():
-        return None  # rich reads the terminal (or COLUMNS)
-    return 400
-
-
-T = TypeVar("T")
-
-
-def finish(code: int) -> NoReturn:
-    """End the command with ``code`` (0 fine, 1 found a problem, 2 bad input)."""
-    sys.exit(code)
-
-
-def run(action: Callable[[], T]) -> T:
-    """Call ``action``; an expected failure becomes its message and exit code, no traceback."""
-    try:
-        return action()
-    except NyxopsError as exc:
-        if _state["debug"]:
-            raise
-        _fail(exc)
-    except Exception as exc:
-        if _state["debug"] or not type(exc).__module__.startswith("psycopg"):
-            raise
-        _fail(from_database(exc))  # a database error nothing below expected: a sentence, not a traceback
-
-
-def _fail(exc: NyxopsError) -> NoReturn:
-    from rich.markup import escape
-
-    from nyxops.names import scrub_secrets
-
-    err().print(f"[bold red]error:[/] {escape(scrub_secrets(str(exc)))}")
-    finish(exc.exit_code)
-
-
-def settings_for(database_url: str | None = None, directory: Path | None = None) -> Settings:
-    from nyxops.config import load_settings
-
-    return run(lambda: load_settings(database_url=database_url, migrations_dir=directory))
-
-
-@contextmanager
-def reach(settings: Settings, tunnel: bool) -> Iterator[Settings]:
-    """The settings as given, or with the database URL pointed through an SSH tunnel to the host."""
-    if not tunnel:
-        yield settings
-        return
-    from pydantic import SecretStr
-
-    from nyxops.remote import Host, through_tunnel
-
-    remote = settings.remote_database_url or settings.database_url
-    if remote is None:
-        raise ConfigError("--tunnel needs the host's database URL: NYXOPS_REMOTE_DATABASE_URL")
-    host = Host(settings).open()
-    try:
-        with host.tunnel(settings.remote_db_port) as port:
-            url = SecretStr(through_tunnel(remote.get_secret_value(), port))
-            yield settings.model_copy(update={"database_url": url})
-    finally:
-        host.close()
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--debug", is_flag=True, help="show tracebacks")
-@click.pass_context
-def app(ctx: click.Context, debug: bool) -> None:
-    """Operations toolkit of the nyxcore stack."""
-    _state["debug"] = debug
-    if ctx.invoked_subcommand != "lint":  # lint logs nothing: its start in CI stays short
-        from nyxops import logs
-
-        logs.configure(err())
 
 
 @app.group("migrate")
@@ -152,7 +45,7 @@ def lint(paths: tuple[Path, ...], fmt: str, explain: str | None, exclude: tuple[
 
     PATHS are files or folders; - reads standard input (prisma migrate diff --script | nyxops lint -).
     """
-    from nyxops import render_lint
+    from nyxops.cli import render_lint
     from nyxops.guard import registry
     from nyxops.guard.lint import configured_policy, lint_text
     from nyxops.guard.lint import lint as run_lint
@@ -191,7 +84,7 @@ def lint(paths: tuple[Path, ...], fmt: str, explain: str | None, exclude: tuple[
 @tunnel_option
 def migrate_status(directory: Path | None, database_url: str | None, as_json: bool, tunnel: bool) -> None:
     """Applied, pending, unreviewed and drifted files."""
-    from nyxops import render
+    from nyxops.cli import render
     from nyxops.migrate.status import status
 
     settings = settings_for(database_url, directory)
@@ -220,7 +113,7 @@ def migrate_status(directory: Path | None, database_url: str | None, as_json: bo
 @tunnel_option
 def migrate_plan(directory: Path | None, database_url: str | None, as_json: bool, tunnel: bool) -> None:
     """Dry run: execute the pending files for real inside a transaction that is always rolled back."""
-    from nyxops import render
+    from nyxops.cli import render
     from nyxops.migrate.plan import Plan, plan
 
     settings = settings_for(database_url, directory)
@@ -243,7 +136,7 @@ def migrate_plan(directory: Path | None, database_url: str | None, as_json: bool
 @tunnel_option
 def migrate_apply(directory: Path | None, database_url: str | None, tunnel: bool) -> None:
     """Apply the pending reviewed files, each in one transaction with its history row."""
-    from nyxops import render
+    from nyxops.cli import render
     from nyxops.migrate.apply import FileRun, apply
 
     settings = settings_for(database_url, directory)
@@ -366,45 +259,3 @@ def protect_remove(database_url: str | None, tunnel: bool) -> None:
 
     run(action)
     out().print("protect removed")
-
-
-def main() -> None:
-    from nyxops import cli_app, cli_ops  # register verify, backfill, demo; app exec|request|logs
-
-    assert cli_ops and cli_app
-    try:
-        code = app.main(prog_name="nyxops", standalone_mode=False)
-    except (click.Abort, KeyboardInterrupt):
-        err().print("interrupted: committed work stays committed; run the same command again to continue")
-        import threading
-
-        if threading.active_count() > 1:  # a worker stuck in a provider's request: do not wait for it
-            import os
-
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(130)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    _leave(code if isinstance(code, int) else 0)
-
-
-def _leave(code: int) -> None:
-    """Exit without freeing the heap object by object.
-
-    Why: after a 10,000-statement apply the interpreter spent 0.15 s tearing down parse trees the
-    OS frees at once. Exit handlers still run (logging's flush, an embedded server's stop), and a
-    run with threads still alive exits the normal way so that nothing is cut short.
-    """
-    import atexit
-    import os
-    import threading
-
-    if threading.active_count() > 1:
-        sys.exit(code)
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)

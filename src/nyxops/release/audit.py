@@ -1,0 +1,49 @@
+"""The host's audit log: one JSON line per deploy, per stage and per release action, appended.
+
+Lines are built from named fields only (who, from where, ref, commit, image, migrations and their
+reviewers, backup, verify, duration, outcome), and every known secret value is scrubbed from the
+line before it leaves this machine: an error text quoted in it can never carry one to the host.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from nyxops.release.layout import Layout
+from nyxops.release.lock import now_utc
+from nyxops.release.shell import Shell
+
+
+def line(record: Mapping[str, Any], secrets: Iterable[str] = ()) -> str:
+    text = json.dumps({"at": now_utc(), **record}, ensure_ascii=True, default=str)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def append(shell: Shell, layout: Layout, records: Iterable[Mapping[str, Any]], secrets: Iterable[str] = ()) -> None:
+    known = [s for s in secrets if s]
+    lines = " ".join(shlex.quote(line(r, known)) for r in records)
+    if not lines:
+        return
+    state, audit = shlex.quote(layout.state), shlex.quote(layout.audit)
+    ran = shell.sh(f"mkdir -p {state} && chmod 700 {state} && printf '%s\\n' {lines} >>{audit} && chmod 600 {audit}")
+    if ran.code != 0:
+        from nyxops.errors import RemoteError
+
+        raise RemoteError(f"the audit log {layout.audit} on {shell.name} could not be written: {ran.stderr[-300:]}")
+
+
+def last(shell: Shell, layout: Layout, count: int = 20) -> list[dict[str, Any]]:
+    ran = shell.sh(f"tail -n {int(count)} {shlex.quote(layout.audit)} 2>/dev/null || true", timeout=30)
+    entries = []
+    for text in ran.stdout.splitlines():
+        try:
+            entries.append(json.loads(text))
+        except ValueError:
+            entries.append({"unreadable": text[:200]})
+    return entries
