@@ -83,16 +83,17 @@ def test_healthy_setup_passes_with_figures(healthy, tmp_path: Path) -> None:
     results = _results(result)
     assert {name: r["status"] for name, r in results.items()} == {
         "app": "pass", "embeddings": "pass", "host": "skip", "migrations": "pass", "ollama": "pass",
-        "openai": "pass", "schema": "pass",
+        "openai": "pass", "public": "skip", "schema": "pass",
     }  # fmt: skip
     assert results["embeddings"]["figures"]["workflow_insights"]["embedded"] == 382
     assert results["embeddings"]["figures"]["workflow_insights"]["census_floor"] == 382
     assert results["ollama"]["figures"]["tokens_per_s"] == 20.0
     assert "no host configured" in results["host"]["reason"]
+    assert "no public URL" in results["public"]["reason"]  # NYXOPS_PUBLIC_URL unset: the deploy sets it
     report = json.loads(result.stdout)
-    assert report["ok"] is True and report["counts"] == {"pass": 6, "fail": 0, "skip": 1}
+    assert report["ok"] is True and report["counts"] == {"pass": 6, "fail": 0, "skip": 2}
     suite = ElementTree.parse(junit).getroot()
-    assert suite.get("tests") == "7" and suite.get("failures") == "0" and suite.get("skipped") == "1"
+    assert suite.get("tests") == "8" and suite.get("failures") == "0" and suite.get("skipped") == "2"
     properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
     assert properties["tokens_per_s"] == "20.0"  # name/value pairs, not a Python repr of a dict
     assert "{'" not in junit.read_text()

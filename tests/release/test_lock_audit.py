@@ -94,11 +94,15 @@ def test_a_lock_file_that_is_not_nyxops_is_reported_not_trusted(where: Layout) -
 
 def test_audit_lines_are_json_appended_with_secrets_scrubbed(where: Layout) -> None:
     secret = "pg-Pa55word$with#chars"
-    audit.append(LocalShell(), where, [{"event": "deploy", "error": f"failed: password={secret}", "n": 1}], [secret])
+    url = "postgresql://nyxcore:pg-Pa55word%24with%23chars@127.0.0.1/nyxcore"  # the password as a URL carries it
+    audit.append(LocalShell(), where, [{"event": "deploy", "error": f"failed: password={secret} {url}"}], [secret])
     audit.append(LocalShell(), where, [{"event": "stage", "stage": 'it\'s "quoted" $HOME `id`'}], [secret])
     text = Path(where.audit).read_text()
-    assert secret not in text and text.count("\n") == 2
+    assert secret not in text and "Pa55word" not in text and text.count("\n") == 2
     first, second = audit.last(LocalShell(), where, 10)
-    assert first["error"] == "failed: password=***" and second["stage"] == 'it\'s "quoted" $HOME `id`'
+    assert (
+        first["error"] == "failed: password=*** postgresql://nyxcore:***@127.0.0.1/nyxcore"
+        and second["stage"] == 'it\'s "quoted" $HOME `id`'
+    )
     assert oct(Path(where.audit).stat().st_mode)[-3:] == "600"
     assert json.loads(text.splitlines()[0])["at"].endswith("Z")

@@ -195,6 +195,8 @@ def reported(function: Callable[..., None]) -> Callable[..., bool]:
         try:
             function(state, host, *args, **kwargs)
         except NyxopsError as exc:
+            if host.name in CURRENT and not CURRENT[host.name].error:
+                CURRENT[host.name].error = str(exc)  # for the audit line (secrets scrubbed there)
             for text in str(exc).splitlines():
                 host.log_styled(f"nyxops: {text}", fg="red", log_func=log.error)
             return False

@@ -11,6 +11,7 @@ import json
 import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 from nyxops.release.layout import Layout
 from nyxops.release.lock import now_utc
@@ -20,8 +21,9 @@ from nyxops.release.shell import Shell
 def line(record: Mapping[str, Any], secrets: Iterable[str] = ()) -> str:
     text = json.dumps({"at": now_utc(), **record}, ensure_ascii=True, default=str)
     for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+        if secret:  # as written, as a URL carries it, and as JSON escapes it
+            for form in {secret, quote(secret, safe=""), json.dumps(secret, ensure_ascii=True)[1:-1]}:
+                text = text.replace(form, "***")
     return text
 
 
