@@ -26,3 +26,14 @@ def find_container(project: str, service: str, var: str = "c") -> str:
     ps = ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
           "--filter", f"label=com.docker.compose.service={service}", "--filter", SERVICE_NOT_ONE_OFF]  # fmt: skip
     return f"{var}=$({shlex.join(ps)} | head -n1)"
+
+
+def psql(query: str, user: str = "nyxcore", database: str = "nyxcore") -> list[str]:
+    """psql in the database container, one query, unaligned rows only (what a script reads back)."""
+    return ["psql", "-XtAq", "-U", user, "-d", database, "-c", query]
+
+
+def count_tables(user: str = "nyxcore", database: str = "nyxcore") -> list[str]:
+    """psql, in the database container, counting the tables outside the system schemas."""
+    query = "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+    return psql(query, user, database)

@@ -14,9 +14,9 @@ from typing import Any
 
 from pyinfra.api.facts import FactBase
 
-from nyxops.deploy.containers import NO_CONTAINER, SERVICE_NOT_ONE_OFF, compose_argv, find_container
+from nyxops.deploy.containers import NO_CONTAINER, SERVICE_NOT_ONE_OFF, compose_argv, count_tables, find_container
 
-__all__ = ["NO_CONTAINER", "SERVICE_NOT_ONE_OFF", "compose_argv", "find_container"]
+__all__ = ["NO_CONTAINER", "SERVICE_NOT_ONE_OFF", "compose_argv", "count_tables", "find_container"]
 
 
 def _cd(app_dir: str, argv: Iterable[str]) -> str:
@@ -117,12 +117,6 @@ class OllamaLoaded(OllamaModels):
 
     def command(self, project: str, service: str = "ollama") -> str:
         return in_container(project, service, ["ollama", "ps"])
-
-
-def count_tables(user: str = "nyxcore", database: str = "nyxcore") -> list[str]:
-    """psql, in the database container, counting the tables outside the system schemas."""
-    query = "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
-    return ["psql", "-XtAq", "-U", user, "-d", database, "-c", query]
 
 
 class DatabaseTables(DockerFact):

@@ -55,6 +55,18 @@ def _finish(state: Any, host: Any) -> None:
     CURRENT[host.name].finish(PyinfraShell(host), "ok", say=host.log)
 
 
+_PLANNED: dict[tuple[str, str], list[str] | None] = {}
+
+
+def _pending_when_planned(data: HostData, directory: str, cwd: str) -> list[str] | None:
+    """The pending files as the plan reads them, once per host and folder: the backup's and the
+    migrations' operations plan from the same read (each read is a child process and a tunnel)."""
+    key = (host.name, directory)
+    if key not in _PLANNED:
+        _PLANNED[key] = operator.pending_migrations(_operator_env(data), Path(directory), Path(cwd))
+    return _PLANNED[key]
+
+
 @operation()
 def backup_before_migrations(data: HostData, directory: str, cwd: str) -> Generator[Command, None, None]:
     """
@@ -62,7 +74,7 @@ def backup_before_migrations(data: HostData, directory: str, cwd: str) -> Genera
 
     A backup that fails stops the release before any migration runs.
     """
-    pending = operator.pending_migrations(_operator_env(data), Path(directory), Path(cwd))
+    pending = _pending_when_planned(data, directory, cwd)
     if pending == []:
         host.noop("no pending migrations: no backup needed")
         return
@@ -85,12 +97,10 @@ def migrations_recorded(data: HostData, directory: str, cwd: str) -> Generator[C
     Which files are pending is read when the plan is made (``--dry`` shows them); SQL never passes
     through a remote shell. The files applied, with their reviewers, go into the audit line.
     """
-    env = _operator_env(data)
-    pending = operator.pending_migrations(env, Path(directory), Path(cwd))
-    if pending == []:
+    if _pending_when_planned(data, directory, cwd) == []:
         host.noop("no pending migrations")
         return
-    yield FunctionCommand(_apply, (env, Path(directory), Path(cwd)), {})
+    yield FunctionCommand(_apply, (_operator_env(data), Path(directory), Path(cwd)), {})
 
 
 @reported

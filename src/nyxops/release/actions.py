@@ -95,11 +95,8 @@ def audit_lines(settings: Settings, count: int) -> list[dict[str, Any]]:
 
 
 def take_backup(settings: Settings, label: str, keep: int | None) -> backup.Backup | None:
-    def work(shell: FabricShell) -> backup.Backup | None:
-        return backup.take(shell, layout(settings), label, keep or settings.backup_keep)
-
     with connected(settings) as shell:
-        made = work(shell)
+        made = backup.take(shell, layout(settings), label, keep or settings.backup_keep)
         me = lock.Holder("backup")
         audit.append(shell, layout(settings), [{"event": "backup", "who": me.who, "from": me.where,
                                                 "backup": made.path if made else None, "outcome": "ok"}])  # fmt: skip

@@ -27,17 +27,22 @@ def line(record: Mapping[str, Any], secrets: Iterable[str] = ()) -> str:
     return text
 
 
-def append(shell: Shell, layout: Layout, records: Iterable[Mapping[str, Any]], secrets: Iterable[str] = ()) -> None:
-    known = [s for s in secrets if s]
-    lines = " ".join(shlex.quote(line(r, known)) for r in records)
-    if not lines:
+def append_lines(shell: Shell, layout: Layout, path: str, lines: Iterable[str]) -> None:
+    """Append whole lines to a file of nyxops' folder on the host (mode 0600), in one printf."""
+    quoted = " ".join(shlex.quote(text) for text in lines)
+    if not quoted:
         return
-    state, audit = shlex.quote(layout.state), shlex.quote(layout.audit)
-    ran = shell.sh(f"mkdir -p {state} && chmod 700 {state} && printf '%s\\n' {lines} >>{audit} && chmod 600 {audit}")
+    target = shlex.quote(path)
+    ran = shell.sh(f"{layout.make_state()} && printf '%s\\n' {quoted} >>{target} && chmod 600 {target}")
     if ran.code != 0:
         from nyxops.errors import RemoteError
 
-        raise RemoteError(f"the audit log {layout.audit} on {shell.name} could not be written: {ran.stderr[-300:]}")
+        raise RemoteError(f"{path} on {shell.name} could not be written: {ran.stderr[-300:]}")
+
+
+def append(shell: Shell, layout: Layout, records: Iterable[Mapping[str, Any]], secrets: Iterable[str] = ()) -> None:
+    known = [s for s in secrets if s]
+    append_lines(shell, layout, layout.audit, [line(r, known) for r in records])
 
 
 def last(shell: Shell, layout: Layout, count: int = 20) -> list[dict[str, Any]]:

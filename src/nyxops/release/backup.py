@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from nyxops.deploy.containers import find_container
+from nyxops.deploy.containers import count_tables, find_container, psql
 from nyxops.errors import BackupFailed, UsageError
 from nyxops.release.layout import Layout
 from nyxops.release.shell import Shell
@@ -49,13 +49,12 @@ def take(shell: Shell, layout: Layout, label: str, keep: int) -> Backup | None:
     name = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{safe}.dump"
     folder = shlex.quote(layout.backups)
     final, partial = shlex.quote(f"{layout.backups}/{name}"), shlex.quote(f"{layout.backups}/.{name}.partial")
-    psql = f'docker exec "$db" psql -XtAq -U {USER} -d {DATABASE} -c'
-    tables = "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+    size_query = shlex.join(psql("SELECT pg_database_size(current_database())", USER, DATABASE))
     script = (
         _db(layout) + f"mkdir -p {folder} && chmod 700 {folder} || exit 1; "
-        f'tables=$({psql} "{tables}") || exit 1; '
+        f'tables=$(docker exec "$db" {shlex.join(count_tables(USER, DATABASE))}) || exit 1; '
         '[ "$tables" -gt 0 ] || { echo "nyxops-backup:empty"; exit 0; }; '
-        f'size=$({psql} "SELECT pg_database_size(current_database())") || exit 1; '
+        f'size=$(docker exec "$db" {size_query}) || exit 1; '
         f"free=$(df -B1 --output=avail {folder} | tail -n1 | tr -d ' '); "
         'if [ "$free" -lt "$size" ]; then echo "nyxops-backup:nospace $size $free"; exit 0; fi; '
         f'docker exec "$db" pg_dump -Fc -U {USER} -d {DATABASE} >{partial} 2>{partial}.err '

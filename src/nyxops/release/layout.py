@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 
@@ -15,6 +16,10 @@ class Layout:
     def state(self) -> str:
         """nyxops' own folder on the host (mode 0700): never inside the checkout, never in the image."""
         return f"{self.app_dir}/.nyxops"
+
+    def make_state(self) -> str:
+        """Shell that creates the state folder, mode 0700, as every writer of it does first."""
+        return f"mkdir -p {shlex.quote(self.state)} && chmod 700 {shlex.quote(self.state)}"
 
     @property
     def lock(self) -> str:

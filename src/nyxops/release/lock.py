@@ -106,7 +106,7 @@ def acquire(shell: Shell, layout: Layout, holder: Holder, wait: float = 0, poll:
     state, lock = shlex.quote(layout.state), shlex.quote(layout.lock)
     line = shlex.quote(json.dumps(asdict(holder)))
     script = (
-        f"mkdir -p {state} && chmod 700 {state} && tmp=$(mktemp {state}/lock.XXXXXX) && printf '%s\\n' {line} >\"$tmp\""
+        f"{layout.make_state()} && tmp=$(mktemp {state}/lock.XXXXXX) && printf '%s\\n' {line} >\"$tmp\""
         f' && if ln "$tmp" {lock} 2>/dev/null; then rm -f "$tmp"; echo nyxops-lock:acquired;'
         f' else rm -f "$tmp"; printf "nyxops-lock:held "; cat {lock} 2>/dev/null || echo; fi'
     )

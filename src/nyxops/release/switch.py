@@ -18,8 +18,9 @@ import re
 import shlex
 from dataclasses import asdict, dataclass, field
 
-from nyxops.deploy.containers import compose_argv, find_container
+from nyxops.deploy.containers import compose_argv, find_container, psql
 from nyxops.errors import RollbackRefused, SwitchFailed
+from nyxops.release.audit import append_lines
 from nyxops.release.layout import Layout
 from nyxops.release.lock import now_utc, operator_name
 from nyxops.release.shell import Shell
@@ -75,10 +76,9 @@ def releases(shell: Shell, layout: Layout) -> list[Release]:
 
 def applied_migrations(shell: Shell, layout: Layout) -> list[str]:
     """The migrations the host's database has applied (nyxops' history), by file name."""
-    query = "SELECT name FROM nyxops.schema_migrations ORDER BY version"
+    query = shlex.join(psql("SELECT name FROM nyxops.schema_migrations ORDER BY version"))
     ran = shell.sh(
-        f'{find_container(layout.project, "db", "db")}; [ -n "$db" ] && docker exec "$db" psql -XtAq -U nyxcore'
-        f" -d nyxcore -c {shlex.quote(query)} 2>/dev/null || true",
+        f'{find_container(layout.project, "db", "db")}; [ -n "$db" ] && docker exec "$db" {query} 2>/dev/null || true',
         timeout=60,
     )
     return [line.strip() for line in ran.stdout.splitlines() if line.strip()]
@@ -123,15 +123,10 @@ def _logs(shell: Shell, container: str, lines: int = 20) -> str:
     return ran.stdout.strip()
 
 
-def _running_app(shell: Shell, spec: AppSpec) -> tuple[str, str]:
-    """The service's app container and its image ID ("" when none runs)."""
-    ran = shell.sh(
-        f'{find_container(spec.layout.project, "app")}; [ -n "$c" ] && echo "nyxops-app:$c'
-        f' $(docker inspect -f "{{{{.Image}}}}" "$c")"; true',
-        timeout=30,
-    )
-    answer = (ran.lines("nyxops-app:") or [" "])[0].split(" ")
-    return answer[0], answer[1] if len(answer) > 1 else ""
+def _running_app(shell: Shell, spec: AppSpec) -> str:
+    """The service's app container ("" when none runs)."""
+    ran = shell.sh(f'{find_container(spec.layout.project, "app")}; echo "nyxops-app:$c"', timeout=30)
+    return (ran.lines("nyxops-app:") or [""])[0]
 
 
 def _image_id(shell: Shell, ref: str) -> str:
@@ -145,7 +140,7 @@ def _tag(shell: Shell, source: str, target: str) -> None:
         raise SwitchFailed(f"docker tag {source} {target} failed on {shell.name}: {ran.stderr.strip()[-300:]}")
 
 
-def _recreate(shell: Shell, spec: AppSpec) -> tuple[str, str]:
+def _recreate(shell: Shell, spec: AppSpec) -> str:
     ran = shell.sh(spec.compose_sh("up", "-d", "--no-deps", "--force-recreate", "app") + " 2>&1", timeout=300)
     if ran.code != 0:
         raise SwitchFailed(f"compose could not start the app on {shell.name}: {ran.stdout.strip()[-600:]}")
@@ -161,7 +156,7 @@ def switch(shell: Shell, spec: AppSpec, commit: str, how: str = "deploy") -> Rel
     if not target_id:
         raise SwitchFailed(f"no image {target} on {shell.name}: build it first (the release stage does)")
     previous_id = _image_id(shell, current)
-    old, _ = _running_app(shell, spec)
+    old = _running_app(shell, spec)
     _tag(shell, target, current)
     if old:  # the old container serves until the candidate has passed
         try:
@@ -171,7 +166,7 @@ def switch(shell: Shell, spec: AppSpec, commit: str, how: str = "deploy") -> Rel
                 _tag(shell, previous_id, current)
             raise
     try:
-        new, _ = _recreate(shell, spec)
+        new = _recreate(shell, spec)
         state = _health(shell, new, spec.timeout, dockers_own=True) if new else "gone"
         if state != "healthy":
             raise SwitchFailed(
@@ -213,8 +208,7 @@ def _candidate(shell: Shell, spec: AppSpec) -> None:
 def _record(shell: Shell, spec: AppSpec, release: Release) -> None:
     """Append the release, then untag the app images of releases beyond the newest ``keep``."""
     layout = spec.layout
-    state, path = shlex.quote(layout.state), shlex.quote(layout.releases)
-    shell.sh(f"mkdir -p {state} && printf '%s\\n' {shlex.quote(json.dumps(asdict(release)))} >>{path}", timeout=30)
+    append_lines(shell, layout, layout.releases, [json.dumps(asdict(release))])
     kept: list[str] = []
     for r in reversed(releases(shell, layout)):
         if r.commit not in kept:
@@ -238,9 +232,9 @@ def rollback_target(shell: Shell, spec: AppSpec, wanted: str | None, force: bool
             earlier.append(r)
     earlier = earlier[: max(spec.keep - 1, 1)]
     if wanted:
-        matches = [r for r in earlier if r.commit.startswith(wanted)]
-        if wanted and live.startswith(wanted):
+        if live.startswith(wanted):
             raise RollbackRefused(f"{wanted} is the release running now ({live[:12]}): nothing to do")
+        matches = [r for r in earlier if r.commit.startswith(wanted)]
         if len(matches) != 1:
             kept = ", ".join(f"{r.commit[:12]} ({r.at})" for r in earlier) or "none"
             raise RollbackRefused(f"{wanted!r} is not one kept release; releases you can go back to: {kept}")
