@@ -148,15 +148,34 @@ class TargetTable:
             after = rows[-1][0]
             yield [(r[0], r[1]) for r in rows]
 
-    def write(self, conn: psycopg.Connection, keys: list[Any], matrix: np.ndarray, *, as_text: bool = False) -> int:
-        """Write where still NULL; ``as_text``: the keys are their text form (read back from a record)."""
-        # The key range (bounds in the database's own ordering) lets the planner read only the batch's
-        # rows through the key's index; a bare join hashed the whole table once per batch.
+    def write(
+        self,
+        conn: psycopg.Connection,
+        keys: list[Any],
+        matrix: np.ndarray,
+        *,
+        as_text: bool = False,
+        bounds: tuple[Any, Any] | None = None,
+    ) -> int:
+        """Write where still NULL; ``as_text``: the keys are their text form (read back from a record).
+
+        The key range lets the planner read only the batch's rows through the key's index (a bare
+        join hashed the whole table once per batch). ``bounds``: the first and last key of the rows
+        as the database ordered them when they were read; without it the range is found in SQL.
+        """
+        cast = sql.SQL("text[]::" if as_text else "")
+        if bounds is not None:
+            query = sql.SQL(
+                "UPDATE {t} SET {c} = v.e FROM unnest(%s::{cast}{kt}[], %s) AS v(k, e)"
+                " WHERE {t}.{k} = v.k AND {t}.{c} IS NULL AND {t}.{k} BETWEEN %s AND %s"
+            ).format(t=self.table, c=self.column, kt=self.key_type, k=self.key, cast=cast)
+            cur = conn.execute(query, (keys, VectorArray(matrix), *bounds))
+            return max(cur.rowcount, 0)
         query = sql.SQL(
             "WITH v AS (SELECT * FROM unnest(%s::{cast}{kt}[], %s) AS v(k, e))"
             " UPDATE {t} SET {c} = v.e FROM v WHERE {t}.{k} = v.k AND {t}.{c} IS NULL"
             " AND {t}.{k} BETWEEN (SELECT k FROM v ORDER BY k LIMIT 1) AND (SELECT k FROM v ORDER BY k DESC LIMIT 1)"
-        ).format(t=self.table, c=self.column, kt=self.key_type, k=self.key, cast=sql.SQL("text[]::" if as_text else ""))
+        ).format(t=self.table, c=self.column, kt=self.key_type, k=self.key, cast=cast)
         cur = conn.execute(query, (keys, VectorArray(matrix)))
         return max(cur.rowcount, 0)
 
@@ -285,7 +304,7 @@ def _run(
 
     stopping = threading.Event()
 
-    def work(keys: list[Any], texts: list[str], number: int) -> None:
+    def work(keys: list[Any], texts: list[str], number: int, bounds: tuple[Any, Any]) -> None:
         if stopping.is_set():
             return
         try:
@@ -307,7 +326,7 @@ def _run(
         check_shape(matrix, len(keys), target, client.provider)
         if stopping.is_set():
             return  # interrupted while this request was answered: its rows stay NULL for the next run
-        written = table.write(writer(), keys, matrix)
+        written = table.write(writer(), keys, matrix, bounds=bounds)
         with lock:
             summary.embedded += written
             summary.truncated += sum(len(request.cut) for request in requests)
@@ -339,7 +358,8 @@ def _run(
                 first = client.requests_for(keys[:1], texts[:1])[0]
                 check_shape(client.embed(first.texts, first.tokens or None), 1, target, client.provider)
             number += 1
-            inflight.add(pool.submit(work, keys, texts, number))
+            # rows came in the database's key order: the first and last key bound the batch
+            inflight.add(pool.submit(work, keys, texts, number, (rows[0][0], rows[-1][0])))
             if len(inflight) >= options.concurrency:
                 done, _ = wait(inflight, return_when=FIRST_COMPLETED)
                 settle(done, inflight)

@@ -19,7 +19,9 @@ class Embedder(Protocol):
     max_input_chars: int
 
     def embed(self, texts: list[str], tokens: int | None = None) -> np.ndarray:
-        """One request: a (len(texts), dimension) float32 matrix, in input order."""
+        """One request: a (len(texts), dimension) float32 matrix, in input order.
+
+        ``tokens``: the request's tokens or an upper bound of them (``Packed.tokens``); None counts them."""
         ...
 
     def requests_for(self, keys: list[Any], texts: list[str]) -> list[Packed]:

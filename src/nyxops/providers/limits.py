@@ -14,7 +14,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +54,7 @@ class Packed:
     keys: list[Any]
     texts: list[str]
     tokens: int = 0
+    """Its tokens, or an upper bound of them (see ``bounds_fit``)."""
     cut: list[Any] = field(default_factory=list)
     """Keys of the rows whose text was cut to fit."""
 
@@ -77,6 +78,19 @@ def pack(
         current.tokens += count
     if current.keys:
         yield current
+
+
+def byte_bounds(texts: list[str]) -> list[int] | None:
+    """Each text's UTF-8 length, when those lengths alone prove a batch within the limits; else None.
+
+    cl100k_base is a byte-level BPE: every token covers at least one byte, so a text has at most
+    as many tokens as bytes. A batch of short texts then needs no tokenizer at all (most of the
+    backfill's own CPU for such rows); a longer one is counted exactly, so the packing stays tight.
+    """
+    bounds = [len(text.encode()) for text in texts]
+    if bounds and max(bounds) <= MAX_INPUT_TOKENS and sum(bounds) <= MAX_REQUEST_TOKENS:
+        return bounds
+    return None
 
 
 def seconds(value: str | None) -> float | None:
@@ -113,8 +127,11 @@ class Throttle:
     flight), so they are taken off it: sending one request too few, never one too many."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def wait_for(self, tokens: int) -> None:
+    def wait_for(self, tokens: int, recount: Callable[[], int] | None = None) -> None:
+        """``tokens`` may be an upper bound: ``recount`` gives the exact figure, asked for only when
+        the bound would make this request wait for the window."""
         while True:
+            short = False
             with self._lock:
                 now = time.monotonic()
                 # A window that has ended leaves nothing known: what is sent now is sent blind, until
@@ -127,6 +144,7 @@ class Throttle:
                 if self.remaining_requests is not None and self.remaining_requests < 1:
                     pause = self.reset_requests_at - now + 0.02  # the server's window, not ours, must have ended
                 if self.remaining_tokens is not None and self.remaining_tokens < tokens:
+                    short = recount is not None
                     pause = max(pause, self.reset_tokens_at - now + 0.02)
                 if pause <= 0:
                     if self.remaining_requests is not None:
@@ -138,6 +156,9 @@ class Throttle:
                     else:
                         self.blind_tokens += tokens
                     return
+            if short and recount is not None:  # counted outside the lock: the other workers go on
+                tokens, recount = recount(), None
+                continue
             log.warning("rate limit: waiting %.1f s for the provider's window to reset", pause)
             self.waited += pause
             time.sleep(min(pause, 60))
