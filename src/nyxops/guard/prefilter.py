@@ -77,8 +77,9 @@ def may_destroy(stmt: Statement, watch: Iterable[str] = ()) -> bool:
         return True
     if keyword == "CREATE":
         if _CREATE_BODY.search(upper):
-            return _body_may_destroy(text) or "RULE" in upper or "TRIGGER" in upper
-        return _DML.search(_FK_ACTION.sub(" ", upper)) is not None  # CREATE TABLE … AS WITH d AS (DELETE …)
+            return _body_may_destroy(upper) or "RULE" in upper or "TRIGGER" in upper
+        # CREATE TABLE … AS WITH d AS (DELETE …); most have neither word, and need no substitution
+        return _DML.search(upper) is not None and _DML.search(_FK_ACTION.sub(" ", upper)) is not None
     if keyword == "ALTER":
         return _ALTER_WORDS.search(upper) is not None  # ALTER … ADD/SET/ENABLE: no rule can match
     if keyword == "DELETE":
@@ -88,7 +89,7 @@ def may_destroy(stmt: Statement, watch: Iterable[str] = ()) -> bool:
         found = _UPDATE_WHERE.match(text)
         return found is None or not _plain_where(text, found.end(), returning=False)
     if keyword == "DO":
-        return _body_may_destroy(text)
+        return _body_may_destroy(upper)
     if keyword == "INSERT":
         return _DML.search(upper) is not None  # ON CONFLICT DO UPDATE, a CTE
     if keyword == "EXPLAIN":
@@ -98,9 +99,16 @@ def may_destroy(stmt: Statement, watch: Iterable[str] = ()) -> bool:
     return False
 
 
-def _body_may_destroy(text: str) -> bool:
+_BODY_WORDS_UPPER = re.compile(BODY_WORDS.pattern)
+
+
+def _body_may_destroy(upper: str) -> bool:
     """A body can only match a rule through one of ``BODY_WORDS``, written in the statement's text.
+
+    Searched in the upper-cased text: a keyword PostgreSQL reads is ASCII letters after a character
+    that cannot continue a name (ASCII too: every non-ASCII character is a name character to its
+    scanner), and upper-casing leaves both as they are, so every such keyword is still found.
 
     Not so with backslash escapes (``E'\\x44ROP'``): ``_ALWAYS`` sends such text to the parse tree.
     """
-    return BODY_WORDS.search(text) is not None
+    return _BODY_WORDS_UPPER.search(upper) is not None
