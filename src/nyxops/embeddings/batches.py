@@ -281,7 +281,7 @@ def _send(
     summary.submitted_rows += len(all_keys)
     summary.batch_ids.append(batch["id"])
     log.info(
-        "%s: batch %s submitted: %d rows in %d requests, %d tokens, %.1f MB (keys %s..%s)",
+        "%s: batch %s submitted: %d rows in %d requests, at most %d tokens, %.1f MB (keys %s..%s)",
         summary.target,
         batch["id"],
         len(all_keys),
