@@ -62,23 +62,26 @@ def test_long_texts_are_still_packed_by_exact_tokens() -> None:
     assert [r.tokens for r in short] == [30]  # their byte lengths: no tokenizer needed
 
 
-def test_throttle_recounts_a_bound_before_it_would_wait() -> None:
+def test_throttle_counts_exactly_once_the_provider_reports_a_token_limit() -> None:
+    """A bound spent against a reported window would use it up too fast (the lower figure wins
+    until the window ends); against a provider that reports no token limit it costs nothing."""
     throttle = Throttle()
-    throttle.update({"x-ratelimit-remaining-tokens": "100", "x-ratelimit-reset-tokens": "200ms"})
     calls: list[int] = []
 
     def exact() -> int:
         calls.append(1)
         return 60
 
+    throttle.wait_for(500, exact)  # no figure yet: the bound, sent blind
+    assert calls == [] and throttle.blind_tokens == 500
+    throttle.update({"x-ratelimit-remaining-tokens": "1000", "x-ratelimit-reset-tokens": "1s"})
+    assert throttle.remaining_tokens == 500  # the blind bound taken off: too low, never too high
+    throttle.wait_for(500, exact)
+    assert calls == [1] and throttle.remaining_tokens == 440  # the exact 60, not the bound
     started = time.monotonic()
-    throttle.wait_for(500, exact)  # the bound does not fit; the exact figure does
-    assert time.monotonic() - started < 0.1 and calls == [1]
-    assert throttle.remaining_tokens == 40 and throttle.waited == 0
-    throttle.wait_for(30, exact)  # the bound fits: nothing counted
-    assert calls == [1] and throttle.remaining_tokens == 10
-    throttle.wait_for(500, lambda: 50)  # the exact figure does not fit either: wait for the window
-    assert throttle.waited > 0
+    throttle.update({"x-ratelimit-remaining-tokens": "50", "x-ratelimit-reset-tokens": "100ms"})
+    throttle.wait_for(10, exact)  # 60 exact tokens do not fit in 50: wait for the window
+    assert calls == [1, 1] and throttle.waited > 0 and time.monotonic() - started >= 0.1
 
 
 def _b64(matrix: np.ndarray) -> list[str]:

@@ -54,7 +54,7 @@ class Packed:
     keys: list[Any]
     texts: list[str]
     tokens: int = 0
-    """Its tokens, or an upper bound of them (see ``bounds_fit``)."""
+    """Its tokens, or an upper bound of them (see ``byte_bounds``)."""
     cut: list[Any] = field(default_factory=list)
     """Keys of the rows whose text was cut to fit."""
 
@@ -125,13 +125,18 @@ class Throttle:
     """Requests (and their tokens) sent while the window's figures were unknown: at the start, and
     once a window has ended. The next window's first figure may not count them yet (they were in
     flight), so they are taken off it: sending one request too few, never one too many."""
+    tokens_reported: bool = False
+    """An answer carried ``x-ratelimit-remaining-tokens``: from then on requests are counted exactly."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def wait_for(self, tokens: int, recount: Callable[[], int] | None = None) -> None:
-        """``tokens`` may be an upper bound: ``recount`` gives the exact figure, asked for only when
-        the bound would make this request wait for the window."""
+        """``tokens`` may be an upper bound (``byte_bounds``). Once the provider has reported a
+        token limit, ``recount`` gives the exact figure: a bound would spend the window's tokens
+        too fast, and the lower figure wins until the window ends. Before the first answer a
+        bound is taken, which can only make the first window's figure too low, never too high."""
+        if recount is not None and self.tokens_reported:
+            tokens = recount()
         while True:
-            short = False
             with self._lock:
                 now = time.monotonic()
                 # A window that has ended leaves nothing known: what is sent now is sent blind, until
@@ -144,7 +149,6 @@ class Throttle:
                 if self.remaining_requests is not None and self.remaining_requests < 1:
                     pause = self.reset_requests_at - now + 0.02  # the server's window, not ours, must have ended
                 if self.remaining_tokens is not None and self.remaining_tokens < tokens:
-                    short = recount is not None
                     pause = max(pause, self.reset_tokens_at - now + 0.02)
                 if pause <= 0:
                     if self.remaining_requests is not None:
@@ -156,9 +160,6 @@ class Throttle:
                     else:
                         self.blind_tokens += tokens
                     return
-            if short and recount is not None:  # counted outside the lock: the other workers go on
-                tokens, recount = recount(), None
-                continue
             log.warning("rate limit: waiting %.1f s for the provider's window to reset", pause)
             self.waited += pause
             time.sleep(min(pause, 60))
@@ -174,6 +175,8 @@ class Throttle:
                 left = headers.get(f"x-ratelimit-remaining-{kind}")
                 if left is None or not left.isdigit():
                     continue
+                if kind == "tokens":
+                    self.tokens_reported = True
                 reset_at = now + (seconds(headers.get(f"x-ratelimit-reset-{kind}")) or 0.0)
                 known = getattr(self, f"remaining_{kind}")
                 known_reset = getattr(self, f"reset_{kind}_at")
