@@ -400,3 +400,30 @@ def test_without_the_throttle_the_same_limits_refuse(env, db_url) -> None:
         for _ in range(4):
             httpx.post(openai.url + "/v1/embeddings", json={"model": "m", "input": ["a", "b"]}, timeout=5)
         assert openai.rate_limited == 2
+
+
+def test_each_read_stays_on_its_key_range_under_a_generic_plan(db_url) -> None:
+    """A prepared read switched to its generic plan must still start at the last key read.
+
+    PostgreSQL moves a prepared statement to a generic plan after a few runs; forced here from the
+    first one. With one ``(first OR key > after)`` text, every batch scanned the key index from its
+    start, so the rows the reads touched grew with the square of the table's (10,500 here).
+    """
+    from nyxops.config import load_settings
+    from nyxops.embeddings.backfill import TargetTable
+
+    _null_out(db_url, 3000)
+    target = load_settings(database_url=db_url).embedding_targets[0]
+    with psycopg.connect(db_url, prepare_threshold=0) as conn:
+        conn.execute("ANALYZE workflow_insights")  # real statistics: with none, a seq scan is the honest plan
+        conn.commit()
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+        table = TargetTable(conn, target)
+        batches = list(table.batches(conn, 500, None))
+        touched = conn.execute(  # this transaction's own counts, before any flush to the shared statistics
+            "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables"
+            " WHERE relid = 'workflow_insights'::regclass"
+        ).fetchone()[0]
+    keys = [k for b in batches for k, _ in b]
+    assert len(batches) == 6 and len(set(keys)) == 3000 and keys == sorted(keys)  # each NULL row once, in order
+    assert touched < 2 * 3382, f"the reads touched {touched} rows of a 3,382-row table"

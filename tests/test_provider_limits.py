@@ -15,8 +15,9 @@ import pytest
 
 from nyxops.config import load_settings
 from nyxops.errors import ProviderError
+from nyxops.providers.answer import matrix_of
 from nyxops.providers.limits import MAX_INPUT_TOKENS, MAX_REQUEST_TOKENS, Throttle, Tokens, byte_bounds
-from nyxops.providers.openai_embed import OpenAIEmbedder, matrix_of
+from nyxops.providers.openai_embed import OpenAIEmbedder
 
 TEXTS = [
     "Bench content 17",

@@ -121,27 +121,32 @@ class TargetTable:
         assert row is not None
         return int(row[0]), int(row[1])
 
+    def read_query(self, *, first: bool, outside: sql.Composable | None = None) -> sql.Composed:
+        """One batch's read: the first batch, or the next after a key (``%s``), then ``LIMIT %s``.
+
+        Two texts rather than one ``(%s OR key > %s)``: once PostgreSQL switches a prepared
+        statement to its generic plan, that OR cannot become an index condition, and every batch
+        would scan the key index from its start (quadratic in the table's rows).
+        """
+        after = sql.SQL("true") if first else sql.SQL("{k} > %s").format(k=self.key)
+        return sql.SQL(
+            "SELECT {k}, coalesce(({text})::text, '') FROM {t} WHERE {c} IS NULL AND {after}"
+            " AND ({outside}) ORDER BY {k} LIMIT %s"
+        ).format(
+            k=self.key, text=self.text, t=self.table, c=self.column, after=after, outside=outside or sql.SQL("true")
+        )
+
     def batches(
         self, conn: psycopg.Connection, size: int, limit: int | None, outside: sql.Composable | None = None
     ) -> Iterator[Rows]:
         """Rows still NULL in key order (and ``outside``: a condition on them), ``size`` at a time."""
-        query = sql.SQL(
-            "SELECT {k}, coalesce(({text})::text, '') FROM {t} WHERE {c} IS NULL AND ({first} OR {k} > %s)"
-            " AND ({outside}) ORDER BY {k} LIMIT %s"
-        )
+        first, later = self.read_query(first=True, outside=outside), self.read_query(first=False, outside=outside)
         after: Any = None
         seen = 0
         while limit is None or seen < limit:
             take = size if limit is None else min(size, limit - seen)
-            q = query.format(
-                k=self.key,
-                text=self.text,
-                t=self.table,
-                c=self.column,
-                first=sql.SQL("%s"),
-                outside=outside or sql.SQL("true"),
-            )
-            rows = conn.execute(q, (after is None, after, take)).fetchall()
+            query, params = (first, (take,)) if seen == 0 else (later, (after, take))
+            rows = conn.execute(query, params).fetchall()
             if not rows:
                 return
             seen += len(rows)
@@ -358,11 +363,13 @@ def _run(
                 first = client.requests_for(keys[:1], texts[:1])[0]
                 check_shape(client.embed(first.texts, first.tokens or None), 1, target, client.provider)
             number += 1
-            # rows came in the database's key order: the first and last key bound the batch
-            inflight.add(pool.submit(work, keys, texts, number, (rows[0][0], rows[-1][0])))
+            # A slot is waited for only now, with this batch already read: the read of the next
+            # batch runs while every slot is busy, not after one frees.
             if len(inflight) >= options.concurrency:
                 done, _ = wait(inflight, return_when=FIRST_COMPLETED)
                 settle(done, inflight)
+            # rows came in the database's key order: the first and last key bound the batch
+            inflight.add(pool.submit(work, keys, texts, number, (rows[0][0], rows[-1][0])))
         while inflight:
             done, _ = wait(inflight, return_when=FIRST_COMPLETED)
             settle(done, inflight)

@@ -13,6 +13,9 @@ import psycopg
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
+# ndim 1, no null bitmap, element type, length, lower bound 1
+HEADER = struct.Struct(">iiIii")
+
 
 class VectorArray:
     """A (rows, dimension) float32 matrix that dumps as PostgreSQL's binary ``vector[]``."""
@@ -22,16 +25,24 @@ class VectorArray:
             raise ValueError("VectorArray needs a 2-D matrix")
         self.matrix = matrix
 
-    def binary(self, element_oid: int) -> bytes:
+    def binary(self, element_oid: int) -> bytearray:
+        """The array's wire form, written in place into one buffer.
+
+        Each element is pgvector's ``vector_recv`` layout: int16 dim, int16 unused, dim float4, all
+        big-endian; the int32 before it is the array's element length. The header and the length
+        and dim words are laid out as big-endian uint32 columns beside the floats' bit patterns, so
+        numpy writes the whole batch in one byte-swapping pass. Why in place: building it with a
+        structured dtype and joining ``bytes`` cost ~4 ms per 500 rows, as much as the server's
+        own work on them.
+        """
         rows, dim = self.matrix.shape
-        item = np.dtype([("size", ">i4"), ("dim", ">i2"), ("unused", ">i2"), ("values", ">f4", (dim,))])
-        packed = np.empty(rows, dtype=item)
-        packed["size"] = 4 + 4 * dim
-        packed["dim"] = dim
-        packed["unused"] = 0
-        packed["values"] = self.matrix
-        header = struct.pack(">iiIii", 1, 0, element_oid, rows, 1)
-        return header + packed.tobytes()
+        out = bytearray(HEADER.size + rows * (dim + 2) * 4)
+        HEADER.pack_into(out, 0, 1, 0, element_oid, rows, 1)
+        body = np.frombuffer(out, dtype=">u4", offset=HEADER.size).reshape(rows, dim + 2)
+        body[:, 0] = 4 + 4 * dim  # the element's length: dim, unused and the floats
+        body[:, 1] = dim << 16  # int16 dim, then int16 unused = 0
+        body[:, 2:] = np.ascontiguousarray(self.matrix, dtype=np.float32).view(np.uint32)
+        return out
 
 
 def register(conn: psycopg.Connection) -> None:
@@ -45,7 +56,7 @@ def register(conn: psycopg.Connection) -> None:
         format = Format.BINARY
         oid = array_oid
 
-        def dump(self, obj: object) -> bytes:
+        def dump(self, obj: object) -> bytearray:
             assert isinstance(obj, VectorArray)
             return obj.binary(element_oid)
 

@@ -29,12 +29,26 @@ _DURATION = re.compile(
 
 
 class Tokens:
-    """Counts and cuts texts in the API's own tokens (cl100k_base)."""
+    """Counts and cuts texts in the API's own tokens (cl100k_base).
+
+    The encoding is built on first use (~50 ms of the GIL): a backfill of short texts against a
+    provider that reports no token limit never needs it, and one that does builds it once, in
+    whichever worker asks first.
+    """
 
     def __init__(self) -> None:
-        import bpe_openai
+        self._encoding: Any = None
+        self._lock = threading.Lock()
 
-        self.encoding: Any = bpe_openai.get_encoding("cl100k_base")
+    @property
+    def encoding(self) -> Any:
+        if self._encoding is None:
+            with self._lock:
+                if self._encoding is None:
+                    import bpe_openai
+
+                    self._encoding = bpe_openai.get_encoding("cl100k_base")
+        return self._encoding
 
     def count(self, text: str) -> int:
         return len(self.encoding.encode_ordinary(text))

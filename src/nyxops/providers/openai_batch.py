@@ -19,8 +19,9 @@ import numpy as np
 import openai
 
 from nyxops.errors import ProviderError
+from nyxops.providers.answer import in_input_order, matrix_of
 from nyxops.providers.limits import Packed
-from nyxops.providers.openai_embed import OpenAIEmbedder, in_input_order, vector_of
+from nyxops.providers.openai_embed import OpenAIEmbedder
 
 OPEN = ("validating", "in_progress", "finalizing", "cancelling")
 """Statuses of a batch that will still change."""
@@ -159,9 +160,6 @@ def _answer(raw: bytes) -> Answer:
     try:
         data = response["body"]["data"]
         items = in_input_order(data, len(data))
-        rows = [vector_of(item["embedding"]) for item in items]
-        if len({len(r) for r in rows}) != 1:
-            raise ValueError("vectors of different lengths in one answer")
-        return Answer(custom_id, np.vstack(rows).astype(np.float32, copy=False))
+        return Answer(custom_id, matrix_of([item["embedding"] for item in items]))
     except (ValueError, TypeError, KeyError, ProviderError) as exc:
         return Answer(custom_id, None, f"{custom_id}: not valid embeddings: {exc}")
