@@ -7,6 +7,7 @@ still NULL. Stopped at any point, a re-run reads only what is still NULL: nothin
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import threading
@@ -352,6 +353,9 @@ def _run(
 
     pool = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="embed")
     inflight: set[Future[None]] = set()
+    # What the process holds before the run (modules, clients, settings) is never garbage: frozen,
+    # it is left out of the collector's full passes, each of which held the GIL for 70 to 90 ms.
+    gc.freeze()
     try:
         number = 0
         for rows in table.batches(conn, options.batch_size, options.limit):
@@ -383,6 +387,7 @@ def _run(
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     finally:
+        gc.unfreeze()
         for c in opened:
             c.close()
 

@@ -22,12 +22,12 @@ import pybase64
 from nyxops.errors import ProviderError
 
 
-class _Item(msgspec.Struct):
+class _Item(msgspec.Struct, gc=False):  # holds no references that could form a cycle: never traced
     index: int
     embedding: msgspec.Raw
 
 
-class _Answer(msgspec.Struct):
+class _Answer(msgspec.Struct, gc=False):
     data: list[_Item]
 
 
