@@ -355,7 +355,10 @@ def _run(
     inflight: set[Future[None]] = set()
     # What the process holds before the run (modules, clients, settings) is never garbage: frozen,
     # it is left out of the collector's full passes, each of which held the GIL for 70 to 90 ms.
-    gc.freeze()
+    # A caller that froze objects itself keeps its freeze: unfreeze is not nested.
+    freezing = gc.get_freeze_count() == 0
+    if freezing:
+        gc.freeze()
     try:
         number = 0
         for rows in table.batches(conn, options.batch_size, options.limit):
@@ -387,7 +390,8 @@ def _run(
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     finally:
-        gc.unfreeze()
+        if freezing:
+            gc.unfreeze()
         for c in opened:
             c.close()
 

@@ -11,7 +11,6 @@ value by value, and refused if the vectors differ in length.
 
 from __future__ import annotations
 
-import binascii
 from collections import Counter
 from typing import Any
 
@@ -99,7 +98,7 @@ def _joined(raws: list[memoryview]) -> np.ndarray | None:
             return None
     try:
         flat = pybase64.b64decode(b"".join(raw[1:-1] for raw in raws), validate=True)
-    except (binascii.Error, ValueError):
+    except ValueError:  # binascii.Error is one
         return None
     return np.frombuffer(flat, dtype="<f4").reshape(len(raws), -1)
 
@@ -113,5 +112,5 @@ def decode(content: bytes, count: int, provider: str = "the provider") -> np.nda
         if matrix is not None:
             return matrix
         return matrix_of([_VALUE.decode(raw) for raw in raws])
-    except (msgspec.DecodeError, binascii.Error, ValueError) as exc:  # msgspec's errors are ValueErrors too
+    except ValueError as exc:  # msgspec's DecodeError and binascii.Error are ValueErrors
         raise ProviderError(f"{provider} sent an answer that is not valid embeddings: {exc}") from None
