@@ -1,4 +1,4 @@
-"""``python -m bench [--rounds N] [--only lint,apply,backfill]``: the README's table, measured in one run."""
+"""``python -m bench [--rounds N] [--only lint,apply,backfill,transport]``: the README's table, measured in one run."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import argparse
 import compileall
 import platform
 
-from bench import apply, backfill, lint
+from bench import apply, backfill, lint, transport
 from bench.common import REPO, server
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--only", default="lint,apply,backfill")
+    parser.add_argument("--only", default="lint,apply,backfill,transport")
     args = parser.parse_args()
     chosen = set(args.only.split(","))
     # Bytecode, as an installed package has it: with PYTHONDONTWRITEBYTECODE set (as on these
@@ -22,6 +22,8 @@ def main() -> None:
     rows = []
     if "lint" in chosen:  # before the server starts: lint needs no database, and nothing else runs
         rows += lint.run(args.rounds)
+    if "transport" in chosen:
+        rows += transport.run(args.rounds)
     with server() as admin_url:
         if "apply" in chosen:
             rows += apply.run(args.rounds, admin_url)

@@ -67,7 +67,8 @@ class Comparison:
 
     def row(self) -> str:
         ours, theirs = statistics.median(self.ours), statistics.median(self.theirs)
-        label = f"**{self.ratio:.0f}x faster**" if self.speedup else f"**{self.ratio:.2f}x**"
+        places = 0 if self.ratio >= 10 else 1
+        label = f"**{self.ratio:.{places}f}x faster**" if self.speedup else f"**{self.ratio:.2f}x**"
         return f"| {self.name} | {ours:.2f} s | {self.against}: {theirs:.2f} s | {label} | {self.target} |"
 
 

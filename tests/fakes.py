@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import functools
+import gzip
 import hashlib
 import json
 import random
 import socket
+import ssl
 import threading
 import time
 from collections import Counter
@@ -55,6 +57,12 @@ class Faults:
     rate_429: float = 0.0
     retry_after: float = 0.05
     rate_drop: float = 0.0
+    rate_cut: float = 0.0
+    """Answers that declare their whole length, send half of it and close the connection."""
+    gzip: bool = False
+    """Answers compressed when the client accepts gzip, as OpenAI's are."""
+    chunked: bool = False
+    """Answers in ``Transfer-Encoding: chunked`` pieces of 64 KiB instead of one ``Content-Length``."""
     delay: float = 0.0
     slow_rate: float = 0.0
     slow_seconds: float = 0.0
@@ -79,6 +87,8 @@ class Record:
     texts: Counter[str] = field(default_factory=Counter)
     paths: Counter[str] = field(default_factory=Counter)
     inputs_per_request: list[int] = field(default_factory=list)
+    wire: Counter[str] = field(default_factory=Counter)
+    """How answers went out: gzip, chunked, plain."""
 
 
 class _Server(ThreadingHTTPServer):
@@ -89,13 +99,17 @@ class _Server(ThreadingHTTPServer):
 class FakeProvider:
     """Base: a threaded server on 127.0.0.1, a fault plan, a record of what was asked."""
 
-    def __init__(self, faults: Faults | None = None) -> None:
+    def __init__(self, faults: Faults | None = None, tls: ssl.SSLContext | None = None) -> None:
         self.faults = faults or Faults()
         self.record = Record()
         self._lock = threading.Lock()
         self._random = random.Random(self.faults.seed)
         handler = self._handler()
         self.server = _Server(("127.0.0.1", 0), handler)
+        self.scheme = "http"
+        if tls is not None:  # HTTPS with the test's own certificate authority
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -109,7 +123,7 @@ class FakeProvider:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def draw(self) -> str | None:
         """The fault for this request, if any (under a lock: the generator is shared)."""
@@ -119,7 +133,7 @@ class FakeProvider:
             roll = self._random.random()
         if f.down:
             return "down"
-        for name, rate in (("500", f.rate_500), ("429", f.rate_429), ("drop", f.rate_drop)):
+        for name, rate in (("500", f.rate_500), ("429", f.rate_429), ("drop", f.rate_drop), ("cut", f.rate_cut)):
             if roll < rate:
                 return name
             roll -= rate
@@ -133,6 +147,7 @@ class FakeProvider:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            _fault: str | None = None
 
             def log_message(self, *args: object) -> None:  # quiet
                 pass
@@ -142,7 +157,7 @@ class FakeProvider:
                 raw = self.rfile.read(length) if length else b""
                 with provider._lock:
                     provider.record.paths[self.path] += 1
-                fault = provider.draw()
+                fault = self._fault = provider.draw()
                 if fault in ("down", "drop"):
                     with provider._lock:
                         provider.record.faults[fault] += 1
@@ -186,13 +201,35 @@ class FakeProvider:
                     data, kind = payload, "application/x-ndjson"
                 else:
                     data, kind = json.dumps(payload).encode(), "application/json"
+                faults = provider.faults
+                cut = status == 200 and self._fault == "cut"
+                if faults.gzip and "gzip" in (self.headers.get("Accept-Encoding") or ""):
+                    data = gzip.compress(data, 1)
+                    headers = {**headers, "Content-Encoding": "gzip"}
+                with provider._lock:
+                    provider.record.wire["cut" if cut else "gzip" if "Content-Encoding" in headers else "plain"] += 1
+                    provider.record.wire["chunked"] += faults.chunked
                 self.send_response(status)
                 self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
+                if faults.chunked and not cut:
+                    self.send_header("Transfer-Encoding", "chunked")
+                else:
+                    self.send_header("Content-Length", str(len(data)))
                 for key, value in headers.items():
                     self.send_header(key, value)
                 self.end_headers()
-                self.wfile.write(data)
+                if cut:
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                elif faults.chunked:
+                    for start in range(0, len(data), 65536):
+                        piece = data[start : start + 65536]
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    self.wfile.write(b"0\r\n\r\n")
+                else:
+                    self.wfile.write(data)
 
             def do_GET(self) -> None:
                 self._serve("GET")
@@ -214,8 +251,8 @@ class FakeOpenAI(FakeProvider):
     ``x-ratelimit-*`` headers of every answer, with a 429 beyond them.
     """
 
-    def __init__(self, faults: Faults | None = None) -> None:
-        super().__init__(faults)
+    def __init__(self, faults: Faults | None = None, tls: ssl.SSLContext | None = None) -> None:
+        super().__init__(faults, tls)
         self.window_start = time.monotonic()
         self.used_requests = 0
         self.used_tokens = 0

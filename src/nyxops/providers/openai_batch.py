@@ -21,7 +21,7 @@ import openai
 from nyxops.errors import ProviderError
 from nyxops.providers.answer import in_input_order, matrix_of
 from nyxops.providers.limits import Packed
-from nyxops.providers.openai_embed import OpenAIEmbedder
+from nyxops.providers.openai_embed import OpenAIEmbedder, failure
 
 OPEN = ("validating", "in_progress", "finalizing", "cancelling")
 """Statuses of a batch that will still change."""
@@ -143,7 +143,7 @@ class BatchClient:
         except openai.APIStatusError as exc:
             raise ProviderError(f"OpenAI answered {exc.status_code} after retries: {exc.message}") from None
         except openai.APIError as exc:
-            raise ProviderError(f"OpenAI request failed after retries: {exc.__class__.__name__}: {exc}") from None
+            raise ProviderError(f"OpenAI request failed after retries: {failure(exc)}") from None
 
 
 def _answer(raw: bytes) -> Answer:

@@ -18,8 +18,20 @@ from nyxops.errors import ProviderError
 from nyxops.providers import answer
 from nyxops.providers.base import Counted, RequestCounter
 from nyxops.providers.limits import MAX_INPUT_TOKENS, MAX_INPUTS, Packed, Throttle, Tokens, byte_bounds, pack
+from nyxops.providers.transport import http_client
 
 log = logging.getLogger("nyxops.provider")
+
+
+def failure(exc: BaseException) -> str:
+    """The client's error with the reason under it: "Connection error." alone does not say that the
+    certificate was refused or the name did not resolve."""
+    text, cause = f"{exc.__class__.__name__}: {exc}", exc.__cause__ or exc.__context__
+    while cause is not None and (cause.__cause__ or cause.__context__) is not None:
+        cause = cause.__cause__ or cause.__context__
+    if cause is not None and str(cause) and str(cause) not in text:
+        text += f" ({str(cause)[:300]})"
+    return text
 
 
 class OpenAIEmbedder(Counted):
@@ -35,7 +47,9 @@ class OpenAIEmbedder(Counted):
         self.throttle = Throttle()
         self.counter = RequestCounter()
         self.counter.limit = settings.openai_max_retries
-        http = openai.DefaultHttpxClient(timeout=settings.openai_timeout, event_hooks={"request": [self.counter.hook]})
+        http, self.transport = http_client(
+            timeout=settings.openai_timeout, event_hooks={"request": [self.counter.hook]}
+        )
         self.client = openai.OpenAI(
             api_key=key,
             base_url=settings.openai_base_url,
@@ -82,7 +96,7 @@ class OpenAIEmbedder(Counted):
         except openai.APIStatusError as exc:
             raise ProviderError(f"OpenAI answered {exc.status_code} after retries: {exc.message}") from None
         except openai.APIError as exc:
-            raise ProviderError(f"OpenAI request failed after retries: {exc.__class__.__name__}: {exc}") from None
+            raise ProviderError(f"OpenAI request failed after retries: {failure(exc)}") from None
         return matrix
 
     def close(self) -> None:
