@@ -55,16 +55,19 @@ def _finish(state: Any, host: Any) -> None:
     CURRENT[host.name].finish(PyinfraShell(host), "ok", say=host.log)
 
 
-_PLANNED: dict[tuple[str, str], list[str] | None] = {}
-
-
 def _pending_when_planned(data: HostData, directory: str, cwd: str) -> list[str] | None:
-    """The pending files as the plan reads them, once per host and folder: the backup's and the
-    migrations' operations plan from the same read (each read is a child process and a tunnel)."""
-    key = (host.name, directory)
-    if key not in _PLANNED:
-        _PLANNED[key] = operator.pending_migrations(_operator_env(data), Path(directory), Path(cwd))
-    return _PLANNED[key]
+    """The pending files as the plan reads them, once per deploy, host and folder: the backup's and
+    the migrations' operations plan from the same read (each read is a child process and a tunnel).
+
+    Kept in the deploy's session, never in the process: a process that runs a second deploy
+    (pyinfra's API, a long-lived runner) plans from a new read. Without a session (a stage run on its
+    own, without the lock stage) each operation reads for itself.
+    """
+    session = CURRENT.get(host.name)
+    planned = session.planned if session is not None else {}
+    if directory not in planned:
+        planned[directory] = operator.pending_migrations(_operator_env(data), Path(directory), Path(cwd))
+    return planned[directory]
 
 
 @operation()

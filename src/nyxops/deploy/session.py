@@ -46,6 +46,8 @@ class Session:
     started: float = field(default_factory=time.time)
     stages: dict[str, StageTimes] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
+    planned: dict[str, list[str] | None] = field(default_factory=dict)
+    """Pending migrations per folder, read once when this deploy's plan is made."""
     error: str = ""
     outcome: str = ""
     finished: bool = False
