@@ -50,6 +50,7 @@ class OpenAIEmbedder(Counted):
         http, self.transport = http_client(
             timeout=settings.openai_timeout, event_hooks={"request": [self.counter.hook]}
         )
+        log.debug("OpenAI requests go over %s", self.transport)
         self.client = openai.OpenAI(
             api_key=key,
             base_url=settings.openai_base_url,

@@ -2,8 +2,8 @@
 
 Why: an answer of 500 vectors is 4 MB of JSON. httpx's own transport reads it 64 KiB at a time
 through h11's pure-Python buffer, about 10 ms of the GIL per answer, which the backfill's writers
-wait for; urllib3 reads it through http.client's buffered socket, in C, in under 2 ms (``python -m
-bench.transport``). Everything above the transport is the openai client's own and unchanged: its
+wait for; urllib3 reads it through http.client's buffered socket, in C, in about 2 ms (``python -m
+bench --only transport``). Everything above the transport is the openai client's own and unchanged: its
 retries, timeouts, headers and errors work on httpx's objects, and this module maps urllib3's
 errors onto httpx's so they are retried the same way. Where the environment names a proxy, httpx's
 own transport carries the requests, with its proxy support (``http_client``).
