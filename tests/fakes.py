@@ -88,7 +88,7 @@ class Record:
     paths: Counter[str] = field(default_factory=Counter)
     inputs_per_request: list[int] = field(default_factory=list)
     wire: Counter[str] = field(default_factory=Counter)
-    """How answers went out: gzip, chunked, plain."""
+    """How whole answers went out: gzip or plain, and how many of them chunked."""
 
 
 class _Server(ThreadingHTTPServer):
@@ -207,8 +207,11 @@ class FakeProvider:
                     data = gzip.compress(data, 1)
                     headers = {**headers, "Content-Encoding": "gzip"}
                 with provider._lock:
-                    provider.record.wire["cut" if cut else "gzip" if "Content-Encoding" in headers else "plain"] += 1
-                    provider.record.wire["chunked"] += faults.chunked
+                    if cut:
+                        provider.record.faults["cut"] += 1
+                    else:
+                        provider.record.wire["gzip" if "Content-Encoding" in headers else "plain"] += 1
+                        provider.record.wire["chunked"] += faults.chunked
                 self.send_response(status)
                 self.send_header("Content-Type", kind)
                 if faults.chunked and not cut:

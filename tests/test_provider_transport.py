@@ -62,7 +62,7 @@ def test_answers_cut_short_or_dropped_are_retried_and_the_connections_stay_usabl
     with FakeOpenAI(Faults(rate_cut=0.3, rate_drop=0.2, seed=11)) as fake:
         embedder = _embedder(fake.url, openai_max_retries=8)
         matrices = [embedder.embed(TEXTS[i : i + 10]) for i in range(0, 300, 10)]
-        cut, dropped = fake.record.wire["cut"], fake.record.faults["drop"]
+        cut, dropped = fake.record.faults["cut"], fake.record.faults["drop"]
     np.testing.assert_array_equal(np.vstack(matrices), _expected(TEXTS))
     assert cut > 0 and dropped > 0
     assert embedder.requests == 30 + cut + dropped  # each fault cost exactly one retry, never a wrong vector

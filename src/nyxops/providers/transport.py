@@ -62,9 +62,14 @@ class _Body(httpx2.SyncByteStream):
 
 
 class UrllibTransport(httpx2.BaseTransport):
-    """A pool of keep-alive connections per host, shared by the backfill's worker threads."""
+    """A pool of keep-alive connections per host, shared by the backfill's worker threads.
 
-    def __init__(self, connections: int = 16) -> None:
+    ``connections`` is the most the pool keeps: 64, the backfill's highest ``--concurrency``, so no
+    worker's connection is ever discarded after its answer (and logged by urllib3 as such). They
+    are opened only as workers need them.
+    """
+
+    def __init__(self, connections: int = 64) -> None:
         self._connections = connections
         self._managers: dict[str, urllib3.PoolManager] = {}
         self._lock = threading.Lock()
