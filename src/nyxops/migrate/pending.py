@@ -146,17 +146,20 @@ def load_pending(
 
 
 def _refuse_in_a_file(file: store.MigrationFile, stmt: Statement) -> None:
-    """Statements that cannot work in a file nyxops runs: transaction control, COPY through the client."""
-    where = f"{file.path}:{stmt.line}:{stmt.column}"
+    """Statements that cannot work in a file nyxops runs: transaction control, COPY through the client.
+
+    Called for every statement of every pending file, so the position is worked out only to refuse.
+    """
     if stmt.keyword in _TRANSACTION_KEYWORDS and stmt.kind == "TransactionStmt":
         raise MigrationError(
-            f"{where}: {stmt.text.split()[0].upper()} in a migration file. "
+            f"{file.path}:{stmt.line}:{stmt.column}: {stmt.text.split()[0].upper()} in a migration file. "
             "nyxops runs each file in its own transaction: remove BEGIN/COMMIT from the file."
         )
     if stmt.keyword == "COPY" and stmt.kind == "CopyStmt" and not stmt.body.get("filename"):
         direction = "FROM STDIN" if stmt.body.get("is_from") else "TO STDOUT"
         raise MigrationError(
-            f"{where}: COPY … {direction} in a migration file: its data would have to come through the client, "
+            f"{file.path}:{stmt.line}:{stmt.column}: COPY … {direction} in a migration file: "
+            "its data would have to come through the client, "
             "which a migration file cannot carry. Use INSERT … VALUES or COPY from a file on the database server, "
             "or load the data outside the migration."
         )
