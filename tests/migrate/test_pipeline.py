@@ -38,7 +38,11 @@ def test_each_statement_keeps_its_own_duration_and_rows(env, db_url, migrations:
     ms = [s.ms for s in run.statements]
     rows = [s.rows for s in run.statements]
     assert [s.index for s in run.statements] == list(range(55))
-    assert ms[51] >= 400 and ms[54] >= 250  # the sleeps are where the time went, each on its own statement
+    # The sleeps are where the time went, each on its own statement. A duration runs from one read of
+    # the socket to the next, and a read can come a few ms late on a loaded machine (CI saw 247.9 ms for
+    # the 250 ms sleep): each may come short by that much, while their sum stays whole.
+    assert ms[51] >= 380 and ms[54] >= 230
+    assert sum(ms) >= 650
     assert max(ms[:51]) < 200 and ms[52] < 200 and ms[53] < 200
     assert rows[1:51] == [1] * 50 and rows[52] == 3 and rows[53] == 3
 

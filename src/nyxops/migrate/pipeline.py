@@ -10,7 +10,8 @@ so the round trips overlap the work. What stays exact:
 - durations: the time between a statement's result and the one before it (or its sending, if
   later), measured where the client waits. The server runs one statement at a time, so this is
   its run time plus the transport; statements that finish within one read of the socket share
-  it (their sum stays right).
+  it (their sum stays right). A read the scheduler wakes late shortens the next statement's time
+  by that much (a few ms on a loaded machine) and lengthens its own; the sum is unchanged.
 
 The caller holds the transaction (``BEGIN`` already sent): a sync inside a transaction block does
 not commit, so the file still commits or rolls back as one, with its history row.
