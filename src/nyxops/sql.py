@@ -1,7 +1,7 @@
 """SQL files -> statements, with PostgreSQL's own parser (libpg_query through pglast).
 
 Why JSON and not pglast's Python AST: the guard only needs a few node types, and
-``parse_sql_json`` + ``json.loads`` is several times faster than building AST objects for a
+``parse_sql_json`` + ``orjson.loads`` is several times faster than building AST objects for a
 10,000-statement file. A file is parsed whole before anything runs, so a syntax error or a psql
 meta-command is refused with file:line:column and nothing is executed.
 """
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pglast import parser
 
 from nyxops.errors import SqlParseError
@@ -24,6 +25,18 @@ _ALLOW = re.compile(r"--\s*nyxops:allow\b[ \t]*(?P<rule>\S*)[ \t]*(?P<object>\S*
 _NEAR = re.compile(r'at or near "(?P<token>.*)"')
 
 Node = dict[str, Any]
+
+
+def load_tree(raw: str) -> Any:
+    """libpg_query's JSON (``parse_sql_json``, ``parse_plpgsql_json``) as dicts and lists.
+
+    With orjson, at 2.5 times ``json.loads``: lint reads one tree for each statement it looks
+    into. orjson refuses integers past 64 bits, which json reads, so those go the slow way.
+    """
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
 
 
 @dataclass(frozen=True)
@@ -38,7 +51,7 @@ _KEYWORD = re.compile(r"[A-Za-z_]+")
 _SPACE = re.compile(r"[\s;]+")
 
 
-@dataclass
+@dataclass(slots=True)
 class Statement:
     """One top-level statement: where it is, its text, and its parse tree (built on first use).
 
@@ -69,7 +82,7 @@ class Statement:
     def node(self) -> Node:
         if self._node is None:
             try:
-                stmts = json.loads(parser.parse_sql_json(self.text)).get("stmts", [])
+                stmts = load_tree(parser.parse_sql_json(self.text)).get("stmts", [])
             except RecursionError:
                 raise SqlParseError(
                     self.source.name, self.line, self.column, "nested too deeply to check (split the expression)"
@@ -222,15 +235,21 @@ def parse(text: str, name: str = "<sql>") -> list[Statement]:
         raise SqlParseError(name, line, col, message) from None
     statements: list[Statement] = []
     previous_end = 0
-    keyword = _KEYWORD.match
+    keyword, space = _KEYWORD.match, _SPACE.match
     for piece in slices:
-        gap_start, previous_end = previous_end, piece.stop
-        start, comments = _gap(text, gap_start, piece.stop)
-        body = text[start : piece.stop].rstrip().rstrip(";").rstrip()
+        stop = piece.stop
+        gap_start, previous_end = previous_end, stop
+        blank = space(text, gap_start, stop)
+        start = blank.end() if blank is not None else gap_start
+        if text.startswith(("--", "/*"), start):  # comments before it: the whole gap, read with care
+            start, comments = _gap(text, gap_start, stop)
+        else:
+            comments = []
+        body = text[start:stop].rstrip().rstrip(";").rstrip()
         if not body:
             continue
         allows = []
-        if text.find("nyxops:allow", gap_start, start) >= 0:
+        if comments and text.find("nyxops:allow", gap_start, start) >= 0:
             for comment in comments:
                 match = _ALLOW.match(text, comment)
                 if match is not None:

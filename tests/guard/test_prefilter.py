@@ -9,11 +9,13 @@ The public projects' SQL gets the same check in ``test_public_corpus.py``.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from bench.lint import generate
+from nyxops.guard import prefilter
 from nyxops.guard.check import FileCheck, Policy, check
 from nyxops.guard.created import plain_create
 from nyxops.guard.prefilter import may_destroy
@@ -113,3 +115,20 @@ def test_plain_creates_read_from_the_text_agree_with_the_tree() -> None:
     assert plain_create("CREATE TABLE IF NOT EXISTS t (a int)") is None
     assert plain_create("CREATE TABLE p1 PARTITION OF p FOR VALUES IN (1)") is None
     assert plain_create('CREATE TABLE "a""b" (x int)') is None
+
+
+def test_the_quick_word_tests_find_every_word_of_the_patterns() -> None:
+    """The chained ``in`` tests run before each regular expression: each must let through every
+    word its expression can match, or a destructive statement would skip its tree."""
+    for word in prefilter._ALWAYS:
+        assert prefilter._always(f"SELECT 1 {word} 2"), word
+    for pattern, quick in [
+        (prefilter.BODY_WORDS, prefilter._body_may_destroy),
+        (prefilter._DML, prefilter._dml),
+        (prefilter._ALTER_WORDS, prefilter._alter_words),
+        (prefilter._CREATE_BODY, prefilter._create_body),
+    ]:
+        words = re.fullmatch(r"\\b\((.*)\)\\b", pattern.pattern)
+        assert words is not None, pattern.pattern
+        for word in words.group(1).split("|"):
+            assert quick(f"X {word} Y"), (pattern.pattern, word)

@@ -34,6 +34,10 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    except SystemExit as exc:  # finish(code): lint's 0, 1 or 2 leave the quick way too
+        if exc.code is not None and not isinstance(exc.code, int):
+            raise
+        code = exc.code or 0
     _leave(code if isinstance(code, int) else 0)
 
 

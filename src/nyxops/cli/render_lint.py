@@ -6,8 +6,9 @@ not pay for importing rich.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from nyxops.guard.lint import LintReport
 
@@ -55,7 +56,7 @@ def lint_json(report: LintReport) -> str:
                 "findings": [f.as_dict() for f in result.findings],
             }
         )
-    return json.dumps({"exit_code": report.exit_code, "files": data})
+    return orjson.dumps({"exit_code": report.exit_code, "files": data}).decode()
 
 
 def _gh(value: str) -> str:

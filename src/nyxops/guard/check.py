@@ -138,9 +138,9 @@ class FileCheck:
                     findings.append(_body_problem(stmt, visit))
                 continue
             scope.kind = kind
-            for rule in registry.rules_for(kind):
-                for hit in registry.checker(rule)(node, scope):
-                    findings.append(self._found(rule.ID, hit, stmt, visit))
+            for rule_id, rule_check in registry.checks_for(kind):
+                for hit in rule_check(node, scope):
+                    findings.append(self._found(rule_id, hit, stmt, visit))
             if kind in ("FuncCall", "CallStmt", "ExecuteStmt") or kind in _WRITE_EVENT or kind == "MergeStmt":
                 findings.extend(self._set_off(kind, node, stmt, frame))
             if frame is None:

@@ -8,7 +8,6 @@ names the runtime guard, which sees the real statement when it runs.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import Any
 
 from pglast import parser
 
-from nyxops.sql import Node, walk
+from nyxops.sql import Node, load_tree, walk
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ def body_and_language(kind: str, body: Node) -> tuple[str | None, str]:
 def literal_value(expression: str) -> str | None:
     """The string an expression always evaluates to, when it is literals joined by ``||``."""
     try:
-        tree = json.loads(parser.parse_sql_json(f"SELECT {expression}"))
+        tree = load_tree(parser.parse_sql_json(f"SELECT {expression}"))
         target = tree["stmts"][0]["stmt"]["SelectStmt"]["targetList"][0]["ResTarget"]["val"]
     except (parser.ParseError, KeyError, IndexError):
         return None
@@ -120,7 +119,7 @@ def embedded_sql(code: str, whole: str | None = None) -> Iterator[Embedded]:
     wrapper = (
         whole or f"CREATE FUNCTION nyxops_body() RETURNS void LANGUAGE plpgsql AS $nyxops_body${code}$nyxops_body$"
     )
-    tree: Any = json.loads(parser.parse_plpgsql_json(wrapper))
+    tree: Any = load_tree(parser.parse_plpgsql_json(wrapper))
     executed: set[int] = set()
     for kind, node in walk(tree):
         if kind in ("PLpgSQL_stmt_dynexecute", "PLpgSQL_stmt_dynfors", "PLpgSQL_stmt_open"):

@@ -17,7 +17,7 @@ ANY_PROTECTED = QualifiedName("*", "*", "*")
 """Marks a hit that may drop any protected column (``DROP EXTENSION vector CASCADE``)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Hit:
     """A rule's raw match: the object it would destroy and where it is written (byte offset)."""
 
@@ -28,7 +28,7 @@ class Hit:
     detail: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class Finding:
     rule: str
     severity: Severity

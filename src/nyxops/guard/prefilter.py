@@ -57,6 +57,41 @@ _ALTER_WORDS = re.compile(r"\b(DROP|TYPE|RENAME|SCHEMA|ATTACH|EVENT)\b")
 _ALWAYS_TREE = {"DROP", "TRUNCATE", "MERGE", "WITH", "SET", "RESET", "PREPARE", "EXECUTE", "CALL"}
 
 
+def _always(upper: str) -> bool:
+    # Chained ``in`` tests: four times faster than a regular expression or any() over a tuple,
+    # and this runs on every statement. The tests check it against ``_ALWAYS``.
+    return (
+        "NYXOPS" in upper
+        or "SEARCH_PATH" in upper
+        or "SESSION_REPLICATION_ROLE" in upper
+        or "SET_CONFIG" in upper
+        or "UESCAPE" in upper
+        or "\\" in upper
+    )
+
+
+# Each expression below is run only when one of its words is in the text at all.
+def _dml(upper: str) -> bool:
+    return ("DELETE" in upper or "UPDATE" in upper or "MERGE" in upper) and _DML.search(upper) is not None
+
+
+def _create_body(upper: str) -> bool:
+    return (
+        "FUNCTION" in upper or "PROCEDURE" in upper or "RULE" in upper or "TRIGGER" in upper
+    ) and _CREATE_BODY.search(upper) is not None
+
+
+def _alter_words(upper: str) -> bool:
+    return (
+        "DROP" in upper
+        or "RENAME" in upper
+        or "TYPE" in upper
+        or "SCHEMA" in upper
+        or "ATTACH" in upper
+        or "EVENT" in upper
+    ) and _ALTER_WORDS.search(upper) is not None
+
+
 def may_destroy(stmt: Statement, watch: Iterable[str] = ()) -> bool:
     """A cheap first look at the text before building the statement's parse tree.
 
@@ -68,20 +103,23 @@ def may_destroy(stmt: Statement, watch: Iterable[str] = ()) -> bool:
     rules and triggers the file created) whose mere mention may make a statement destructive. The
     tests check every branch on every statement of the corpora, the public projects' SQL included.
     """
-    text = stmt.text
     keyword = stmt.keyword
     if keyword in _ALWAYS_TREE:
         return True
+    text = stmt.text
     upper = text.upper()
-    if any(word in upper for word in _ALWAYS) or any(name in upper for name in watch):
+    if _always(upper):
         return True
+    for name in watch:
+        if name in upper:
+            return True
     if keyword == "CREATE":
-        if _CREATE_BODY.search(upper):
+        if _create_body(upper):
             return _body_may_destroy(upper) or "RULE" in upper or "TRIGGER" in upper
         # CREATE TABLE … AS WITH d AS (DELETE …); most have neither word, and need no substitution
-        return _DML.search(upper) is not None and _DML.search(_FK_ACTION.sub(" ", upper)) is not None
+        return _dml(upper) and _DML.search(_FK_ACTION.sub(" ", upper)) is not None
     if keyword == "ALTER":
-        return _ALTER_WORDS.search(upper) is not None  # ALTER … ADD/SET/ENABLE: no rule can match
+        return _alter_words(upper)  # ALTER … ADD/SET/ENABLE: no rule can match
     if keyword == "DELETE":
         found = _DELETE_WHERE.match(text)
         return found is None or not _plain_where(text, found.end(), returning=True)
@@ -91,7 +129,7 @@ def may_destroy(stmt: Statement, watch: Iterable[str] = ()) -> bool:
     if keyword == "DO":
         return _body_may_destroy(upper)
     if keyword == "INSERT":
-        return _DML.search(upper) is not None  # ON CONFLICT DO UPDATE, a CTE
+        return _dml(upper)  # ON CONFLICT DO UPDATE, a CTE
     if keyword == "EXPLAIN":
         return "ANALYZE" in upper
     if keyword == "COPY":
@@ -111,4 +149,14 @@ def _body_may_destroy(upper: str) -> bool:
 
     Not so with backslash escapes (``E'\\x44ROP'``): ``_ALWAYS`` sends such text to the parse tree.
     """
-    return _BODY_WORDS_UPPER.search(upper) is not None
+    return (
+        "EXECUTE" in upper
+        or "DROP" in upper
+        or "DELETE" in upper
+        or "UPDATE" in upper
+        or "ALTER" in upper
+        or "TRUNCATE" in upper
+        or "MERGE" in upper
+        or "CALL" in upper
+        or "FORMAT" in upper
+    ) and _BODY_WORDS_UPPER.search(upper) is not None

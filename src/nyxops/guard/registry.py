@@ -75,12 +75,14 @@ for _rule in RULES:
         _BY_NODE.setdefault(_node, []).append(_rule)
 
 
-def rules_for(kind: str) -> list[ModuleType]:
-    return _BY_NODE.get(kind, [])
+_CHECKS: dict[str, list[tuple[str, Checker]]] = {
+    kind: [(rule.ID, cast(Checker, rule.check)) for rule in rules] for kind, rules in _BY_NODE.items()
+}
 
 
-def checker(rule: ModuleType) -> Checker:
-    return cast(Checker, rule.check)
+def checks_for(kind: str) -> list[tuple[str, Checker]]:
+    """The (rule id, check) pairs for a node kind, looked up once per node: lint visits thousands."""
+    return _CHECKS.get(kind, [])
 
 
 def explain(rule_id: str) -> str:

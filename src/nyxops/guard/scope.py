@@ -33,13 +33,16 @@ class Scope:
             return (QualifiedName(schema, name),)
         if rel.get("relpersistence") == "t" or name in self.temp:
             return (QualifiedName("pg_temp", name),)
-        return tuple(QualifiedName(s, name) for s in self.search_path)
+        path = self.search_path
+        if len(path) == 1:  # the usual case, without a generator: rules resolve thousands of names
+            return (QualifiedName(path[0], name),)
+        return tuple([QualifiedName(s, name) for s in path])
 
     def table(self, rel: Node) -> QualifiedName:
         return self.tables(rel)[0]
 
     def columns(self, rel: Node, column: str) -> tuple[QualifiedName, ...]:
-        return tuple(QualifiedName(t.schema, t.table, column) for t in self.tables(rel))
+        return tuple([QualifiedName(t.schema, t.table, column) for t in self.tables(rel)])
 
     def from_list(self, items: list[Node]) -> tuple[QualifiedName, ...]:
         """A name given as a list of String nodes (DROP TABLE's objects)."""

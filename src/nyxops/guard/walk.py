@@ -13,17 +13,16 @@ statement of the same file that calls it.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pglast import parser
 
 from nyxops.guard import dynamic
-from nyxops.sql import Node
+from nyxops.sql import Node, load_tree
 
 _MAX_DEPTH = 6
+_CONTAINERS = (dict, list)  # JSON trees are built of exactly these: ``type() is`` is the cheap test
 _WHERE = {
     "CommonTableExpr": "in a WITH query",
     "onConflictClause": "in INSERT … ON CONFLICT DO UPDATE",
@@ -50,8 +49,9 @@ class Frame:
         return f"function {self.name}"
 
 
-@dataclass(frozen=True)
-class Visit:
+class Visit(NamedTuple):
+    """A node and where it sits (a tuple: lint builds thousands, and a frozen dataclass is slow to build)."""
+
     kind: str
     node: Node
     frame: Frame | None
@@ -67,54 +67,59 @@ def function_name(names: list[Node]) -> str:
     return parts[-1] if parts else "?"
 
 
-def visits(tree: Node, text: str | None = None) -> Iterator[Visit]:
+def visits(tree: Node, text: str | None = None) -> list[Visit]:
     """Every ``{"NodeType": {...}}`` of a statement's tree, bodies and nested writes included.
 
     ``text`` is the statement as written: a PL/pgSQL function's body is read from it, with the
     function's own parameters and return type (a wrapper would refuse ``RETURN x`` or an OUT
-    parameter's assignment).
+    parameter's assignment). A list, not a generator: lint walks thousands of small trees, and
+    resuming a generator for each node cost a third of the walk.
     """
-    yield from _walk(tree, None, "", False, 0, text)
+    out: list[Visit] = []
+    _walk(tree, None, "", False, 0, text, out)
+    return out
 
 
 def _walk(
-    root: Any, frame: Frame | None, where: str, inner: bool, depth: int, text: str | None = None
-) -> Iterator[Visit]:
+    root: Any, frame: Frame | None, where: str, inner: bool, depth: int, text: str | None, out: list[Visit]
+) -> None:
     stack: list[tuple[Any, Frame | None, str]] = [(root, frame, where)]
+    push, pop, found = stack.append, stack.pop, out.append
     while stack:
-        item, frame, where = stack.pop()
-        if isinstance(item, list):
-            stack.extend((value, frame, where) for value in item)
+        item, frame, where = pop()
+        if type(item) is list:
+            stack.extend([(value, frame, where) for value in item if type(value) in _CONTAINERS])
             continue
-        if not isinstance(item, dict):
+        if type(item) is not dict:
             continue
         for key, value in item.items():
-            if not isinstance(value, dict | list):
+            of = type(value)
+            if of is list or (of is dict and not key[:1].isupper()):
+                push((value, frame, _WHERE.get(key, where)))
                 continue
-            if isinstance(value, dict) and key[:1].isupper():
-                yield Visit(key, value, frame, where, inner)
-                child_frame, child_where = frame, _WHERE.get(key, where)
-                if key == "ExplainStmt" and not _analyze(value):
-                    continue  # plain EXPLAIN plans the statement without running it
-                if key == "CreateFunctionStmt":
-                    child_frame = Frame("function", function_name(value.get("funcname", [])))
-                    child_where = "in the body of " + child_frame.describe()
-                    if depth < _MAX_DEPTH:
-                        whole = text if item is root else None
-                        yield from _string_body(key, value, child_frame, child_where, depth, whole)
-                elif key == "DoStmt" and depth < _MAX_DEPTH:
-                    yield from _string_body(key, value, frame, "in a DO block", depth)
-                elif key == "RuleStmt":
-                    rel = value.get("relation", {})
-                    table = (rel.get("schemaname"), rel.get("relname", "?"))
-                    child_frame = Frame("rule", value.get("rulename", "?"), table, value.get("event", ""))
-                    child_where = "in the action of " + child_frame.describe()
-                elif key == "PrepareStmt":
-                    child_frame = Frame("prepared", value.get("name", "?"))
-                    child_where = "in " + child_frame.describe()
-                stack.append((value, child_frame, child_where))
-            else:
-                stack.append((value, frame, _WHERE.get(key, where)))
+            if of is not dict:
+                continue
+            found(Visit(key, value, frame, where, inner))
+            child_frame, child_where = frame, _WHERE.get(key, where)
+            if key == "ExplainStmt" and not _analyze(value):
+                continue  # plain EXPLAIN plans the statement without running it
+            if key == "CreateFunctionStmt":
+                child_frame = Frame("function", function_name(value.get("funcname", [])))
+                child_where = "in the body of " + child_frame.describe()
+                if depth < _MAX_DEPTH:
+                    whole = text if item is root else None
+                    _string_body(key, value, child_frame, child_where, depth, whole, out)
+            elif key == "DoStmt" and depth < _MAX_DEPTH:
+                _string_body(key, value, frame, "in a DO block", depth, None, out)
+            elif key == "RuleStmt":
+                rel = value.get("relation", {})
+                table = (rel.get("schemaname"), rel.get("relname", "?"))
+                child_frame = Frame("rule", value.get("rulename", "?"), table, value.get("event", ""))
+                child_where = "in the action of " + child_frame.describe()
+            elif key == "PrepareStmt":
+                child_frame = Frame("prepared", value.get("name", "?"))
+                child_where = "in " + child_frame.describe()
+            push((value, child_frame, child_where))
 
 
 def _analyze(explain: Node) -> bool:
@@ -135,33 +140,33 @@ def _truthy(arg: Node) -> bool:
 
 
 def _string_body(
-    kind: str, node: Node, frame: Frame | None, where: str, depth: int, whole: str | None = None
-) -> Iterator[Visit]:
+    kind: str, node: Node, frame: Frame | None, where: str, depth: int, whole: str | None, out: list[Visit]
+) -> None:
     """The statements of a body PostgreSQL's parser sees only as a string (SQL or PL/pgSQL)."""
     code, language = dynamic.body_and_language(kind, node)
     if code is None:
         return
     if language == "sql":
-        yield from _sql_text(code, frame, where, depth)
+        _sql_text(code, frame, where, depth, out)
     elif language == "plpgsql":
         try:
             pieces = list(dynamic.embedded_sql(code, whole))
         except (parser.ParseError, RecursionError) as exc:
             problem = {"reason": str(exc.args[0]) if exc.args else "nested too deeply", "code": code}
-            yield Visit("nyxops:unreadable-body", problem, frame, where, True)
+            out.append(Visit("nyxops:unreadable-body", problem, frame, where, True))
             return
         for piece in pieces:
             if piece.sql is None:
-                yield Visit("nyxops:dynamic", {"expression": piece.expression}, frame, where, True)
+                out.append(Visit("nyxops:dynamic", {"expression": piece.expression}, frame, where, True))
             else:
                 note = where + (", EXECUTE of a literal" if piece.dynamic else "")
-                yield from _sql_text(piece.sql, frame, note, depth)
+                _sql_text(piece.sql, frame, note, depth, out)
 
 
-def _sql_text(sql: str, frame: Frame | None, where: str, depth: int) -> Iterator[Visit]:
+def _sql_text(sql: str, frame: Frame | None, where: str, depth: int, out: list[Visit]) -> None:
     try:
-        tree = json.loads(parser.parse_sql_json(sql))
+        tree = load_tree(parser.parse_sql_json(sql))
     except (parser.ParseError, ValueError, RecursionError):
         return  # PL/pgSQL expressions with variables need not parse as plain SQL
     for item in tree.get("stmts", []):
-        yield from _walk(item.get("stmt", {}), frame, where, True, depth + 1)
+        _walk(item.get("stmt", {}), frame, where, True, depth + 1, None, out)
