@@ -152,17 +152,21 @@ def _refuse_in_a_file(file: store.MigrationFile, stmt: Statement) -> None:
     """
     if stmt.keyword in _TRANSACTION_KEYWORDS and stmt.kind == "TransactionStmt":
         raise MigrationError(
-            f"{file.path}:{stmt.line}:{stmt.column}: {stmt.text.split()[0].upper()} in a migration file. "
+            f"{_where(file, stmt)}: {stmt.text.split()[0].upper()} in a migration file. "
             "nyxops runs each file in its own transaction: remove BEGIN/COMMIT from the file."
         )
     if stmt.keyword == "COPY" and stmt.kind == "CopyStmt" and not stmt.body.get("filename"):
         direction = "FROM STDIN" if stmt.body.get("is_from") else "TO STDOUT"
         raise MigrationError(
-            f"{file.path}:{stmt.line}:{stmt.column}: COPY … {direction} in a migration file: "
+            f"{_where(file, stmt)}: COPY … {direction} in a migration file: "
             "its data would have to come through the client, "
             "which a migration file cannot carry. Use INSERT … VALUES or COPY from a file on the database server, "
             "or load the data outside the migration."
         )
+
+
+def _where(file: store.MigrationFile, stmt: Statement) -> str:
+    return f"{file.path}:{stmt.line}:{stmt.column}"
 
 
 def require_unblocked(pending: list[PendingFile]) -> None:
