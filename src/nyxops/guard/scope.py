@@ -33,10 +33,7 @@ class Scope:
             return (QualifiedName(schema, name),)
         if rel.get("relpersistence") == "t" or name in self.temp:
             return (QualifiedName("pg_temp", name),)
-        path = self.search_path
-        if len(path) == 1:  # the usual case, without a generator: rules resolve thousands of names
-            return (QualifiedName(path[0], name),)
-        return tuple([QualifiedName(s, name) for s in path])
+        return tuple([QualifiedName(s, name) for s in self.search_path])
 
     def table(self, rel: Node) -> QualifiedName:
         return self.tables(rel)[0]
