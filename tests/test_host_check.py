@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from nyxops.config import load_settings
 from nyxops.errors import RemoteError
-from nyxops.verify import Context, default_checks_dir, discover, run_checks
+from nyxops.verify import Context
+from nyxops.verify.runner import default_checks_dir, discover, run_checks
 
 
 class Answers:

@@ -22,7 +22,8 @@ from nyxops.migrate.apply import apply
 from nyxops.migrate.plan import plan
 from nyxops.migrate.status import status
 from nyxops.names import with_database
-from nyxops.verify import Context, default_checks_dir, discover, run_checks
+from nyxops.verify import Context
+from nyxops.verify.runner import default_checks_dir, discover, run_checks
 
 
 def run_demo(console: Console, *, keep: bool = False) -> None:

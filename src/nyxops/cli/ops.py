@@ -32,8 +32,8 @@ def verify(
     """Prove a deploy worked: embeddings all there, nothing lost, providers answering end to end."""
     from nyxops.cli import render_ops
     from nyxops.names import scrub_secrets
-    from nyxops.verify import default_checks_dir, discover, junit, run_checks, summary
-    from nyxops.verify_session import session
+    from nyxops.verify.runner import default_checks_dir, discover, run_checks, summary
+    from nyxops.verify.session import session
 
     settings = settings_for(database_url, directory)
 
@@ -44,7 +44,7 @@ def verify(
 
     results = run(action)
     if junit_file:
-        junit_file.write_text(junit(results))
+        junit_file.write_text(render_ops.junit(results))
     if as_json:
         report = {**summary(results), "checks": [asdict(r) for r in results]}
         print(scrub_secrets(json.dumps(report, indent=2, default=str)))

@@ -1,10 +1,12 @@
-"""Output of ``verify``, ``backfill`` and ``audit``."""
+"""Output of ``verify`` (a table, JUnit XML), ``backfill`` and ``audit``."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
+from xml.etree import ElementTree
 
 from rich.console import Console
 from rich.markup import escape
@@ -26,6 +28,35 @@ def verify_table(results: list[CheckResult], console: Console) -> None:
     console.print(table)
     fails = sum(r.status == "fail" for r in results)
     console.print("[green]all checks pass[/]" if not fails else f"[bold red]{fails} check(s) failed[/]")
+
+
+def junit(results: list[CheckResult]) -> str:
+    from nyxops.names import scrub_secrets
+
+    suite = ElementTree.Element(
+        "testsuite",
+        name="nyxops verify",
+        tests=str(len(results)),
+        failures=str(sum(r.status == "fail" for r in results)),
+        skipped=str(sum(r.status == "skip" for r in results)),
+    )
+    for r in results:
+        case = ElementTree.SubElement(
+            suite, "testcase", classname="nyxops.verify", name=r.name, time=f"{r.seconds:.3f}"
+        )
+        if r.figures:
+            properties = ElementTree.SubElement(case, "properties")
+            for key, value in sorted(r.figures.items()):
+                text = value if isinstance(value, str) else json.dumps(value, default=str)
+                ElementTree.SubElement(properties, "property", name=key, value=scrub_secrets(text))
+        reason = scrub_secrets(r.reason)
+        if r.status == "fail":
+            ElementTree.SubElement(case, "failure", message=reason).text = reason
+        elif r.status == "skip":
+            ElementTree.SubElement(case, "skipped", message=reason)
+        else:
+            ElementTree.SubElement(case, "system-out").text = reason
+    return ElementTree.tostring(suite, encoding="unicode")
 
 
 def waiting(console: Console) -> Callable[[list[CheckResult]], None]:

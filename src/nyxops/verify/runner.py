@@ -1,95 +1,30 @@
 """``nyxops verify``: discover the checks in ``checks/``, run them concurrently, collect results.
 
-A check is a small module with ``NAME``, ``TIMEOUT`` (seconds) and ``run(ctx) -> CheckResult``.
-The deploy's ``verify`` stage and the CLI call the same ``run_checks``.
+A check is a small module with ``NAME``, ``TIMEOUT`` (seconds) and ``run(ctx) -> CheckResult``
+(``nyxops.verify.check``). The deploy's ``verify`` stage and the CLI call the same ``run_checks``.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal, Protocol
-from xml.etree import ElementTree
 
 import psycopg
 
-from nyxops.config import Settings
-from nyxops.db import connect
 from nyxops.errors import NyxopsError, UsageError
-
-Status = Literal["pass", "fail", "skip"]
-
-
-@dataclass
-class CheckResult:
-    name: str
-    status: Status
-    reason: str
-    figures: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0
-    retry: bool = False
-    """Whether waiting can clear this failure (a service starting), so ``--wait`` tries it again."""
-
-
-def passed(reason: str, **figures: Any) -> CheckResult:
-    return CheckResult("", "pass", reason, figures)
-
-
-def failed(reason: str, **figures: Any) -> CheckResult:
-    """A failure that waiting cannot clear (a missing trigger, a lost embedding): ``--wait`` stops at it."""
-    return CheckResult("", "fail", reason, figures)
-
-
-def unavailable(reason: str, **figures: Any) -> CheckResult:
-    """A failure that may clear by itself (a service starting, a transient error): ``--wait`` retries it."""
-    return CheckResult("", "fail", reason, figures, retry=True)
-
-
-def skipped(reason: str, **figures: Any) -> CheckResult:
-    return CheckResult("", "skip", reason, figures)
-
-
-class Remote(Protocol):
-    """What host checks need from an SSH connection (``nyxops.remote.Host`` provides it)."""
-
-    def run(self, argv: list[str], timeout: float = 60) -> str: ...
-
-
-@dataclass
-class Context:
-    """Everything a check may reach: settings, and the endpoints (direct, or through SSH tunnels)."""
-
-    settings: Settings
-    database_url: str | None
-    ollama_url: str
-    app_url: str | None
-    remote: Remote | None = None
-    migrations_dir: Path | None = None
-
-    @contextmanager
-    def db(self) -> Iterator[psycopg.Connection]:
-        if not self.database_url:
-            raise UsageError("no database configured (DATABASE_URL)")
-        conn = connect(self.database_url, "nyxops verify")
-        try:
-            yield conn
-        finally:
-            conn.close()
+from nyxops.verify.check import CheckResult, Context, failed, unavailable
 
 
 def default_checks_dir() -> Path:
     here = Path.cwd() / "checks"
     if here.is_dir():
         return here
-    return Path(__file__).resolve().parents[2] / "checks"
+    return Path(__file__).resolve().parents[3] / "checks"
 
 
 def discover(folder: Path) -> list[ModuleType]:
@@ -184,32 +119,3 @@ def summary(results: list[CheckResult]) -> dict[str, object]:
     """The verdict on top of the JSON report: ok, and how many checks passed, failed, were skipped."""
     counts = {status: sum(r.status == status for r in results) for status in ("pass", "fail", "skip")}
     return {"ok": counts["fail"] == 0, "counts": counts}
-
-
-def junit(results: list[CheckResult]) -> str:
-    from nyxops.names import scrub_secrets
-
-    suite = ElementTree.Element(
-        "testsuite",
-        name="nyxops verify",
-        tests=str(len(results)),
-        failures=str(sum(r.status == "fail" for r in results)),
-        skipped=str(sum(r.status == "skip" for r in results)),
-    )
-    for r in results:
-        case = ElementTree.SubElement(
-            suite, "testcase", classname="nyxops.verify", name=r.name, time=f"{r.seconds:.3f}"
-        )
-        if r.figures:
-            properties = ElementTree.SubElement(case, "properties")
-            for key, value in sorted(r.figures.items()):
-                text = value if isinstance(value, str) else json.dumps(value, default=str)
-                ElementTree.SubElement(properties, "property", name=key, value=scrub_secrets(text))
-        reason = scrub_secrets(r.reason)
-        if r.status == "fail":
-            ElementTree.SubElement(case, "failure", message=reason).text = reason
-        elif r.status == "skip":
-            ElementTree.SubElement(case, "skipped", message=reason)
-        else:
-            ElementTree.SubElement(case, "system-out").text = reason
-    return ElementTree.tostring(suite, encoding="unicode")

@@ -12,7 +12,7 @@ from contextlib import ExitStack, contextmanager
 from nyxops.config import Settings
 from nyxops.errors import ConfigError
 from nyxops.remote import Host, through_tunnel
-from nyxops.verify import Context
+from nyxops.verify.check import Context
 
 
 @contextmanager
