@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from pglast import keywords
+
 from nyxops.names import NAME_PATTERN as _NAME
 from nyxops.sql import Statement
 
@@ -29,13 +31,21 @@ _DELETE_WHERE = re.compile(rf"DELETE\s+FROM\s+{_TARGET}(?:\s+USING\s+{_TARGET})?
 _UPDATE_WHERE = re.compile(rf"UPDATE\s+{_TARGET}\s+SET\s{_PLAIN}*?\sWHERE\b", re.I)
 
 
+_NOT_A_COLUMN = frozenset(w.upper() for w in keywords.RESERVED_KEYWORDS | keywords.TYPE_FUNC_NAME_KEYWORDS)
+"""Words that read like a name but are a constant or a function where an expression may stand
+(``true``, ``null``, ``current_user``, ``current_schema``): never a column, written unquoted."""
+
+
 def _plain_where(text: str, start: int, *, returning: bool) -> bool:
-    """``a = 1 AND x.id = u.id …`` up to the end: never always true (a column is compared with a
-    literal or with a column written differently; ``where.py`` calls neither always true)."""
+    """``a = 1 AND x.id = u.id …`` up to the end: never reaches every row (a column is compared
+    with a literal or with a column written differently; ``where.py`` calls neither always true,
+    and each names a column)."""
     pos = start
     while True:
         cond = _CONDITION.match(text, pos)
         if cond is None or (cond["right"] and cond["right"].lower() == cond["left"].lower()):
+            return False
+        if not _columns(cond["left"]) or (cond["right"] and not _columns(cond["right"])):
             return False
         pos = cond.end()
         if pos == len(text):
@@ -44,6 +54,10 @@ def _plain_where(text: str, start: int, *, returning: bool) -> bool:
             pos += 3
             continue
         return returning and _RETURNING.match(text, pos) is not None
+
+
+def _columns(name: str) -> bool:
+    return not any(part.upper() in _NOT_A_COLUMN for part in name.split("."))
 
 
 def _mentions(upper: str, words: Iterable[str]) -> bool:

@@ -1,9 +1,12 @@
 """What a WHERE clause proves: always true (so it is no WHERE), or limited to rows where a column IS NULL.
 
-Both are read from the parse tree, not the text. "Always true" is decided only from constants and
+Both are read from the parse tree, not the text. "Always true" is decided only from constants,
 from comparisons of a column with itself (``x = x`` holds for every row where x is set, which is
-all of them as far as a reviewer is concerned); anything the folding does not understand counts as
-a real condition, so an unusual WHERE is never mistaken for none.
+all of them as far as a reviewer is concerned) and from ``x IS NULL OR x IS NOT NULL``; anything
+the folding does not understand counts as a real condition, so an unusual WHERE is never mistaken
+for none. One more WHERE reaches every row: one that names no column, no subquery and no function
+(``coalesce(true, false)``, ``NULL IS NULL``, ``current_user = 'app'``) has the same value for
+every row, so it keeps all of them or none (``every_row``).
 """
 
 from __future__ import annotations
@@ -12,14 +15,64 @@ from typing import Any
 
 from nyxops.sql import Node
 
-_TRUE_WORDS = {"t", "true", "y", "yes", "on", "1"}
-_FALSE_WORDS = {"f", "false", "n", "no", "off", "0"}
+_TRUE_WORDS = ("true", "yes")
+_FALSE_WORDS = ("false", "no")
 _COMPARE = {"=", "<>", "!=", "<", ">", "<=", ">="}
 _UNKNOWN = object()
 
 
 def always_true(where: Node | None) -> bool:
     return where is not None and _value(where) is True
+
+
+def every_row(where: Node | None) -> str | None:
+    """Why ``where`` reaches every row (always true, or the same value for each); None for a real condition."""
+    if where is None:
+        return None
+    value = _value(where)
+    if value is True:
+        return "its WHERE is always true"
+    if value is _UNKNOWN and _row_free(where) and not _is_null(where):
+        return "its WHERE names no column, so it is the same for every row: it reaches all of them or none"
+    return None
+
+
+_ROW_FREE = {
+    "A_Const", "TypeCast", "TypeName", "BoolExpr", "A_Expr", "NullTest", "BooleanTest", "CoalesceExpr",
+    "MinMaxExpr", "CaseExpr", "CaseWhen", "NullIfExpr", "SQLValueFunction", "A_ArrayExpr", "RowExpr", "String",
+    "Integer",
+}  # fmt: skip
+"""Node kinds whose value cannot differ from row to row. A column, subquery, function (``random()``),
+parameter or ``CURRENT OF`` is none of them, and any kind not listed counts as one of those."""
+
+
+def _row_free(node: Any) -> bool:
+    if isinstance(node, list):
+        return all(_row_free(item) for item in node)
+    if not isinstance(node, dict):
+        return True
+    for key, value in node.items():
+        if key[:1].isupper() and key not in _ROW_FREE:
+            return False
+        if isinstance(value, dict | list) and not _row_free(value):
+            return False
+    return True
+
+
+def _is_null(node: Node) -> bool:
+    return node.get("A_Const", {}).get("isnull") is True
+
+
+def _as_bool(text: str) -> bool | None:
+    """A string literal as PostgreSQL's boolean input reads it (``'t'``, ``'Yes'``, ``' on '``, ``'0'``), or None."""
+    word = text.strip().lower()
+    if not word:
+        return None
+    if word in ("1", "on") or any(w.startswith(word) for w in _TRUE_WORDS):
+        return True
+    if word in ("0", "of", "off") or any(w.startswith(word) for w in _FALSE_WORDS):
+        return False
+    return None
 
 
 def _value(node: Node) -> Any:
@@ -35,16 +88,16 @@ def _value(node: Node) -> Any:
         cast = node["TypeCast"]
         value = _value(cast.get("arg", {}))
         names = [n.get("String", {}).get("sval") for n in cast.get("typeName", {}).get("names", [])]
-        if names[-1:] in (["bool"], ["boolean"]) and isinstance(value, str | int):
-            word = str(value).strip().lower()
-            return True if word in _TRUE_WORDS else False if word in _FALSE_WORDS else _UNKNOWN
+        if names[-1:] in (["bool"], ["boolean"]) and isinstance(value, str | int) and not isinstance(value, bool):
+            read = _as_bool(str(value))
+            return _UNKNOWN if read is None else read
         return value
     if "BoolExpr" in node:
         expr = node["BoolExpr"]
         values = [_value(a) for a in expr.get("args", [])]
         op = expr.get("boolop")
         if op == "OR_EXPR":
-            return True if any(v is True for v in values) else _UNKNOWN
+            return True if any(v is True for v in values) or _null_or_not(expr["args"]) else _UNKNOWN
         if op == "AND_EXPR":
             return True if values and all(v is True for v in values) else _UNKNOWN
         if op == "NOT_EXPR" and values and values[0] is False:
@@ -82,7 +135,13 @@ def _compare(expr: Node) -> Any:
     a, b = _value(left), _value(right)
     if a is _UNKNOWN or b is _UNKNOWN:
         return _UNKNOWN
-    if isinstance(a, str) != isinstance(b, str):
+    if isinstance(a, bool) != isinstance(b, bool):  # true = 't': the literal read as a boolean
+        other = b if isinstance(a, bool) else a
+        read = _as_bool(other) if isinstance(other, str) else None
+        if read is None:
+            return _UNKNOWN  # true = 1 is an error in PostgreSQL, and 'x' no boolean
+        a, b = (a, read) if isinstance(a, bool) else (read, b)
+    elif isinstance(a, str) != isinstance(b, str):
         a, b = str(a), str(b)  # '1' = 1: PostgreSQL casts the literal
     try:
         return {
@@ -96,6 +155,13 @@ def _compare(expr: Node) -> Any:
         }[op[0]]
     except TypeError:
         return _UNKNOWN
+
+
+def _null_or_not(args: list[Node]) -> bool:
+    """``x IS NULL OR x IS NOT NULL`` (in any order, among other alternatives): every row."""
+    tests = [a["NullTest"] for a in args if "NullTest" in a and "ColumnRef" in a["NullTest"].get("arg", {})]
+    null = [_fields(t["arg"]) for t in tests if t.get("nulltesttype") == "IS_NULL"]
+    return any(_fields(t["arg"]) in null for t in tests if t.get("nulltesttype") == "IS_NOT_NULL")
 
 
 def _fields(ref: Node) -> list[Any]:
@@ -128,8 +194,8 @@ def whole_table_merge(merge: Node, command: str) -> Node | None:
         if clause.get("commandType") != command:
             continue
         condition = clause.get("condition")
-        unconditional = condition is None or always_true(condition)
+        unconditional = condition is None or every_row(condition) is not None
         by_source = clause.get("matchKind") == "MERGE_WHEN_NOT_MATCHED_BY_SOURCE"
-        if unconditional and (by_source or always_true(merge.get("joinCondition"))):
+        if unconditional and (by_source or every_row(merge.get("joinCondition")) is not None):
             return clause  # type: ignore[no-any-return]
     return None

@@ -1,16 +1,16 @@
 """``DELETE`` without a real ``WHERE``: the whole table.
 
 A WHERE that is always true (``WHERE true``, ``1 = 1``, ``id = id``, ``… OR true``) is no WHERE,
-and neither is the join of a ``MERGE … ON true … THEN DELETE``. A MERGE's ``WHEN NOT MATCHED BY
-SOURCE THEN DELETE`` with no condition removes every row the source lacks: with an empty source,
-all of them.
+nor is one that names no column (``coalesce(true, false)``: the same for every row), nor the
+join of a ``MERGE … ON true … THEN DELETE``. A MERGE's ``WHEN NOT MATCHED BY SOURCE THEN DELETE``
+with no condition removes every row the source lacks: with an empty source, all of them.
 """
 
 from collections.abc import Iterator
 
 from nyxops.guard.model import Hit
 from nyxops.guard.scope import Scope
-from nyxops.guard.where import always_true, whole_table_merge
+from nyxops.guard.where import every_row, whole_table_merge
 from nyxops.sql import Node
 
 ID = "delete-all"
@@ -27,6 +27,17 @@ FAIL = [
     "DELETE FROM t WHERE id = 5 OR true",
     "DELETE FROM t WHERE 't'::boolean",
     "DELETE FROM t WHERE NOT false",
+    "DELETE FROM t WHERE true = 't'",
+    "DELETE FROM t WHERE 'Yes' = true",
+    "DELETE FROM t WHERE ' of ' = false",
+    "DELETE FROM t WHERE 'tr'::boolean",
+    "DELETE FROM t WHERE coalesce(true, false)",
+    "DELETE FROM t WHERE NULL IS NULL",
+    "DELETE FROM t WHERE current_user = 'app'",
+    "DELETE FROM t WHERE CASE WHEN 1 > 2 THEN false ELSE true END",
+    "DELETE FROM t WHERE id IS NOT NULL OR id IS NULL",
+    "DELETE FROM t WHERE a = 1 OR t.a IS NULL OR t.a IS NOT NULL",
+    "MERGE INTO t USING s ON coalesce(true, false) WHEN MATCHED THEN DELETE",
     "MERGE INTO workflow_insights w USING projects p ON true WHEN MATCHED THEN DELETE",
     "MERGE INTO t USING s ON t.id = s.id WHEN NOT MATCHED BY SOURCE THEN DELETE",
     "WITH gone AS (DELETE FROM workflow_insights RETURNING id) SELECT count(*) FROM gone",
@@ -38,6 +49,16 @@ PASS = [
     "DELETE FROM t USING u WHERE t.id = u.id",
     "DELETE FROM t WHERE id = 5 AND true",
     "DELETE FROM t WHERE 1 = 2 OR id = 3",
+    "DELETE FROM t WHERE false = 't'",
+    "DELETE FROM t WHERE false",
+    "DELETE FROM t WHERE NULL",
+    "DELETE FROM t WHERE random() < 0.5",
+    "DELETE FROM t WHERE current_setting('app.purge') = 'yes' AND id = 1",
+    "DELETE FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.id = t.id)",
+    "DELETE FROM t WHERE CURRENT OF c",
+    "DELETE FROM t WHERE $1",
+    "DELETE FROM t WHERE a IS NULL OR b IS NOT NULL",
+    "DELETE FROM t WHERE a IS NULL AND a IS NOT NULL",
     "EXPLAIN DELETE FROM t",
     "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE",
     "MERGE INTO t USING s ON t.id = s.id WHEN NOT MATCHED BY SOURCE AND t.stale THEN DELETE",
@@ -52,6 +73,6 @@ def check(body: Node, ctx: Scope) -> Iterator[Hit]:
             yield Hit(str(tables[0]), rel.get("location"), tables=tables, detail="MERGE … THEN DELETE")
         return
     where = body.get("whereClause")
-    if where is None or always_true(where):
-        detail = "" if where is None else "its WHERE is always true"
-        yield Hit(str(tables[0]), rel.get("location"), tables=tables, detail=detail)
+    reached = every_row(where)
+    if where is None or reached:
+        yield Hit(str(tables[0]), rel.get("location"), tables=tables, detail=reached or "")

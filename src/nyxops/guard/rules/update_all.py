@@ -1,10 +1,10 @@
-"""``UPDATE`` without a real ``WHERE``: every row overwritten (an always-true WHERE is none)."""
+"""``UPDATE`` without a real ``WHERE``: every row overwritten (a WHERE always true, or naming no column, is none)."""
 
 from collections.abc import Iterator
 
 from nyxops.guard.model import Hit, target_columns
 from nyxops.guard.scope import Scope
-from nyxops.guard.where import always_true, whole_table_merge
+from nyxops.guard.where import every_row, whole_table_merge
 from nyxops.sql import Node
 
 ID = "update-all"
@@ -17,10 +17,17 @@ FAIL = [
     "UPDATE t SET a = 1 WHERE true",
     "UPDATE t SET a = 1 WHERE a = a",
     "UPDATE t SET a = 1 WHERE a > 3 OR 1 = 1",
+    "UPDATE t SET a = 1 WHERE true = 'on'",
+    "UPDATE t SET a = 1 WHERE greatest(1, 2) = 2",
     "MERGE INTO t USING s ON 1 = 1 WHEN MATCHED THEN UPDATE SET a = s.a",
     "WITH u AS (UPDATE t SET a = 0 RETURNING id) SELECT 1",
 ]
-PASS = ["UPDATE t SET a = 1 WHERE a IS NULL", "UPDATE t SET a = 1 WHERE 1 = 1 AND id = 4"]
+PASS = [
+    "UPDATE t SET a = 1 WHERE a IS NULL",
+    "UPDATE t SET a = 1 WHERE 1 = 1 AND id = 4",
+    "UPDATE t SET a = 1 WHERE true = 'off'",
+    "UPDATE t SET a = 1 WHERE now() > '2020-01-01'",
+]
 
 
 def check(body: Node, ctx: Scope) -> Iterator[Hit]:
@@ -32,8 +39,8 @@ def check(body: Node, ctx: Scope) -> Iterator[Hit]:
             yield Hit(str(ctx.table(rel)), rel.get("location"), tables=ctx.tables(rel), columns=columns)
         return
     where = body.get("whereClause")
-    if where is not None and not always_true(where):
+    reached = every_row(where)
+    if where is not None and not reached:
         return
     columns = target_columns(ctx, rel, body.get("targetList", []))
-    detail = "" if where is None else "its WHERE is always true"
-    yield Hit(str(ctx.table(rel)), rel.get("location"), columns=columns, detail=detail)
+    yield Hit(str(ctx.table(rel)), rel.get("location"), columns=columns, detail=reached or "")
