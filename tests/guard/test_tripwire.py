@@ -43,6 +43,12 @@ WAYS_AROUND = {
         _dynamic("EXECUTE 'ALTER EVENT TRIGGER ' || g || ' ENABLE REPLICA';"),
         "its event trigger was changed to fire only as 'R'",
     ),
+    "disable it in the catalog": (
+        _dynamic(
+            "EXECUTE 'UPDATE pg_' || 'event_trigger SET evtenabled = ''D'' WHERE evtname = ' || quote_literal(g);"
+        ),
+        "its event trigger was disabled during the migration",
+    ),
     "drop the trigger": (
         _dynamic("EXECUTE 'DROP EVENT TRIGGER ' || g;"),
         "its event trigger was dropped during the migration",

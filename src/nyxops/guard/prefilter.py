@@ -90,6 +90,7 @@ _DML = _Words("DELETE", "UPDATE", "MERGE")
 _FK_ACTION = re.compile(r"\bON\s+(DELETE|UPDATE)\b")
 _CREATE_BODY = _Words("FUNCTION", "PROCEDURE", "RULE", "TRIGGER")
 _ALTER_WORDS = _Words("DROP", "TYPE", "RENAME", "SCHEMA", "ATTACH", "EVENT")
+_WRITES = {"DELETE", "UPDATE", "INSERT", "COPY"}
 _ALWAYS_TREE = {"DROP", "TRUNCATE", "MERGE", "WITH", "SET", "RESET", "PREPARE", "EXECUTE", "CALL"}
 
 
@@ -118,6 +119,8 @@ def may_destroy(stmt: Statement, watch: Iterable[str] = ()) -> bool:
         return _DML.search(upper) and _DML.search(_FK_ACTION.sub(" ", upper))
     if keyword == "ALTER":
         return _ALTER_WORDS.search(upper)  # ALTER … ADD/SET/ENABLE: no rule can match
+    if keyword in _WRITES and "PG_" in upper:  # may write a system catalog (guard-tamper)
+        return True
     if keyword == "DELETE":
         found = _DELETE_WHERE.match(text)
         return found is None or not _plain_where(text, found.end(), returning=True)

@@ -168,18 +168,40 @@ def _fields(ref: Node) -> list[Any]:
     return [f.get("String", {}).get("sval", "*") for f in ref["ColumnRef"].get("fields", [])]
 
 
-def restricted_to_null(where: Node | None, column: str) -> bool:
-    """True when the WHERE only admits rows where ``column`` IS NULL (an AND of conditions, one of them that)."""
+def restricted_to_null(where: Node | None, column: str, target: Node) -> bool:
+    """True when the WHERE only admits rows where the target's ``column`` IS NULL (an AND of
+    conditions, one of them that).
+
+    The column must be the target's (``target`` is its RangeVar): ``x.embedding IS NULL`` of
+    another table in ``UPDATE … FROM x``, ``excluded.embedding`` in ``ON CONFLICT`` or the source's
+    in a MERGE restricts nothing of the rows written. Unqualified, the name is the target's (the
+    target has the column: if another table had it too, PostgreSQL would refuse it as ambiguous).
+    """
     if where is None:
         return False
     if "NullTest" in where:
         test = where["NullTest"]
         ref = test.get("arg", {}).get("ColumnRef", {})
         fields = [f.get("String", {}).get("sval") for f in ref.get("fields", [])]
-        return test.get("nulltesttype") == "IS_NULL" and bool(fields) and fields[-1] == column
+        return (
+            test.get("nulltesttype") == "IS_NULL"
+            and bool(fields)
+            and fields[-1] == column
+            and _names_target(fields[:-1], target)
+        )
     if "BoolExpr" in where and where["BoolExpr"].get("boolop") == "AND_EXPR":
-        return any(restricted_to_null(a, column) for a in where["BoolExpr"].get("args", []))
+        return any(restricted_to_null(a, column, target) for a in where["BoolExpr"].get("args", []))
     return False
+
+
+def _names_target(qualifier: list[Any], target: Node) -> bool:
+    if not qualifier:
+        return True
+    alias = target.get("alias", {}).get("aliasname")
+    if alias is not None:  # once aliased, the table's own name no longer refers to it
+        return qualifier == [alias]
+    full = [target.get("catalogname"), target.get("schemaname"), target.get("relname")]
+    return qualifier == full[-len(qualifier) :] if len(qualifier) <= 3 else False
 
 
 def whole_table_merge(merge: Node, command: str) -> Node | None:

@@ -2,8 +2,10 @@
 
 ``SET session_replication_role = replica`` silences ordinary event triggers; altering, disabling
 or dropping an event trigger, or replacing one of nyxops' own functions, removes the run-time
-check; writing nyxops' own tables rewrites its history. None of this has a place in a reviewed
-migration, so no allow comment allows it.
+check; writing nyxops' own tables rewrites its history. Writing a system catalog
+(``UPDATE pg_event_trigger SET evtenabled = 'D'``, ``DELETE FROM pg_attribute …``) switches a
+trigger off or drops a column without any event trigger seeing it. None of this has a place in a
+reviewed migration, so no allow comment allows it.
 """
 
 from collections.abc import Iterator
@@ -29,6 +31,8 @@ NODES = (
     "UpdateStmt",
     "DeleteStmt",
     "TruncateStmt",
+    "MergeStmt",
+    "CopyStmt",
     "RenameStmt",
 )
 FAIL = [
@@ -43,17 +47,36 @@ FAIL = [
     "UPDATE nyxops.protected SET address = '{}' WHERE true",
     "ALTER SCHEMA nyxops RENAME TO x",
     "DROP SCHEMA nyxops CASCADE",
+    "UPDATE pg_catalog.pg_event_trigger SET evtenabled = 'D' WHERE evtname = 'nyxops_migration_guard'",
+    "UPDATE pg_event_trigger SET evtenabled = 'D' WHERE evtname = 'nyxops_protect'",
+    "DELETE FROM pg_attribute WHERE attrelid = 'workflow_insights'::regclass AND attname = 'embedding'",
+    "INSERT INTO pg_catalog.pg_depend SELECT * FROM pg_depend WHERE objid = 1",
+    "WITH x AS (UPDATE pg_class SET relkind = 'v' WHERE oid = 1 RETURNING 1) SELECT 1",
+    "COPY pg_catalog.pg_trigger FROM STDIN",
 ]
 PASS = [
     "SET lock_timeout = '5s'",
     "SELECT set_config('statement_timeout', '0', true)",
     "CREATE FUNCTION app.touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$",
+    "UPDATE app.pg_settings_copy SET value = '1' WHERE name = 'x'",
+    "INSERT INTO audit SELECT relname FROM pg_class WHERE oid = 1",
+    "COPY pg_catalog.pg_class TO STDOUT",
 ]
 _SETTING = "session_replication_role"
 
 
 def _nyxops(names: list[str]) -> bool:
     return len(names) >= 2 and names[-2] == "nyxops"
+
+
+def _catalog(rel: Node, ctx: Scope) -> bool:
+    """A system catalog: in pg_catalog, or unqualified ``pg_…``, which PostgreSQL looks up in
+    pg_catalog before the schemas of the search_path. Only a TEMP table of that name, which it
+    looks up first, is found before it: one the file created is the file's own."""
+    schema, name = rel.get("schemaname"), str(rel.get("relname", ""))
+    if schema is not None:
+        return bool(schema == "pg_catalog")
+    return name.startswith("pg_") and name not in ctx.temp
 
 
 def check(body: Node, ctx: Scope) -> Iterator[Hit]:
@@ -97,8 +120,12 @@ def check(body: Node, ctx: Scope) -> Iterator[Hit]:
             yield Hit("nyxops function", detail="renames a function of nyxops")
         elif body.get("relation", {}).get("schemaname") == "nyxops":
             yield Hit(f"nyxops.{body['relation'].get('relname')}", detail="renames nyxops' own table")
-    elif kind in ("InsertStmt", "UpdateStmt", "DeleteStmt", "TruncateStmt"):
+    elif kind in ("InsertStmt", "UpdateStmt", "DeleteStmt", "TruncateStmt", "MergeStmt", "CopyStmt"):
+        if kind == "CopyStmt" and not body.get("is_from"):
+            return  # COPY … TO reads
         rels = [body["relation"]] if "relation" in body else [r.get("RangeVar", {}) for r in body.get("relations", [])]
         for rel in rels:
             if rel.get("schemaname") == "nyxops":
                 yield Hit(f"nyxops.{rel.get('relname')}", rel.get("location"), detail="writes nyxops' own table")
+            elif _catalog(rel, ctx):
+                yield Hit(f"pg_catalog.{rel.get('relname')}", rel.get("location"), detail="writes a system catalog")

@@ -25,6 +25,13 @@ FAIL = [
     "INSERT INTO workflow_insights (id) VALUES (1) ON CONFLICT (id) DO UPDATE SET embedding = NULL",
     "MERGE INTO workflow_insights w USING s ON w.id = s.id WHEN MATCHED THEN UPDATE SET embedding = s.e",
     "WITH x AS (UPDATE workflow_insights SET embedding = NULL WHERE id < 10 RETURNING 1) SELECT 1",
+    "UPDATE workflow_insights w SET embedding = NULL FROM workflow_insights x WHERE x.embedding IS NULL",
+    "UPDATE workflow_insights w SET embedding = NULL WHERE workflow_insights.embedding IS NULL",
+    "UPDATE workflow_insights SET embedding = NULL WHERE other.workflow_insights.embedding IS NULL",
+    "INSERT INTO workflow_insights (id) VALUES (1) ON CONFLICT (id) DO UPDATE SET embedding = NULL "
+    "WHERE excluded.embedding IS NULL",
+    "MERGE INTO workflow_insights w USING s ON w.id = s.id WHEN MATCHED AND s.embedding IS NULL "
+    "THEN UPDATE SET embedding = s.e",
 ]
 PASS = [
     "UPDATE workflow_insights SET embedding = '[1,2]' WHERE embedding IS NULL AND id = 1",
@@ -32,6 +39,10 @@ PASS = [
     "INSERT INTO workflow_insights (id) VALUES (1) ON CONFLICT (id) DO UPDATE SET embedding = excluded.embedding "
     "WHERE workflow_insights.embedding IS NULL",
     "UPDATE other SET embedding = NULL WHERE id = 1",
+    "UPDATE workflow_insights w SET embedding = x.e FROM x WHERE w.embedding IS NULL AND w.id = x.id",
+    "UPDATE public.workflow_insights SET embedding = '[1]' WHERE public.workflow_insights.embedding IS NULL",
+    "MERGE INTO workflow_insights w USING s ON w.id = s.id WHEN MATCHED AND w.embedding IS NULL "
+    "THEN UPDATE SET embedding = s.e",
 ]
 
 
@@ -64,5 +75,5 @@ def check(body: Node, ctx: Scope) -> Iterator[Hit]:
         writes.append((body.get("targetList", []), body.get("whereClause"), ""))
     for targets, where, how in writes:
         for name, columns in _protected(ctx, rel, targets):
-            if not restricted_to_null(where, name):
+            if not restricted_to_null(where, name, rel):
                 yield Hit(str(columns[0]), rel.get("location"), columns=columns, detail=how)
