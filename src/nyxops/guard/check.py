@@ -114,7 +114,8 @@ class FileCheck:
         self.rules: dict[str, tuple[set[QualifiedName], str]] = {}
         self.watch: set[str] = {c.column.upper() for c in policy.protected if c.column}
         """Upper-cased names whose mention sends a statement to the parse tree (see ``may_destroy``)."""
-        self.renames: list[tuple[Finding, QualifiedName]] = []
+        self.renames: list[tuple[Finding, QualifiedName, QualifiedName]] = []
+        """Blocking table renames so far: the finding, the old name and the new one."""
 
     def statement(self, stmt: Statement) -> list[Finding]:
         own = self._findings(stmt) if may_destroy(stmt, self.watch) else []
@@ -123,8 +124,9 @@ class FileCheck:
         if own or stmt.allows:
             own = _apply_allows(stmt, own, self.policy, self.created)
         for finding in own:
-            if finding.rule == "rename-table" and finding.blocking and finding.tables:
-                self.renames.append((finding, finding.tables[0]))
+            if finding.rule == "rename-table" and finding.blocking and finding.tables and stmt.kind == "RenameStmt":
+                old = finding.tables[0]
+                self.renames.append((finding, old, QualifiedName(old.schema, stmt.body.get("newname", "?"))))
         self.created.see(stmt)
         return own
 
@@ -231,11 +233,31 @@ class FileCheck:
         if stmt.kind != "ViewStmt":
             return
         view = self.scope.table(stmt.body.get("view", {}))
-        for finding, old in list(self.renames):
-            if (view.schema, view.table) == (old.schema, old.table):
+        for finding, old, new in list(self.renames):
+            if (view.schema, view.table) == (old.schema, old.table) and self._shows_all_of(stmt.body, new):
                 finding.allowed = True
                 finding.notes.append(f"the view {view} created at line {stmt.line} keeps the old name working")
-                self.renames.remove((finding, old))
+                self.renames.remove((finding, old, new))
+
+    def _shows_all_of(self, view: Node, table: QualifiedName) -> bool:
+        """``CREATE VIEW old AS SELECT * FROM new``, nothing less: every column under its name, every row.
+
+        A view of some columns, renamed columns, a WHERE, a LIMIT or a join does not keep the old
+        name working for the app that reads it.
+        """
+        select = view.get("query", {}).get("SelectStmt", {})
+        if view.get("aliases") or set(select) != {"targetList", "fromClause", "limitOption", "op"}:
+            return False
+        if select["op"] != "SETOP_NONE" or select["limitOption"] != "LIMIT_OPTION_DEFAULT":
+            return False
+        targets, sources = select["targetList"], select["fromClause"]
+        if len(targets) != 1 or len(sources) != 1 or "RangeVar" not in sources[0]:
+            return False
+        fields = targets[0].get("ResTarget", {}).get("val", {}).get("ColumnRef", {}).get("fields", [])
+        if not fields or "A_Star" not in fields[-1]:
+            return False
+        shown = self.scope.tables(sources[0]["RangeVar"])
+        return any((t.schema, t.table) == (table.schema, table.table) for t in shown)
 
 
 def _body_problem(stmt: Statement, visit: Visit) -> Finding:

@@ -45,6 +45,39 @@ CREATE VIEW accounts AS SELECT * FROM users;
 -- expect: rename-table
 ALTER TABLE teams RENAME TO groups;
 
+-- A view that shows less than the whole renamed table does not keep the app working: some
+-- columns, a WHERE, renamed columns, or another table under the old name.
+-- expect: rename-table
+ALTER TABLE members RENAME TO people;
+
+-- expect: none
+CREATE VIEW members AS SELECT id FROM people;
+
+-- expect: rename-table
+ALTER TABLE orgs RENAME TO companies;
+
+-- expect: none
+CREATE VIEW orgs AS SELECT * FROM companies WHERE active;
+
+-- expect: rename-table
+ALTER TABLE tags RENAME TO labels;
+
+-- expect: none
+CREATE VIEW tags (tag_id, tag_name) AS SELECT * FROM labels;
+
+-- expect: rename-table
+ALTER TABLE notes RENAME TO memos;
+
+-- expect: none
+CREATE VIEW notes AS SELECT * FROM accounts;
+
+-- The view may name the table in its star: SELECT drafts_v2.* is all of its columns.
+-- expect: none
+ALTER TABLE drafts RENAME TO drafts_v2;
+
+-- expect: none
+CREATE VIEW drafts AS SELECT drafts_v2.* FROM drafts_v2;
+
 -- A table the file created is scaffolding until existing data is attached to it.
 -- expect: none
 CREATE TABLE events_new (id int, at date) PARTITION BY RANGE (at);
