@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+    TomlConfigSettingsSource,
+)
 
 from nyxops.defaults import PROTECTED_COLUMNS
 from nyxops.errors import ConfigError
@@ -234,5 +240,27 @@ def load_settings(**overrides: object) -> Settings:
             where = ".".join(str(p) for p in err["loc"]) or "settings"
             lines.append(f"  {where}: {err['msg']}")
         raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None
+    except SettingsError as exc:  # a list or table setting whose environment value is not JSON
+        raise ConfigError(_not_json(str(exc))) from None
     except ValueError as exc:
         raise ConfigError(f"invalid configuration: {exc}") from None
+
+
+_EXAMPLES = {
+    "protected_columns": "'[\"public.workflow_insights.embedding\"]'",
+    "embedding_targets": '\'[{"name": "insights", "table": "public.workflow_insights", "text_sql": "content"}]\'',
+}
+
+
+def _not_json(message: str) -> str:
+    """pydantic-settings says which field and source; the operator needs the variable and its form."""
+    field = re.search(r'field "(?P<name>\w+)"', message)
+    if field is None or "EnvSettingsSource" not in message:
+        return f"invalid configuration: {message}"
+    name = field["name"]
+    variable = "NYXOPS_" + name.upper()
+    example = _EXAMPLES.get(name, "'[...]' or '{...}'")
+    return (
+        f"invalid configuration: {variable} is not JSON. A list or table setting is written in the "
+        f"environment as JSON, for example {variable}={example}"
+    )

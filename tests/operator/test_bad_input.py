@@ -188,3 +188,17 @@ def test_a_path_named_like_a_secret_is_not_taken_for_one() -> None:
 
     env = {"NYXOPS_SECRETS_FILE": "/etc/nyxcore/secrets.env", "NYXCORE_ADMIN_SECRET": "adm1n-s3cret"}
     assert known_secrets(env) == ["adm1n-s3cret"]
+
+
+@pytest.mark.parametrize("variable", ["NYXOPS_PROTECTED_COLUMNS", "NYXOPS_EMBEDDING_TARGETS"])
+def test_a_list_setting_that_is_not_json_names_the_variable_and_its_form(variable: str, tmp_path: Path) -> None:
+    """``NYXOPS_PROTECTED_COLUMNS=embedding`` is the natural first try; pydantic-settings only says it failed to parse."""
+    (tmp_path / "a.sql").write_text("SELECT 1;\n")
+    result = nyxops("lint", str(tmp_path / "a.sql"), env={variable: "public.workflow_insights.embedding"})
+    assert result.code == 2, result.output
+    assert f"{variable} is not JSON" in result.stderr and f"{variable}='[" in result.stderr
+    assert "EnvSettingsSource" not in result.output and "Traceback" not in result.output
+    fixed = nyxops(
+        "lint", str(tmp_path / "a.sql"), env={variable: result.stderr.split(f"{variable}=")[1].strip()[1:-1]}
+    )
+    assert fixed.code == 0, fixed.output
