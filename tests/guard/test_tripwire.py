@@ -199,3 +199,17 @@ def test_plan_says_which_calls_only_the_run_time_layer_can_follow(env, db_url, m
     assert calls == {1: [], 2: ["app_cleanup"]}
     text = nyxops("migrate", "plan", env={**env, "COLUMNS": "250"}).stdout
     assert "only the run-time layer sees what it does" in text
+
+
+def test_sql_sent_to_another_session_is_refused_before_anything_runs(env, db_url, migrations: Path) -> None:
+    """What ``dblink_exec`` runs commits in a session of its own, where neither the tripwire nor the
+    ledger looks and no rollback reaches: the one place to stop it is before the file runs."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    elsewhere = "SELECT dblink_exec('dbname=nyxcore', 'ALTER TABLE workflow_insights DROP COLUMN content');\n"
+    add_migration(migrations, "0004_elsewhere.sql", "CREATE TABLE side (id int);\n" + elsewhere)
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert "other-session" in result.output
+    assert snapshot(db_url) == before
+    assert scalar(db_url, "SELECT to_regclass('side') IS NULL") is True

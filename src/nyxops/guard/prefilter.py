@@ -82,8 +82,19 @@ class _Words:
         return _mentions(upper, self.words) and self.pattern.search(upper) is not None
 
 
-_ALWAYS = ("NYXOPS", "SESSION_REPLICATION_ROLE", "SEARCH_PATH", "SET_CONFIG", "UESCAPE", "\\")
-"""Text that sends any statement to the tree: the guard's own objects, name resolution, escapes."""
+_ALWAYS = (
+    "NYXOPS",
+    "SESSION_REPLICATION_ROLE",
+    "SEARCH_PATH",
+    "SET_CONFIG",
+    "UESCAPE",
+    "\\",
+    "DBLINK",
+    "CRON",
+    "PG_BACKGROUND",
+)
+"""Text that sends any statement to the tree: the guard's own objects, name resolution, escapes,
+and SQL handed to another session (``other-session``)."""
 _BODY = _Words("EXECUTE", "DROP", "TRUNCATE", "DELETE", "UPDATE", "ALTER", "MERGE", "CALL", "FORMAT")
 BODY_WORDS = re.compile(_BODY.pattern.pattern, re.I)
 _DML = _Words("DELETE", "UPDATE", "MERGE")

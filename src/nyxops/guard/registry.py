@@ -20,6 +20,7 @@ from nyxops.guard.rules import (
     drop_type,
     guard_tamper,
     move_table,
+    other_session,
     rename_column,
     rename_schema,
     rename_table,
@@ -51,6 +52,7 @@ RULES: tuple[ModuleType, ...] = (
     rename_schema,
     rename_type,
     guard_tamper,
+    other_session,
 )
 DYNAMIC_SQL = "dynamic-sql"
 INVALID_ALLOW = "invalid-allow"
