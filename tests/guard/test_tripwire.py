@@ -213,3 +213,42 @@ def test_sql_sent_to_another_session_is_refused_before_anything_runs(env, db_url
     assert "other-session" in result.output
     assert snapshot(db_url) == before
     assert scalar(db_url, "SELECT to_regclass('side') IS NULL") is True
+
+
+FAMILIES = (
+    "CREATE TABLE events (id int, at date) PARTITION BY RANGE (at);\n"
+    "CREATE TABLE events_2019 PARTITION OF events FOR VALUES FROM ('2019-01-01') TO ('2020-01-01');\n"
+    "CREATE TABLE events_2020 PARTITION OF events FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');\n"
+    "INSERT INTO events VALUES (1, '2019-05-01'), (2, '2020-05-01');\n"
+    "CREATE TABLE animals (id int);\n"
+    "CREATE TABLE dogs () INHERITS (animals);\n"
+    "INSERT INTO dogs VALUES (1), (2);\n"
+)
+
+
+def test_rows_of_partitions_and_children_count_as_their_parents(env, db_url, migrations: Path) -> None:
+    """PostgreSQL counts a partitioned table's deleted rows on its partitions: a cleanup that names
+    the parent names them (it was refused as rows lost in events_2019 before)."""
+    add_migration(migrations, "0004_families.sql", FAMILIES)
+    assert nyxops("migrate", "apply", env=env).code == 0
+    cleanup = "DELETE FROM events WHERE at < '2020-01-01';\nUPDATE animals SET id = 3 WHERE id = 1;\n"
+    add_migration(migrations, "0005_cleanup.sql", cleanup)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    assert scalar(db_url, "SELECT count(*) FROM events_2019") == 0
+    assert scalar(db_url, "SELECT count(*) FROM dogs WHERE id = 3") == 1
+
+
+def test_only_the_parent_named_leaves_its_children_unexplained(env, db_url, migrations: Path) -> None:
+    add_migration(migrations, "0004_families.sql", FAMILIES)
+    assert nyxops("migrate", "apply", env=env).code == 0
+    sneaky = (
+        "UPDATE ONLY animals SET id = 0 WHERE id = -1;\n"
+        "DO $$ DECLARE t text := 'do' || 'gs'; BEGIN EXECUTE format('DELETE FROM %I WHERE id > %s', t, 0); END $$;\n"
+    )
+    add_migration(migrations, "0005_sneaky.sql", sneaky)
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert "public.dogs: 2 rows deleted" in result.stderr
+    assert snapshot(db_url) == before

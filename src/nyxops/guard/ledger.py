@@ -7,6 +7,10 @@ or had rewritten (``pg_stat_xact_user_tables``), and a truncate or rewrite gives
 ``relfilenode``. A table touched like that, which no statement of the file names and which the
 file did not create, refuses the file unless an allow comment names it
 (``-- nyxops:allow indirect-write public.audit_log``).
+
+PostgreSQL counts the rows of a partitioned or inherited table on its partitions and children:
+``DELETE FROM events WHERE …`` shows up as rows deleted in ``events_2019``. A partition or child
+counts as named when the file names one of its ancestors without ``ONLY``.
 """
 
 from __future__ import annotations
@@ -35,12 +39,24 @@ WHERE (n_tup_del > 0 OR n_tup_upd > 0) AND schemaname <> 'nyxops' AND schemaname
 """
 
 
+_ANCESTORS = """
+WITH RECURSIVE up (child, parent) AS (
+    SELECT inhrelid, inhparent FROM pg_catalog.pg_inherits WHERE inhrelid = ANY(%s::oid[])
+    UNION SELECT up.child, i.inhparent FROM up JOIN pg_catalog.pg_inherits i ON i.inhrelid = up.parent
+)
+SELECT up.child::bigint, n.nspname, c.relname
+FROM up JOIN pg_catalog.pg_class c ON c.oid = up.parent JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+"""
+
+
 @dataclass
 class Entry:
     table: QualifiedName
     deleted: int = 0
     updated: int = 0
     rewritten: bool = False
+    ancestors: tuple[QualifiedName, ...] = ()
+    """The tables it is a partition or an inheritance child of, nearest first."""
 
     def describe(self) -> str:
         parts = []
@@ -105,6 +121,10 @@ def read(conn: psycopg.Connection, before: Snapshot) -> Ledger:
         oid = int(oid)
         if oid in before.files and before.files[oid][1] != int(filenode):
             entries.setdefault(oid, Entry(before.files[oid][0])).rewritten = True
+    if entries:
+        for oid, schema, name in conn.execute(_ANCESTORS, (list(entries),)):
+            entry = entries[int(oid)]
+            entry.ancestors = (*entry.ancestors, QualifiedName(schema, name))
     dropped = []
     if _has_drops_table(conn):
         dropped = [f"{r[0]} {r[1]}" for r in conn.execute(_DROPPED, (before.dropped,))]
@@ -122,6 +142,7 @@ class NamedTables:
         self.statements = statements
         self.text = statements[0].source.text if statements else ""
         self._names: set[tuple[str | None, str]] | None = None
+        self._with_descendants: set[tuple[str | None, str]] = set()
 
     def mentions(self, name: str) -> bool:
         """Whether the name is anywhere in the file's text (if not, no statement can name the table)."""
@@ -136,8 +157,29 @@ class NamedTables:
                     rel = visit.node if visit.kind == "RangeVar" else visit.node.get("relation")
                     if isinstance(rel, dict) and rel.get("relname"):
                         found.add((rel.get("schemaname"), rel["relname"]))
+                        if rel.get("inh"):  # libpg_query leaves false out: absent is ONLY
+                            self._with_descendants.add((rel.get("schemaname"), rel["relname"]))
             self._names = found
         return self._names
+
+    def names_with_descendants(self) -> set[tuple[str | None, str]]:
+        """The tables named without ``ONLY``: what is done to them reaches their partitions and children."""
+        self.names()
+        return self._with_descendants
+
+    def explains(self, entry: Entry) -> bool:
+        """Whether the file names the table, or one of its ancestors without ONLY."""
+        table = entry.table
+        if self.mentions(table.table):
+            names = self.names()
+            if (table.schema, table.table) in names or (None, table.table) in names:
+                return True
+        for parent in entry.ancestors:
+            if self.mentions(parent.table):
+                wide = self.names_with_descendants()
+                if (parent.schema, parent.table) in wide or (None, parent.table) in wide:
+                    return True
+        return False
 
 
 def unexplained(ledger: Ledger, named: NamedTables, allowed: Iterable[QualifiedName]) -> list[Entry]:
@@ -146,11 +188,7 @@ def unexplained(ledger: Ledger, named: NamedTables, allowed: Iterable[QualifiedN
     out = []
     for entry in ledger.entries:
         table = entry.table
-        if (table.schema, table.table) in allowed_set:
+        if (table.schema, table.table) in allowed_set or named.explains(entry):
             continue
-        if named.mentions(table.table):
-            names = named.names()
-            if (table.schema, table.table) in names or (None, table.table) in names:
-                continue
         out.append(entry)
     return out
