@@ -223,20 +223,29 @@ FAMILIES = (
     "CREATE TABLE animals (id int);\n"
     "CREATE TABLE dogs () INHERITS (animals);\n"
     "INSERT INTO dogs VALUES (1), (2);\n"
+    "CREATE TABLE notes (id int, body text);\n"
+    "INSERT INTO notes VALUES (1, 'a'), (2, 'b');\n"
+    "CREATE VIEW recent_notes AS SELECT * FROM notes WHERE id > 0;\n"
 )
 
 
-def test_rows_of_partitions_and_children_count_as_their_parents(env, db_url, migrations: Path) -> None:
-    """PostgreSQL counts a partitioned table's deleted rows on its partitions: a cleanup that names
-    the parent names them (it was refused as rows lost in events_2019 before)."""
+def test_rows_of_partitions_children_and_views_count_as_what_the_file_names(env, db_url, migrations: Path) -> None:
+    """PostgreSQL counts a partitioned table's deleted rows on its partitions, and a write through an
+    updatable view on its table: a cleanup that names the parent or the view names them (it was
+    refused as rows lost in events_2019 before)."""
     add_migration(migrations, "0004_families.sql", FAMILIES)
     assert nyxops("migrate", "apply", env=env).code == 0
-    cleanup = "DELETE FROM events WHERE at < '2020-01-01';\nUPDATE animals SET id = 3 WHERE id = 1;\n"
+    cleanup = (
+        "DELETE FROM events WHERE at < '2020-01-01';\n"
+        "UPDATE animals SET id = 3 WHERE id = 1;\n"
+        "UPDATE recent_notes SET body = 'c' WHERE id = 2;\n"
+    )
     add_migration(migrations, "0005_cleanup.sql", cleanup)
     result = nyxops("migrate", "apply", env=env)
     assert result.code == 0, result.output
     assert scalar(db_url, "SELECT count(*) FROM events_2019") == 0
     assert scalar(db_url, "SELECT count(*) FROM dogs WHERE id = 3") == 1
+    assert scalar(db_url, "SELECT body FROM notes WHERE id = 2") == "c"
 
 
 def test_only_the_parent_named_leaves_its_children_unexplained(env, db_url, migrations: Path) -> None:

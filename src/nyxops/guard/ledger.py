@@ -10,13 +10,14 @@ file did not create, refuses the file unless an allow comment names it
 
 PostgreSQL counts the rows of a partitioned or inherited table on its partitions and children:
 ``DELETE FROM events WHERE …`` shows up as rows deleted in ``events_2019``. A partition or child
-counts as named when the file names one of its ancestors without ``ONLY``.
+counts as named when the file names one of its ancestors without ``ONLY``; a table counts as
+named when the file names a view that reads it (an ``UPDATE`` of an updatable view lands there).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
@@ -47,6 +48,20 @@ WITH RECURSIVE up (child, parent) AS (
 SELECT up.child::bigint, n.nspname, c.relname
 FROM up JOIN pg_catalog.pg_class c ON c.oid = up.parent JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 """
+_VIEWS = """
+WITH RECURSIVE over (base, view) AS (
+    SELECT d.refobjid, r.ev_class FROM pg_catalog.pg_depend d
+    JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid AND d.classid = 'pg_catalog.pg_rewrite'::regclass
+    WHERE d.refobjid = ANY(%s::oid[]) AND d.refclassid = 'pg_catalog.pg_class'::regclass AND r.ev_class <> d.refobjid
+    UNION SELECT over.base, r.ev_class FROM over
+    JOIN pg_catalog.pg_depend d ON d.refobjid = over.view AND d.refclassid = 'pg_catalog.pg_class'::regclass
+    JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid AND d.classid = 'pg_catalog.pg_rewrite'::regclass
+    WHERE r.ev_class <> d.refobjid
+)
+SELECT over.base::bigint, n.nspname, c.relname
+FROM over JOIN pg_catalog.pg_class c ON c.oid = over.view JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'v'
+"""
 
 
 @dataclass
@@ -57,6 +72,8 @@ class Entry:
     rewritten: bool = False
     ancestors: tuple[QualifiedName, ...] = ()
     """The tables it is a partition or an inheritance child of, nearest first."""
+    views: tuple[QualifiedName, ...] = ()
+    """The views that read it: a write through an updatable view lands in its table."""
 
     def describe(self) -> str:
         parts = []
@@ -125,6 +142,9 @@ def read(conn: psycopg.Connection, before: Snapshot) -> Ledger:
         for oid, schema, name in conn.execute(_ANCESTORS, (list(entries),)):
             entry = entries[int(oid)]
             entry.ancestors = (*entry.ancestors, QualifiedName(schema, name))
+        for oid, schema, name in conn.execute(_VIEWS, (list(entries),)):
+            entry = entries[int(oid)]
+            entry.views = (*entry.views, QualifiedName(schema, name))
     dropped = []
     if _has_drops_table(conn):
         dropped = [f"{r[0]} {r[1]}" for r in conn.execute(_DROPPED, (before.dropped,))]
@@ -168,18 +188,18 @@ class NamedTables:
         return self._with_descendants
 
     def explains(self, entry: Entry) -> bool:
-        """Whether the file names the table, or one of its ancestors without ONLY."""
-        table = entry.table
-        if self.mentions(table.table):
-            names = self.names()
-            if (table.schema, table.table) in names or (None, table.table) in names:
-                return True
-        for parent in entry.ancestors:
-            if self.mentions(parent.table):
-                wide = self.names_with_descendants()
-                if (parent.schema, parent.table) in wide or (None, parent.table) in wide:
-                    return True
-        return False
+        """Whether the file names the table, one of its ancestors without ONLY, or a view that reads it."""
+        if self._says(entry.table, self.names):
+            return True
+        if any(self._says(parent, self.names_with_descendants) for parent in entry.ancestors):
+            return True
+        return any(self._says(view, self.names) for view in entry.views)
+
+    def _says(self, table: QualifiedName, names: Callable[[], set[tuple[str | None, str]]]) -> bool:
+        if not self.mentions(table.table):  # the cheap look first: the trees are walked only if it may
+            return False
+        found = names()
+        return (table.schema, table.table) in found or (None, table.table) in found
 
 
 def unexplained(ledger: Ledger, named: NamedTables, allowed: Iterable[QualifiedName]) -> list[Entry]:
