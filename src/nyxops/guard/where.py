@@ -21,10 +21,6 @@ _COMPARE = {"=", "<>", "!=", "<", ">", "<=", ">="}
 _UNKNOWN = object()
 
 
-def always_true(where: Node | None) -> bool:
-    return where is not None and _value(where) is True
-
-
 def every_row(where: Node | None) -> str | None:
     """Why ``where`` reaches every row (always true, or the same value for each); None for a real condition."""
     if where is None:
