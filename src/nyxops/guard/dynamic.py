@@ -1,15 +1,16 @@
 """SQL inside ``DO`` blocks and PL/pgSQL bodies, which PostgreSQL's parser sees only as a string.
 
 pglast parses PL/pgSQL too: static statements in a body are checked like any other, and an
-``EXECUTE`` of a string literal (or of literals joined with ``||`` or passed to ``format()``) is
-parsed and checked as SQL. What is built at run time (variables) cannot be read here; it becomes a warning that
-names the runtime guard, which sees the real statement when it runs.
+``EXECUTE`` of a string literal (or of literals joined with ``||`` or passed to ``format()``,
+``concat()``, ``concat_ws()``, ``quote_ident()``, ``quote_literal()``) is parsed and checked as SQL.
+What is built at run time (variables) cannot be read here; it becomes a warning that names the
+runtime guard, which sees the real statement when it runs.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,10 +72,11 @@ def _fold(node: Node) -> str | None:
     if "FuncCall" in node:
         call = node["FuncCall"]
         names = [n.get("String", {}).get("sval") for n in call.get("funcname", [])]
-        if names in (["format"], ["pg_catalog", "format"]) and call.get("args"):
-            args = [_fold(a) for a in call["args"]]
-            if all(a is not None for a in args):
-                return _format([a for a in args if a is not None])
+        name = names[-1] if names[:-1] in ([], ["pg_catalog"]) else None
+        args = [_fold(a) for a in call.get("args", [])]
+        if name not in _BUILDERS or not args or any(a is None for a in args):
+            return None
+        return _BUILDERS[name]([a for a in args if a is not None])
     return None
 
 
@@ -107,6 +109,23 @@ def _format(args: list[str]) -> str | None:
             out.append(value)
     out.append(template[last:])
     return "".join(out)
+
+
+def _quote_literal(args: list[str]) -> str | None:
+    if len(args) != 1 or "\\" in args[0]:
+        return None  # a backslash makes it E'…' in PostgreSQL: not folded
+    return "'" + args[0].replace("'", "''") + "'"
+
+
+_BUILDERS: dict[str, Callable[[list[str]], str | None]] = {
+    "format": _format,
+    "concat": lambda args: "".join(args),
+    "concat_ws": lambda args: args[0].join(args[1:]),
+    "quote_ident": lambda args: '"' + args[0].replace('"', '""') + '"' if len(args) == 1 else None,
+    "quote_literal": _quote_literal,
+}
+"""The string builders a migration writes its EXECUTE with, folded when every argument is a literal.
+``quote_ident`` always quotes: the same identifier PostgreSQL means when it quotes only as needed."""
 
 
 def embedded_sql(code: str, whole: str | None = None) -> Iterator[Embedded]:

@@ -128,6 +128,8 @@ def _compare(expr: Node) -> Any:
     left, right = expr.get("lexpr", {}), expr.get("rexpr", {})
     if "ColumnRef" in left and "ColumnRef" in right and _fields(left) == _fields(right):
         return op[0] in ("=", "<=", ">=")
+    if "ParamRef" in left and "ParamRef" in right and left["ParamRef"].get("number") == right["ParamRef"].get("number"):
+        return op[0] in ("=", "<=", ">=")  # $1 = $1, as x = x
     a, b = _value(left), _value(right)
     if a is _UNKNOWN or b is _UNKNOWN:
         return _UNKNOWN

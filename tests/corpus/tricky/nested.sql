@@ -92,3 +92,23 @@ SELECT app.cleanup();
 -- format() of literals is folded and read as SQL.
 -- expect: drop-table
 DO $$ BEGIN EXECUTE format('DROP TABLE %I', 'projects'); END $$;
+
+-- So are concat(), concat_ws(), quote_ident() and quote_literal() of literals.
+-- expect: drop-table
+DO $$ BEGIN EXECUTE concat('DROP TABLE ', 'projects'); END $$;
+
+-- expect: drop-table
+DO $$ BEGIN EXECUTE concat_ws(' ', 'DROP', 'TABLE', 'projects'); END $$;
+
+-- expect: drop-table
+DO $$ BEGIN EXECUTE 'DROP TABLE ' || quote_ident('Projects'); END $$;
+
+-- expect: delete-all
+DO $$ BEGIN EXECUTE 'DELETE FROM projects WHERE name = ' || quote_literal('x') || ' OR true'; END $$;
+
+-- A prepared statement's parameter compared with itself is always true, as a column is.
+-- expect: none
+PREPARE purge (int) AS DELETE FROM projects WHERE $1 = $1;
+
+-- expect: delete-all
+EXECUTE purge(1);
