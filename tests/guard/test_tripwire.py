@@ -261,3 +261,21 @@ def test_only_the_parent_named_leaves_its_children_unexplained(env, db_url, migr
     assert result.code == 1, result.output
     assert "public.dogs: 2 rows deleted" in result.stderr
     assert snapshot(db_url) == before
+
+
+def test_a_view_does_not_explain_rows_changed_under_a_protected_column(env, db_url, migrations: Path) -> None:
+    """``UPDATE a_view SET embedding = <another vector>`` keeps the count of embeddings (the census
+    sees nothing) and names no protected table (lint sees nothing): the ledger must refuse it."""
+    add_migration(migrations, "0004_view.sql", "CREATE VIEW insights_v AS SELECT * FROM workflow_insights;\n")
+    assert nyxops("migrate", "apply", env=env).code == 0
+    overwrite = (
+        "UPDATE insights_v SET embedding = (SELECT embedding FROM insights_v ORDER BY id DESC LIMIT 1)\n"
+        "WHERE id = (SELECT min(id) FROM insights_v);\n"
+    )
+    add_migration(migrations, "0005_overwrite.sql", overwrite)
+    assert nyxops("lint", str(migrations / "0005_overwrite.sql"), env=env).code == 0
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert "public.workflow_insights: 1 rows updated" in result.stderr
+    assert snapshot(db_url) == before

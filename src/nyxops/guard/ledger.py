@@ -11,7 +11,8 @@ file did not create, refuses the file unless an allow comment names it
 PostgreSQL counts the rows of a partitioned or inherited table on its partitions and children:
 ``DELETE FROM events WHERE …`` shows up as rows deleted in ``events_2019``. A partition or child
 counts as named when the file names one of its ancestors without ``ONLY``; a table counts as
-named when the file names a view that reads it (an ``UPDATE`` of an updatable view lands there).
+named when the file names a view that reads it (an ``UPDATE`` of an updatable view lands there),
+unless it holds a protected column.
 """
 
 from __future__ import annotations
@@ -187,13 +188,14 @@ class NamedTables:
         self.names()
         return self._with_descendants
 
-    def explains(self, entry: Entry) -> bool:
-        """Whether the file names the table, one of its ancestors without ONLY, or a view that reads it."""
+    def explains(self, entry: Entry, *, through_views: bool = True) -> bool:
+        """Whether the file names the table, one of its ancestors without ONLY, or (``through_views``)
+        a view that reads it."""
         if self._says(entry.table, self.names):
             return True
         if any(self._says(parent, self.names_with_descendants) for parent in entry.ancestors):
             return True
-        return any(self._says(view, self.names) for view in entry.views)
+        return through_views and any(self._says(view, self.names) for view in entry.views)
 
     def _says(self, table: QualifiedName, names: Callable[[], set[tuple[str | None, str]]]) -> bool:
         if not self.mentions(table.table):  # the cheap look first: the trees are walked only if it may
@@ -202,13 +204,23 @@ class NamedTables:
         return (table.schema, table.table) in found or (None, table.table) in found
 
 
-def unexplained(ledger: Ledger, named: NamedTables, allowed: Iterable[QualifiedName]) -> list[Entry]:
-    """Entries for tables the file neither names nor allows: what it did without saying so."""
+def unexplained(
+    ledger: Ledger, named: NamedTables, allowed: Iterable[QualifiedName], protected: Iterable[QualifiedName] = ()
+) -> list[Entry]:
+    """Entries for tables the file neither names nor allows: what it did without saying so.
+
+    A view the file names does not explain rows changed in a table with a protected column: the
+    static layer checks a write of the protected column only where the table itself is named, so
+    ``UPDATE a_view SET embedding = …`` must not pass as a write of the view.
+    """
     allowed_set = {(a.schema, a.table) for a in allowed}
+    guarded = {(p.schema, p.table) for p in protected}
     out = []
     for entry in ledger.entries:
         table = entry.table
-        if (table.schema, table.table) in allowed_set or named.explains(entry):
+        if (table.schema, table.table) in allowed_set:
+            continue
+        if named.explains(entry, through_views=(table.schema, table.table) not in guarded):
             continue
         out.append(entry)
     return out

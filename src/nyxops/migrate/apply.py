@@ -144,7 +144,7 @@ class _Guarded:
         """Before commit: the guard intact, and no rows lost where the file did not say; else roll back."""
         runtime.check_migration_guard(conn, self.tripwire)
         seen = ledger.read(conn, self.before)
-        hidden = ledger.unexplained(seen, pf.named_tables, pf.indirect_allowed())
+        hidden = ledger.unexplained(seen, pf.named_tables, pf.indirect_allowed(), pf.protected)
         if hidden:
             tables = "; ".join(e.describe() for e in hidden)
             raise IndirectWrite(

@@ -36,6 +36,8 @@ class PendingFile:
     statements: list[Statement]
     findings: list[Finding]
     review: store.Review | None
+    protected: tuple[QualifiedName, ...] = ()
+    """The protected columns the file was checked against (the ledger is stricter on their tables)."""
     journaled: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -141,7 +143,7 @@ def load_pending(
         statements = parse_file(file.path)
         for stmt in statements:
             _refuse_in_a_file(file, stmt)
-        pending.append(PendingFile(file, statements, check(statements, policy), review))
+        pending.append(PendingFile(file, statements, check(statements, policy), review, policy.protected))
     return pending
 
 

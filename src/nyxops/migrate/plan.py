@@ -145,7 +145,7 @@ def _plan_statement(conn: psycopg.Connection, pf: PendingFile, stmt: Statement) 
             entry.locks = sorted(f"{rel}: {mode}" for rel, mode in _locks(conn) - held)
             seen = ledger.read(conn, before)
             entry.ledger = seen.lines()
-            hidden = ledger.unexplained(seen, pf.named_tables, pf.indirect_allowed())
+            hidden = ledger.unexplained(seen, pf.named_tables, pf.indirect_allowed(), pf.protected)
             if hidden:
                 entry.refused = "apply would refuse: rows changed in tables the file never names: " + "; ".join(
                     e.describe() for e in hidden
