@@ -50,19 +50,21 @@ SELECT up.child::bigint, n.nspname, c.relname
 FROM up JOIN pg_catalog.pg_class c ON c.oid = up.parent JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 """
 _VIEWS = """
-WITH RECURSIVE over (base, view) AS (
+WITH RECURSIVE reads (relid, view) AS (
     SELECT d.refobjid, r.ev_class FROM pg_catalog.pg_depend d
     JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid AND d.classid = 'pg_catalog.pg_rewrite'::regclass
-    WHERE d.refobjid = ANY(%s::oid[]) AND d.refclassid = 'pg_catalog.pg_class'::regclass AND r.ev_class <> d.refobjid
-    UNION SELECT over.base, r.ev_class FROM over
-    JOIN pg_catalog.pg_depend d ON d.refobjid = over.view AND d.refclassid = 'pg_catalog.pg_class'::regclass
-    JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid AND d.classid = 'pg_catalog.pg_rewrite'::regclass
-    WHERE r.ev_class <> d.refobjid
+    JOIN pg_catalog.pg_class v ON v.oid = r.ev_class AND v.relkind = 'v'
+    WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND r.ev_class <> d.refobjid
+)
+, over (base, view) AS (
+    SELECT relid, view FROM reads WHERE relid = ANY(%s::oid[])
+    UNION SELECT over.base, reads.view FROM over JOIN reads ON reads.relid = over.view
 )
 SELECT over.base::bigint, n.nspname, c.relname
 FROM over JOIN pg_catalog.pg_class c ON c.oid = over.view JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind = 'v'
 """
+"""Views reading each table, and views reading those (a view's _RETURN rule depends on what it
+reads; rules on tables are not views and are not followed)."""
 
 
 @dataclass
