@@ -102,26 +102,35 @@ def _format(args: list[str]) -> str | None:
             return None
         value = values[index]
         if spec == "I":
-            out.append('"' + value.replace('"', '""') + '"')  # quote_ident's meaning, always quoted
+            out.append(_ident(value))
         elif spec == "L":
-            out.append("'" + value.replace("'", "''") + "'")
+            out.append(_literal(value))
         else:
             out.append(value)
     out.append(template[last:])
     return "".join(out)
 
 
+def _ident(value: str) -> str:
+    """quote_ident's meaning, always quoted (``%I``, ``quote_ident()``)."""
+    return '"' + value.replace('"', '""') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
 def _quote_literal(args: list[str]) -> str | None:
     if len(args) != 1 or "\\" in args[0]:
         return None  # a backslash makes it E'…' in PostgreSQL: not folded
-    return "'" + args[0].replace("'", "''") + "'"
+    return _literal(args[0])
 
 
 _BUILDERS: dict[str, Callable[[list[str]], str | None]] = {
     "format": _format,
     "concat": lambda args: "".join(args),
     "concat_ws": lambda args: args[0].join(args[1:]),
-    "quote_ident": lambda args: '"' + args[0].replace('"', '""') + '"' if len(args) == 1 else None,
+    "quote_ident": lambda args: _ident(args[0]) if len(args) == 1 else None,
     "quote_literal": _quote_literal,
 }
 """The string builders a migration writes its EXECUTE with, folded when every argument is a literal.

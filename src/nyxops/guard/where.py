@@ -179,14 +179,11 @@ def restricted_to_null(where: Node | None, column: str, target: Node) -> bool:
         return False
     if "NullTest" in where:
         test = where["NullTest"]
-        ref = test.get("arg", {}).get("ColumnRef", {})
-        fields = [f.get("String", {}).get("sval") for f in ref.get("fields", [])]
-        return (
-            test.get("nulltesttype") == "IS_NULL"
-            and bool(fields)
-            and fields[-1] == column
-            and _names_target(fields[:-1], target)
-        )
+        arg = test.get("arg", {})
+        if "ColumnRef" not in arg or test.get("nulltesttype") != "IS_NULL":
+            return False
+        fields = _fields(arg)
+        return bool(fields) and fields[-1] == column and _names_target(fields[:-1], target)
     if "BoolExpr" in where and where["BoolExpr"].get("boolop") == "AND_EXPR":
         return any(restricted_to_null(a, column, target) for a in where["BoolExpr"].get("args", []))
     return False
