@@ -1,9 +1,10 @@
-"""Nothing pending, unreviewed or drifted; the protect trigger installed."""
+"""Nothing pending, unreviewed or drifted; the protect triggers installed (drops and overwrites)."""
 
 from nyxops.guard.runtime import protect_status
 from nyxops.migrate import history
 from nyxops.migrate.pending import states
 from nyxops.migrate.reconcile import invalid_indexes
+from nyxops.names import QualifiedName
 from nyxops.verify import CheckResult, Context, failed, passed
 
 NAME = "migrations"
@@ -13,15 +14,22 @@ TIMEOUT = 15
 def run(ctx: Context) -> CheckResult:
     with ctx.db() as conn:
         found = states(ctx.migrations_dir or ctx.settings.migrations_dir, history.applied(conn))
-        installed, protected = protect_status(conn)
+        configured = [QualifiedName.parse(c, parts=(2, 3)) for c in ctx.settings.protected_columns]
+        protection = protect_status(conn, configured)
         invalid = invalid_indexes(conn)
     bad = [f"{s.name}: {s.state}" for s in found if s.state != "applied"]
     bad += [
         f"INVALID index {index}: a concurrent build failed (REINDEX it, or resume its migration)" for index in invalid
     ]
-    figures = {"applied": sum(s.state == "applied" for s in found), "protected": protected}
-    if not installed:
+    figures = {
+        "applied": sum(s.state == "applied" for s in found),
+        "protected": protection.columns,
+        "overwrite_refused": protection.overwrite,
+    }
+    if not protection.installed:
         bad.append("protect trigger not installed (nyxops protect install)")
+    elif protection.unguarded:
+        bad.append(f"no overwrite trigger for {', '.join(protection.unguarded)} (nyxops protect install)")
     if bad:
         return failed("; ".join(bad), **figures)
     return passed(f"{figures['applied']} applied, none pending; protect installed", **figures)

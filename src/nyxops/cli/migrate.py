@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -31,7 +32,7 @@ def migrate_app() -> None:
 
 @app.group("protect")
 def protect_app() -> None:
-    """A permanent event trigger that protects columns from every client."""
+    """Permanent triggers: protected columns refuse drops from every client, and overwrites inside migrations."""
 
 
 @app.command()
@@ -201,19 +202,27 @@ def migrate_baseline(version: str, directory: Path | None, database_url: str | N
 @url_option
 @tunnel_option
 def protect_install(database_url: str | None, tunnel: bool) -> None:
-    """Refuse drops of protected columns for every client, unless a session sets nyxops.allow_drop."""
+    """Refuse drops of protected columns for every client, unless a session sets nyxops.allow_drop;
+    and let migrations refuse overwrites of their values (a row trigger each migration arms)."""
     from nyxops.db import connect
     from nyxops.guard.runtime import protect_install as install
     from nyxops.names import QualifiedName
 
     settings = settings_for(database_url)
+    columns = [QualifiedName.parse(c, parts=(2, 3)) for c in settings.protected_columns]
 
-    def action() -> None:
+    def action() -> list[QualifiedName]:
         with reach(settings, tunnel) as reached, connect(reached.require_database_url(), "nyxops protect") as conn:
-            install(conn, [QualifiedName.parse(c, parts=(2, 3)) for c in settings.protected_columns])
+            return install(conn, columns)
 
-    run(action)
+    guarded = run(action)
     out().print("protect installed for: " + ", ".join(settings.protected_columns))
+    missing = [str(c) for c in columns if c not in guarded]
+    if missing:
+        out().print(
+            "no overwrite trigger yet for " + ", ".join(missing) + " (the table or column does not exist): "
+            "run nyxops protect install again once a migration has created it"
+        )
 
 
 @protect_app.command("status")
@@ -223,24 +232,27 @@ def protect_install(database_url: str | None, tunnel: bool) -> None:
 def protect_status(database_url: str | None, as_json: bool, tunnel: bool) -> None:
     """Whether the protect trigger is installed, and what it protects. Exit 1 when it is not."""
     from nyxops.db import connect
+    from nyxops.guard.runtime import Protection
     from nyxops.guard.runtime import protect_status as read
+    from nyxops.names import QualifiedName
 
     settings = settings_for(database_url)
+    configured = [QualifiedName.parse(c, parts=(2, 3)) for c in settings.protected_columns]
 
-    def action() -> tuple[bool, list[str]]:
+    def action() -> Protection:
         with reach(settings, tunnel) as reached, connect(reached.require_database_url(), "nyxops protect") as conn:
-            return read(conn)
+            return read(conn, configured)
 
-    installed, columns = run(action)
+    from nyxops.cli import render
+
+    found = run(action)
     if as_json:
-        from nyxops.names import QualifiedName
-
-        wanted = sorted(str(QualifiedName.parse(c, parts=(2, 3))) for c in settings.protected_columns)
-        current = installed and sorted(columns) == wanted
-        click.echo(json.dumps({"installed": installed, "columns": columns, "configured": wanted, "current": current}))
+        wanted = sorted(str(c) for c in configured)
+        current = found.installed and sorted(found.columns) == wanted and not found.unguarded
+        click.echo(json.dumps({**dataclasses.asdict(found), "configured": wanted, "current": current}))
     else:
-        out().print(("installed, protecting: " + ", ".join(columns)) if installed else "not installed")
-    finish(0 if installed else 1)
+        render.protection(found, out())
+    finish(0 if found.installed else 1)
 
 
 @protect_app.command("remove")

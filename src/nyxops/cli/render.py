@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from nyxops.guard.runtime import Protection
     from nyxops.migrate.apply import FileRun, StatementRun
     from nyxops.migrate.census import Count
     from nyxops.migrate.pending import FileState, PendingFile
@@ -45,6 +46,19 @@ def status_table(states: list[FileState], console: Console) -> None:
         style = _STATE_STYLE.get(s.state, "")
         table.add_row(s.version, s.name, f"[{style}]{s.state}[/]", when, escape(s.detail))
     console.print(table)
+
+
+def protection(found: Protection, console: Console) -> None:
+    """``protect status``: the drop trigger, then the overwrite triggers migrations arm."""
+    if not found.installed:
+        console.print("not installed: run nyxops protect install")
+        return
+    console.print("installed, protecting from drops: " + ", ".join(found.columns))
+    console.print("overwrites refused inside migrations for: " + (", ".join(found.overwrite) or "none"))
+    if found.unguarded:
+        console.print(
+            f"[yellow]no overwrite trigger for {', '.join(found.unguarded)}[/]: run nyxops protect install again"
+        )
 
 
 def census_table(before: dict[str, Count], after: dict[str, Count], console: Console, title: str) -> None:

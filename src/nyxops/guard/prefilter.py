@@ -100,7 +100,7 @@ BODY_WORDS = re.compile(_BODY.pattern.pattern, re.I)
 _DML = _Words("DELETE", "UPDATE", "MERGE")
 _FK_ACTION = re.compile(r"\bON\s+(DELETE|UPDATE)\b")
 _CREATE_BODY = _Words("FUNCTION", "PROCEDURE", "RULE", "TRIGGER")
-_ALTER_WORDS = _Words("DROP", "TYPE", "RENAME", "SCHEMA", "ATTACH", "EVENT")
+_ALTER_WORDS = _Words("DROP", "TYPE", "RENAME", "SCHEMA", "ATTACH", "EVENT", "TRIGGER")
 _WRITES = {"DELETE", "UPDATE", "INSERT", "COPY"}
 _ALWAYS_TREE = {"DROP", "TRUNCATE", "MERGE", "WITH", "SET", "RESET", "PREPARE", "EXECUTE", "CALL"}
 
@@ -129,7 +129,7 @@ def may_destroy(stmt: Statement, watch: Iterable[str] = ()) -> bool:
         # CREATE TABLE … AS WITH d AS (DELETE …); most have neither word, and need no substitution
         return _DML.search(upper) and _DML.search(_FK_ACTION.sub(" ", upper))
     if keyword == "ALTER":
-        return _ALTER_WORDS.search(upper)  # ALTER … ADD/SET/ENABLE: no rule can match
+        return _ALTER_WORDS.search(upper)  # ALTER … ADD/SET: no rule can match
     if keyword in _WRITES and "PG_" in upper:  # may write a system catalog (guard-tamper)
         return True
     if keyword == "DELETE":

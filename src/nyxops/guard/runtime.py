@@ -4,7 +4,8 @@ Two forms. The migration guard is created inside a migration's own transaction a
 it commits, so no other session ever sees it; it refuses any table or column drop the reviewed
 plan did not allow, and is checked before commit (``check_migration_guard``) so a migration that
 switched it off is rolled back. ``protect`` is permanent and refuses, for every client (``prisma db push``
-included), drops of protected columns unless the session sets ``nyxops.allow_drop`` on purpose.
+included), drops of protected columns unless the session sets ``nyxops.allow_drop`` on purpose;
+it also installs the overwrite trigger that each migration arms (guard/overwrite.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from nyxops.catalog import column_type
 from nyxops.errors import GuardTampered, MigrationError
+from nyxops.guard import overwrite
 from nyxops.names import QualifiedName, dotted
 
 GUARD_BODY = """
@@ -140,7 +143,10 @@ def remove_migration_guard(conn: psycopg.Connection) -> None:
     conn.execute("DROP EVENT TRIGGER IF EXISTS nyxops_migration_guard")
 
 
-def protect_install(conn: psycopg.Connection, columns: Iterable[QualifiedName]) -> None:
+def protect_install(conn: psycopg.Connection, columns: Iterable[QualifiedName]) -> list[QualifiedName]:
+    """The drop trigger for every protected column, and the overwrite trigger (guard/overwrite.py)
+    for each one that exists; returns those. Creating a row trigger locks its table for a moment."""
+    columns = list(columns)
     with conn.transaction():
         _run(conn, PROTECT_SQL)
         conn.execute("DELETE FROM nyxops.protected")
@@ -149,20 +155,36 @@ def protect_install(conn: psycopg.Connection, columns: Iterable[QualifiedName]) 
         conn.execute("DROP EVENT TRIGGER IF EXISTS nyxops_protect")
         _run(conn, "CREATE EVENT TRIGGER nyxops_protect ON sql_drop EXECUTE FUNCTION nyxops.protect_guard()")
         conn.execute("ALTER EVENT TRIGGER nyxops_protect ENABLE ALWAYS")  # session_replication_role cannot mute it
+        return overwrite.install(conn, columns)
 
 
-def protect_status(conn: psycopg.Connection) -> tuple[bool, list[str]]:
-    """Whether the permanent trigger is installed and enabled, and what it protects."""
+@dataclass(frozen=True)
+class Protection:
+    installed: bool
+    """The drop trigger is there and fires always."""
+    columns: list[str]
+    """What it protects from drops."""
+    overwrite: list[str]
+    """The columns whose overwrite trigger is there and fires always."""
+    unguarded: list[str]
+    """Configured columns that exist and have no overwrite trigger: ``protect install`` adds it."""
+
+
+def protect_status(conn: psycopg.Connection, configured: Iterable[QualifiedName] = ()) -> Protection:
+    """Whether the permanent triggers are installed and enabled, and what they protect."""
     row = conn.execute("SELECT evtenabled FROM pg_event_trigger WHERE evtname = 'nyxops_protect'").fetchone()
     installed = bool(row and row[0] == "A")
     columns: list[str] = []
     if installed:
         columns = [dotted(r[0]) for r in conn.execute("SELECT address FROM nyxops.protected ORDER BY 1")]
-    return installed, columns
+    guarded = overwrite.guarded_columns(conn)
+    unguarded = [str(c) for c in configured if str(c) not in guarded and column_type(conn, c) is not None]
+    return Protection(installed, columns, guarded, unguarded)
 
 
 def protect_remove(conn: psycopg.Connection) -> None:
     with conn.transaction():
+        overwrite.remove(conn)
         conn.execute("DROP EVENT TRIGGER IF EXISTS nyxops_protect")
         conn.execute("DROP FUNCTION IF EXISTS nyxops.protect_guard()")
         conn.execute("DROP TABLE IF EXISTS nyxops.protected")

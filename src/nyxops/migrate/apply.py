@@ -18,7 +18,7 @@ import psycopg
 from nyxops.config import Settings
 from nyxops.db import connect
 from nyxops.errors import CensusDecreased, IndirectWrite, MigrationError
-from nyxops.guard import ledger, runtime
+from nyxops.guard import ledger, overwrite, runtime
 from nyxops.guard.check import Policy
 from nyxops.migrate import census, history, pipeline, reconcile, store
 from nyxops.migrate.lock import migration_lock
@@ -131,18 +131,23 @@ def _check_census(run: FileRun, settings: Settings, pf: PendingFile, *, statemen
 
 @dataclass
 class _Guarded:
-    """The run-time layer around one transaction: the tripwire, and the ledger's starting point."""
+    """The run-time layer around one transaction: the tripwires, and the ledger's starting point."""
 
     tripwire: runtime.Tripwire
+    armed: overwrite.Armed | None
+    """The overwrite trigger as armed; None when ``protect install`` never installed it."""
     before: ledger.Snapshot
 
     @classmethod
     def start(cls, conn: psycopg.Connection, pf: PendingFile) -> _Guarded:
-        return cls(runtime.install_migration_guard(conn, pf.allowed_objects()), ledger.snapshot(conn))
+        tripwire = runtime.install_migration_guard(conn, pf.allowed_objects())
+        return cls(tripwire, overwrite.arm(conn), ledger.snapshot(conn))
 
     def finish(self, conn: psycopg.Connection, pf: PendingFile, undone: str) -> list[str]:
-        """Before commit: the guard intact, and no rows lost where the file did not say; else roll back."""
+        """Before commit: the guards intact, and no rows lost where the file did not say; else roll back."""
         runtime.check_migration_guard(conn, self.tripwire)
+        if self.armed is not None:
+            overwrite.check(conn, self.armed)
         seen = ledger.read(conn, self.before)
         hidden = ledger.unexplained(seen, pf.named_tables, pf.indirect_allowed(), pf.protected)
         if hidden:
@@ -154,6 +159,8 @@ class _Guarded:
                 "reviewed again."
             )
         runtime.remove_migration_guard(conn)
+        if self.armed is not None:
+            overwrite.disarm(conn)
         return seen.lines()
 
 
@@ -276,6 +283,11 @@ def apply(
             history.ensure(conn)
             pending = load_pending(conn, directory, policy)
             require_unblocked(pending)
+            if pending and not overwrite.installed(conn):
+                log.warning(
+                    "protect is not installed: a function or trigger that overwrites a protected column's values "
+                    "with others is not refused at run time (run nyxops protect install)"
+                )
             runs: list[FileRun] = []
             for pf in pending:
                 runner = _run_journaled if pf.journaled else _run_transactional

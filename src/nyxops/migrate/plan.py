@@ -17,7 +17,7 @@ from psycopg import sql
 from nyxops.catalog import column_type
 from nyxops.config import Settings
 from nyxops.db import connect, relation_exists
-from nyxops.guard import ledger, runtime
+from nyxops.guard import ledger, overwrite, runtime
 from nyxops.guard.check import Policy
 from nyxops.guard.model import Finding
 from nyxops.guard.walk import function_name, visits
@@ -203,6 +203,7 @@ def plan(settings: Settings, directory: Path | None = None) -> Plan:
                     set_timeouts(conn, settings)
                     allowed = [obj for pf in pending for obj in pf.allowed_objects()]
                     runtime.install_migration_guard(conn, allowed)
+                    overwrite.arm(conn)  # rolled back with everything else
                     result.before = census.take(conn, columns)
                     for pf in pending:
                         for stmt in pf.statements:

@@ -2,7 +2,9 @@
 
 ``SET session_replication_role = replica`` silences ordinary event triggers; altering, disabling
 or dropping an event trigger, or replacing one of nyxops' own functions, removes the run-time
-check; writing nyxops' own tables rewrites its history. Writing a system catalog
+check; so does disabling, replacing or dropping nyxops' row triggers (``nyxops_keep_…``, which
+refuse overwrites of protected values), or disabling every trigger of a protected table; writing
+nyxops' own tables rewrites its history. Writing a system catalog
 (``UPDATE pg_event_trigger SET evtenabled = 'D'``, ``DELETE FROM pg_attribute …``) switches a
 trigger off or drops a column without any event trigger seeing it. None of this has a place in a
 reviewed migration, so no allow comment allows it.
@@ -34,6 +36,8 @@ NODES = (
     "MergeStmt",
     "CopyStmt",
     "RenameStmt",
+    "AlterTableStmt",
+    "CreateTrigStmt",
 )
 FAIL = [
     "SET session_replication_role = replica",
@@ -53,6 +57,14 @@ FAIL = [
     "INSERT INTO pg_catalog.pg_depend SELECT * FROM pg_depend WHERE objid = 1",
     "WITH x AS (UPDATE pg_class SET relkind = 'v' WHERE oid = 1 RETURNING 1) SELECT 1",
     "COPY pg_catalog.pg_trigger FROM STDIN",
+    "ALTER TABLE workflow_insights DISABLE TRIGGER ALL",
+    "ALTER TABLE public.workflow_insights DISABLE TRIGGER USER",
+    "ALTER TABLE app.anything DISABLE TRIGGER nyxops_keep_embedding",
+    "ALTER TABLE workflow_insights ENABLE TRIGGER nyxops_keep_embedding",
+    "ALTER TABLE workflow_insights ENABLE TRIGGER USER",
+    "DROP TRIGGER IF EXISTS nyxops_keep_embedding ON workflow_insights",
+    "ALTER TRIGGER nyxops_keep_embedding ON workflow_insights RENAME TO x",
+    "CREATE OR REPLACE TRIGGER nyxops_keep_embedding AFTER UPDATE ON t FOR EACH ROW EXECUTE FUNCTION f()",
 ]
 PASS = [
     "SET lock_timeout = '5s'",
@@ -61,8 +73,16 @@ PASS = [
     "UPDATE app.pg_settings_copy SET value = '1' WHERE name = 'x'",
     "INSERT INTO audit SELECT relname FROM pg_class WHERE oid = 1",
     "COPY pg_catalog.pg_class TO STDOUT",
+    "ALTER TABLE events DISABLE TRIGGER ALL",
+    "ALTER TABLE workflow_insights DISABLE TRIGGER app_touch",
+    "DROP TRIGGER app_touch ON workflow_insights",
+    "CREATE TRIGGER app_touch AFTER UPDATE ON workflow_insights FOR EACH ROW EXECUTE FUNCTION f()",
 ]
 _SETTING = "session_replication_role"
+_OWN_TRIGGER = "nyxops_"
+_SWITCHES = {"AT_DisableTrig", "AT_EnableTrig", "AT_EnableReplicaTrig"}
+"""Each leaves a trigger other than ALWAYS (ENABLE TRIGGER makes an ALWAYS one fire on origin only)."""
+_ALL = {"AT_DisableTrigAll", "AT_DisableTrigUser", "AT_EnableTrigAll", "AT_EnableTrigUser"}
 
 
 def _nyxops(names: list[str]) -> bool:
@@ -96,7 +116,11 @@ def check(body: Node, ctx: Scope) -> Iterator[Hit]:
     elif kind == "DropStmt":
         for obj in dropped_objects(body):
             name = obj["String"]["sval"] if isinstance(obj, dict) and "String" in obj else None
-            if body.get("removeType") == "OBJECT_EVENT_TRIGGER" or (
+            if body.get("removeType") == "OBJECT_TRIGGER":
+                names = name_list(obj) if isinstance(obj, list) else []
+                if names[-1:] and names[-1].startswith(_OWN_TRIGGER):
+                    yield Hit(names[-1], detail="drops a trigger of nyxops")
+            elif body.get("removeType") == "OBJECT_EVENT_TRIGGER" or (
                 body.get("removeType") == "OBJECT_SCHEMA" and name == "nyxops"
             ):
                 yield Hit(name or "?", detail="DROP " + body["removeType"].removeprefix("OBJECT_").replace("_", " "))
@@ -118,8 +142,12 @@ def check(body: Node, ctx: Scope) -> Iterator[Hit]:
             yield Hit("nyxops", detail="renames nyxops' schema")
         elif "ObjectWithArgs" in obj and _nyxops(name_list(obj["ObjectWithArgs"].get("objname", []))):
             yield Hit("nyxops function", detail="renames a function of nyxops")
+        elif body.get("renameType") == "OBJECT_TRIGGER" and str(body.get("subname", "")).startswith(_OWN_TRIGGER):
+            yield Hit(str(body["subname"]), detail="renames a trigger of nyxops")
         elif body.get("relation", {}).get("schemaname") == "nyxops":
             yield Hit(f"nyxops.{body['relation'].get('relname')}", detail="renames nyxops' own table")
+    elif kind in ("AlterTableStmt", "CreateTrigStmt"):
+        yield from _triggers(body, ctx)
     elif kind in ("InsertStmt", "UpdateStmt", "DeleteStmt", "TruncateStmt", "MergeStmt", "CopyStmt"):
         if kind == "CopyStmt" and not body.get("is_from"):
             return  # COPY … TO reads
@@ -129,3 +157,20 @@ def check(body: Node, ctx: Scope) -> Iterator[Hit]:
                 yield Hit(f"nyxops.{rel.get('relname')}", rel.get("location"), detail="writes nyxops' own table")
             elif _catalog(rel, ctx):
                 yield Hit(f"pg_catalog.{rel.get('relname')}", rel.get("location"), detail="writes a system catalog")
+
+
+def _triggers(body: Node, ctx: Scope) -> Iterator[Hit]:
+    """nyxops' own row triggers switched or replaced; every trigger of a protected table switched."""
+    if ctx.kind == "CreateTrigStmt":
+        if str(body.get("trigname", "")).startswith(_OWN_TRIGGER):
+            yield Hit(str(body["trigname"]), detail="replaces a trigger of nyxops")
+        return
+    guarded = {(c.schema, c.table) for c in ctx.protected}
+    tables = ctx.tables(body.get("relation", {}))
+    for cmd in body.get("cmds", []):
+        sub = cmd.get("AlterTableCmd", {})
+        subtype, name = sub.get("subtype"), str(sub.get("name", ""))
+        if subtype in _SWITCHES and name.startswith(_OWN_TRIGGER):
+            yield Hit(name, detail="switches a trigger of nyxops")
+        elif subtype in _ALL and any((t.schema, t.table) in guarded for t in tables):
+            yield Hit(str(tables[0]), detail="switches every trigger of a table with a protected column")
