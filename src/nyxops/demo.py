@@ -16,8 +16,8 @@ from rich.rule import Rule
 from nyxops.cli import render, render_lint, render_ops
 from nyxops.config import load_settings
 from nyxops.embedded import embedded_postgres, load_fixture
-from nyxops.guard.check import Policy
 from nyxops.guard.lint import lint
+from nyxops.guard.policy import Policy
 from nyxops.migrate.apply import apply
 from nyxops.migrate.plan import plan
 from nyxops.migrate.status import status

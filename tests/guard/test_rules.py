@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from nyxops.guard import registry
-from nyxops.guard.check import Policy, check
+from nyxops.guard.check import check
+from nyxops.guard.policy import Policy
 from nyxops.sql import parse
 
 FAIL = [(rule.ID, sql) for rule in registry.RULES for sql in rule.FAIL]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from nyxops.guard.check import Policy
 from nyxops.guard.lint import lint_text
+from nyxops.guard.policy import Policy
 from tests.helpers import nyxops
 
 CORPUS = sorted((Path(__file__).parents[1] / "corpus" / "tricky").glob("*.sql")) + sorted(

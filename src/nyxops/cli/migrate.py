@@ -41,17 +41,34 @@ def protect_app() -> None:
 @click.option("--explain", metavar="RULE", help="print a rule's page and exit")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="skip files matching GLOB ('*.down.sql'), repeatable")
 @click.option("--changed-since", "since", metavar="REF", help="only files added or changed since the git REF")
-def lint(paths: tuple[Path, ...], fmt: str, explain: str | None, exclude: tuple[str, ...], since: str | None) -> None:
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".nyxops_cache",
+    show_default=True,
+    help="where results of files linted before are kept (keyed by content, nyxops' version and the policy)",
+)
+@click.option("--no-cache", is_flag=True, help="check every file again, and keep nothing")
+def lint(
+    paths: tuple[Path, ...],
+    fmt: str,
+    explain: str | None,
+    exclude: tuple[str, ...],
+    since: str | None,
+    cache_dir: Path,
+    no_cache: bool,
+) -> None:
     """Check SQL files for destructive statements, without a database. Exit 0 clean, 1 blocked, 2 bad input.
 
     PATHS are files or folders; - reads standard input (prisma migrate diff --script | nyxops lint -).
     """
     from nyxops.cli import render_lint
-    from nyxops.guard import registry
     from nyxops.guard.lint import configured_policy, lint_text
     from nyxops.guard.lint import lint as run_lint
 
     if explain:
+        from nyxops.guard import registry
+
         try:
             out().print(registry.explain(explain), highlight=False)
         except KeyError:
@@ -66,7 +83,8 @@ def lint(paths: tuple[Path, ...], fmt: str, explain: str | None, exclude: tuple[
         text = data.decode("utf-8", errors="surrogateescape")
         report = run(lambda: lint_text(text, "<stdin>", configured_policy()))
     else:
-        report = run(lambda: run_lint(paths, configured_policy(), exclude=exclude, since=since))
+        cache = None if no_cache else cache_dir
+        report = run(lambda: run_lint(paths, configured_policy(), exclude=exclude, since=since, cache=cache))
     if fmt == "json":
         print(render_lint.lint_json(report))
     elif fmt == "github":

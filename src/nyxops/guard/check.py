@@ -3,40 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from nyxops.defaults import PROTECTED_COLUMNS
 from nyxops.guard import registry
 from nyxops.guard.created import CreatedTables
-from nyxops.guard.model import ANY_PROTECTED, Finding, Hit
+from nyxops.guard.model import Finding, Hit
+from nyxops.guard.policy import Policy
 from nyxops.guard.prefilter import BODY_WORDS, may_destroy
 from nyxops.guard.scope import Scope
 from nyxops.guard.walk import Frame, Visit, function_name, visits
 from nyxops.names import QualifiedName, dotted, split_identifier
 from nyxops.sql import AllowDirective, Node, Statement
-
-
-@dataclass(frozen=True)
-class Policy:
-    protected: tuple[QualifiedName, ...] = tuple(QualifiedName.parse(n, parts=(2, 3)) for n in PROTECTED_COLUMNS)
-
-    @classmethod
-    def from_names(cls, names: Iterable[str]) -> Policy:
-        return cls(tuple(QualifiedName.parse(n, parts=(2, 3)) for n in names))
-
-    def protected_hit(self, finding: Finding) -> QualifiedName | None:
-        """The protected column a finding would destroy, if any."""
-        for col in self.protected:
-            for touched in finding.columns:
-                if touched == ANY_PROTECTED or (
-                    (touched.schema, touched.table, touched.column) == (col.schema, col.table, col.column)
-                ):
-                    return col
-            for table in finding.tables:
-                if table.schema in ("*", col.schema) and table.table in ("*", col.table):
-                    return col
-        return None
 
 
 def _finding(rule_id: str, hit: Hit, stmt: Statement, *, warning: bool = False, note: str = "") -> Finding:

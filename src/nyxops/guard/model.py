@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from nyxops.names import QualifiedName, quote_part
-from nyxops.sql import Node
 
 if TYPE_CHECKING:
     from nyxops.guard.scope import Scope
+    from nyxops.sql import Node
 
 Severity = Literal["error", "warning"]
 ANY_PROTECTED = QualifiedName("*", "*", "*")

@@ -19,7 +19,7 @@ from nyxops.config import Settings
 from nyxops.db import connect
 from nyxops.errors import CensusDecreased, IndirectWrite, MigrationError
 from nyxops.guard import ledger, overwrite, runtime
-from nyxops.guard.check import Policy
+from nyxops.guard.policy import Policy
 from nyxops.migrate import census, history, pipeline, reconcile, store
 from nyxops.migrate.lock import migration_lock
 from nyxops.migrate.pending import PendingFile, load_pending, require_unblocked

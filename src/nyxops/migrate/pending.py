@@ -10,8 +10,9 @@ import psycopg
 
 from nyxops.errors import GuardBlocked, MigrationError, ReviewError
 from nyxops.guard import ledger
-from nyxops.guard.check import Policy, check
+from nyxops.guard.check import check
 from nyxops.guard.model import Finding
+from nyxops.guard.policy import Policy
 from nyxops.guard.registry import INDIRECT_WRITE
 from nyxops.guard.walk import function_name, visits
 from nyxops.migrate import history, store

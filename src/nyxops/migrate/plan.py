@@ -18,8 +18,8 @@ from nyxops.catalog import column_type
 from nyxops.config import Settings
 from nyxops.db import connect, relation_exists
 from nyxops.guard import ledger, overwrite, runtime
-from nyxops.guard.check import Policy
 from nyxops.guard.model import Finding
+from nyxops.guard.policy import Policy
 from nyxops.guard.walk import function_name, visits
 from nyxops.migrate import casts, census
 from nyxops.migrate.apply import census_columns, set_timeouts
