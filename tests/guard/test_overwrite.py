@@ -259,3 +259,19 @@ def test_a_type_without_equality_is_compared_as_text(env, db_url, migrations: Pa
     assert scalar(db_url, "SELECT string_agg(doc::text, ',' ORDER BY id) FROM notes") == ",".join(
         f'{{"n" : {n}}}' for n in range(1, 6)
     )
+
+
+def test_a_journaled_file_is_armed_statement_by_statement(env, db_url, migrations: Path) -> None:
+    """A file with CREATE INDEX CONCURRENTLY runs one statement per transaction: each one armed."""
+    _setup(db_url, ROTATE)
+    _install(env)
+    add_migration(
+        migrations,
+        "0004_journaled.sql",
+        "CREATE INDEX CONCURRENTLY wi_title ON workflow_insights (title);\nSELECT rotate_embeddings();\n",
+    )
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1 and OVERWROTE in result.stderr, result.output
+    assert "statements 1-1 are committed" in result.stderr
+    assert scalar(db_url, DISTINCT) == 382
+    assert scalar(db_url, "SELECT prosrc FROM pg_proc WHERE proname = 'keep_values'") == "BEGIN RETURN NULL; END"
