@@ -8,6 +8,7 @@ PostgreSQL, with ``nyxops protect install`` done first as the deploy does it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import psycopg
@@ -95,6 +96,7 @@ def test_an_overwrite_the_file_does_not_show_is_refused(way: str, env, db_url, m
 
     plan = nyxops("migrate", "plan", "--json", env=env)
     assert plan.code == 1 and EXPECTED[way] in plan.stdout
+    assert json.loads(plan.stdout)["overwrite_armed"] is True
 
 
 def test_without_protect_install_the_same_file_commits(env, db_url, migrations: Path) -> None:
@@ -105,6 +107,8 @@ def test_without_protect_install_the_same_file_commits(env, db_url, migrations: 
     result = nyxops("migrate", "apply", env=env)
     assert result.code == 0, result.output
     assert "protect is not installed" in result.stderr
+    add_migration(migrations, "0005_more.sql", "SELECT 1;\n")
+    assert "protect is not installed" in nyxops("migrate", "plan", env={**env, "COLUMNS": "250"}).stdout
     assert scalar(db_url, "SELECT count(embedding) FROM workflow_insights") == 382
     assert scalar(db_url, DISTINCT) < 382  # values were lost, and only the trigger would have said so
 

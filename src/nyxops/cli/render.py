@@ -89,6 +89,7 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
         "ok": plan.ok,
         "files": plan.files,
         "unreviewed": plan.unreviewed,
+        "overwrite_armed": plan.overwrite_armed,
         "not_executed": len(plan.not_executed),
         "statements": [
             {
@@ -151,6 +152,11 @@ def plan_report(plan: Plan, console: Console) -> None:
         lines = [line for s in plan.statements if s.file == name for line in s.ledger]
         summary = "; ".join(lines) if lines else "no rows deleted or updated, no table rewritten"
         console.print(f"ledger of {name}: {escape(summary)}")
+    if not plan.overwrite_armed:
+        console.print(
+            "[yellow]warning:[/] protect is not installed: an overwrite of a protected column's values by a function "
+            "or trigger is not refused at run time (nyxops protect install)"
+        )
     for name in plan.unreviewed:
         console.print(f"[yellow]warning:[/] {name} is not reviewed (or changed since): apply will refuse it")
     skipped = plan.not_executed

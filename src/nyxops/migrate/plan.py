@@ -69,6 +69,8 @@ class Plan:
     files: list[str]
     unreviewed: list[str] = field(default_factory=list)
     """Files apply would refuse as they are: not reviewed, or changed since the review."""
+    overwrite_armed: bool = False
+    """Whether the overwrite trigger (``protect install``) was armed for the dry run."""
 
     @property
     def not_executed(self) -> list[StatementPlan]:
@@ -203,7 +205,7 @@ def plan(settings: Settings, directory: Path | None = None) -> Plan:
                     set_timeouts(conn, settings)
                     allowed = [obj for pf in pending for obj in pf.allowed_objects()]
                     runtime.install_migration_guard(conn, allowed)
-                    overwrite.arm(conn)  # rolled back with everything else
+                    result.overwrite_armed = overwrite.arm(conn) is not None  # rolled back with the rest
                     result.before = census.take(conn, columns)
                     for pf in pending:
                         for stmt in pf.statements:
