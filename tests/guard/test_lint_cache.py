@@ -99,3 +99,12 @@ def test_the_text_report_quotes_the_same_source_lines(tree: Path) -> None:
     cached = nyxops("lint", str(tree), cwd=tree.parent, env=env)
     assert fresh.code == cached.code == 2
     assert fresh.stdout == cached.stdout and "DROP" in cached.stdout
+
+
+def test_a_cache_of_another_version_is_removed(tree: Path) -> None:
+    cache = tree.parent / ".nyxops_cache"
+    cache.mkdir()
+    (cache / "lint-v0-0123456789abcdef.json").write_text("{}")
+    _lint(tree)
+    assert [p.name for p in cache.glob("lint-*.json")] != ["lint-v0-0123456789abcdef.json"]
+    assert len(list(cache.glob("lint-*.json"))) == 1

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from nyxops.guard.policy import Policy
 
 DEFAULT_DIR = Path(".nyxops_cache")
-_FORMAT = "lint-v1"
+_FORMAT = "lint-v2"
 _KEEP = 20_000
 """Entries a cache file keeps at most; past that, only the ones this run used."""
 
@@ -69,12 +69,15 @@ class LintCache:
     def key(data: bytes) -> str:
         return hashlib.sha256(data).hexdigest()
 
-    def get(self, key: str, path: Path) -> FileResult | None:
+    def get(self, key: str, path: Path, data: bytes) -> FileResult | None:
+        """The result of a file with these bytes; its lines (for the text report) are read from them."""
         payload = self.entries.get(key)
         if payload is None:
             return None
         try:
             result = _result(payload, path)
+            if result.findings:  # a file with a result and no error is UTF-8 without BOM or NUL
+                result.lines = data.decode("utf-8").splitlines()
         except (KeyError, TypeError, ValueError):
             return None  # an entry of another shape: checked again, and replaced
         self.used.add(key)
@@ -97,7 +100,7 @@ class LintCache:
             ignore = self.directory / ".gitignore"
             if not ignore.exists():
                 ignore.write_text("# written by nyxops lint\n*\n")
-            for old in self.directory.glob(f"{_FORMAT}-*.json"):
+            for old in self.directory.glob("lint-*.json"):
                 if old != self.path:  # another version of the guard, or another policy
                     old.unlink(missing_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".lint-", suffix=".tmp")
@@ -135,7 +138,7 @@ def _payload(result: FileResult) -> dict[str, Any]:
                 "unit": list(f.unit) if f.unit else None,
             }
         )
-    return {"statements": result.statements, "findings": findings, "lines": result.lines}
+    return {"statements": result.statements, "findings": findings}
 
 
 def _result(payload: dict[str, Any], path: Path) -> FileResult:
@@ -151,4 +154,4 @@ def _result(payload: dict[str, Any], path: Path) -> FileResult:
         fields["columns"] = tuple(QualifiedName(*q) for q in f["columns"])
         fields["unit"] = tuple(f["unit"]) if f["unit"] else None
         findings.append(Finding(**fields))
-    return FileResult(path, int(payload["statements"]), findings, None, list(payload["lines"]))
+    return FileResult(path, int(payload["statements"]), findings)

@@ -153,10 +153,11 @@ def lint(
     keys: dict[Path, str] = {}
     for path in files:
         try:
-            keys[path] = key = store.key(path.read_bytes())
+            data = path.read_bytes()
         except OSError:
             continue  # lint_file says what is wrong with it
-        hit = store.get(key, path)
+        keys[path] = key = store.key(data)
+        hit = store.get(key, path, data)
         if hit is not None:
             results[path] = hit
     missing = [p for p in files if p not in results]
