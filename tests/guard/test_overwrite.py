@@ -279,3 +279,25 @@ def test_a_journaled_file_is_armed_statement_by_statement(env, db_url, migration
     assert "statements 1-1 are committed" in result.stderr
     assert scalar(db_url, DISTINCT) == 382
     assert scalar(db_url, "SELECT prosrc FROM pg_proc WHERE proname = 'keep_values'") == "BEGIN RETURN NULL; END"
+
+
+def test_install_gives_up_on_a_held_lock_and_changes_nothing(env, db_url) -> None:
+    """A trigger needs the table's lock for a moment: queued behind a long transaction, it would
+    hold up every write of the app behind it, so protect install waits NYXOPS_LOCK_TIMEOUT only."""
+    with psycopg.connect(db_url) as app:
+        app.execute("LOCK TABLE workflow_insights IN ROW EXCLUSIVE MODE")  # an app transaction writing it
+        result = nyxops("protect", "install", env={**env, "NYXOPS_LOCK_TIMEOUT": "1s"})
+        app.rollback()
+    assert result.code == 1
+    assert "waited 1s for a lock on a protected table" in result.stderr and "changed nothing" in result.stderr
+    assert scalar(db_url, "SELECT count(*) FROM pg_event_trigger WHERE evtname = 'nyxops_protect'") == 0
+    assert scalar(db_url, "SELECT to_regprocedure('nyxops.keep_values()') IS NULL") is True
+
+
+def test_long_column_names_get_triggers_of_their_own() -> None:
+    from nyxops.guard.overwrite import trigger_name
+
+    first, second = "x" * 60 + "a", "x" * 60 + "b"
+    assert trigger_name("embedding") == "nyxops_keep_embedding"
+    assert trigger_name("embedding", "truncate") == "nyxops_keep_truncate_embedding"
+    assert len(trigger_name(first).encode()) == 63 and trigger_name(first) != trigger_name(second)

@@ -231,7 +231,7 @@ def protect_install(database_url: str | None, tunnel: bool) -> None:
 
     def action() -> list[QualifiedName]:
         with reach(settings, tunnel) as reached, connect(reached.require_database_url(), "nyxops protect") as conn:
-            return install(conn, columns)
+            return install(conn, columns, lock_timeout=settings.lock_timeout)
 
     guarded = run(action)
     out().print("protect installed for: " + ", ".join(settings.protected_columns))

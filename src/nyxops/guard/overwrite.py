@@ -18,6 +18,7 @@ and the check before commit compares what is left with what was armed.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -151,9 +152,16 @@ def _triggers(conn: psycopg.Connection) -> list[_Trigger]:
 
 
 def trigger_name(column: str, event: str = "") -> str:
-    """``nyxops_keep_<column>`` (rows updated or deleted), ``nyxops_keep_truncate_<column>``, cut to
-    PostgreSQL's 63 bytes (the column is the trigger's argument too)."""
-    return (PREFIX + (f"{event}_" if event else "") + column).encode()[:63].decode(errors="ignore")
+    """``nyxops_keep_<column>`` (rows updated or deleted), ``nyxops_keep_truncate_<column>``.
+
+    A name past PostgreSQL's 63 bytes keeps a hash of the whole column name, so two long columns
+    of one table never share a trigger (the column is the trigger's argument too).
+    """
+    name = PREFIX + (f"{event}_" if event else "") + column
+    if len(name.encode()) <= 63:
+        return name
+    digest = hashlib.sha256(column.encode()).hexdigest()[:8]
+    return name.encode()[:54].decode(errors="ignore") + "_" + digest
 
 
 _ROW = "AFTER UPDATE OR DELETE ON {} FOR EACH ROW"

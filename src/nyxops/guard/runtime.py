@@ -143,19 +143,33 @@ def remove_migration_guard(conn: psycopg.Connection) -> None:
     conn.execute("DROP EVENT TRIGGER IF EXISTS nyxops_migration_guard")
 
 
-def protect_install(conn: psycopg.Connection, columns: Iterable[QualifiedName]) -> list[QualifiedName]:
-    """The drop trigger for every protected column, and the overwrite trigger (guard/overwrite.py)
-    for each one that exists; returns those. Creating a row trigger locks its table for a moment."""
+def protect_install(
+    conn: psycopg.Connection, columns: Iterable[QualifiedName], *, lock_timeout: str = "5s"
+) -> list[QualifiedName]:
+    """The drop trigger for every protected column, and the overwrite triggers (guard/overwrite.py)
+    for each one that exists; returns those.
+
+    Creating a row trigger takes its table's SHARE ROW EXCLUSIVE lock for a moment. Waiting for it
+    behind a long transaction would queue every write of the app behind this one, so the wait is
+    cut at ``lock_timeout`` and nothing is changed.
+    """
     columns = list(columns)
-    with conn.transaction():
-        _run(conn, PROTECT_SQL)
-        conn.execute("DELETE FROM nyxops.protected")
-        for col in columns:
-            conn.execute("INSERT INTO nyxops.protected VALUES (%s)", ([col.schema, col.table, col.column],))
-        conn.execute("DROP EVENT TRIGGER IF EXISTS nyxops_protect")
-        _run(conn, "CREATE EVENT TRIGGER nyxops_protect ON sql_drop EXECUTE FUNCTION nyxops.protect_guard()")
-        conn.execute("ALTER EVENT TRIGGER nyxops_protect ENABLE ALWAYS")  # session_replication_role cannot mute it
-        return overwrite.install(conn, columns)
+    try:
+        with conn.transaction():
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
+            _run(conn, PROTECT_SQL)
+            conn.execute("DELETE FROM nyxops.protected")
+            for col in columns:
+                conn.execute("INSERT INTO nyxops.protected VALUES (%s)", ([col.schema, col.table, col.column],))
+            conn.execute("DROP EVENT TRIGGER IF EXISTS nyxops_protect")
+            _run(conn, "CREATE EVENT TRIGGER nyxops_protect ON sql_drop EXECUTE FUNCTION nyxops.protect_guard()")
+            conn.execute("ALTER EVENT TRIGGER nyxops_protect ENABLE ALWAYS")  # session_replication_role cannot mute it
+            return overwrite.install(conn, columns)
+    except psycopg.errors.LockNotAvailable:
+        raise MigrationError(
+            f"protect install waited {lock_timeout} for a lock on a protected table (another transaction holds it) "
+            "and changed nothing. Run it again when that transaction ends, or raise NYXOPS_LOCK_TIMEOUT."
+        ) from None
 
 
 @dataclass(frozen=True)
