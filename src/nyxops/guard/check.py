@@ -93,7 +93,7 @@ class FileCheck:
         self.watch: set[str] = {c.column.upper() for c in policy.protected if c.column}
         """Upper-cased names whose mention sends a statement to the parse tree (see ``may_destroy``)."""
         self.renames: list[tuple[Finding, QualifiedName, QualifiedName]] = []
-        """Blocking table renames so far: the finding, the old name and the new one."""
+        """Blocking table and view renames so far: the finding, the old name and the new one."""
 
     def statement(self, stmt: Statement) -> list[Finding]:
         own = self._findings(stmt) if may_destroy(stmt, self.watch) else []
@@ -102,7 +102,8 @@ class FileCheck:
         if own or stmt.allows:
             own = _apply_allows(stmt, own, self.policy, self.created)
         for finding in own:
-            if finding.rule == "rename-table" and finding.blocking and finding.tables and stmt.kind == "RenameStmt":
+            renamed = finding.rule in ("rename-table", "rename-view")
+            if renamed and finding.blocking and finding.tables and stmt.kind == "RenameStmt":
                 old = finding.tables[0]
                 self.renames.append((finding, old, QualifiedName(old.schema, stmt.body.get("newname", "?"))))
         self.created.see(stmt)

@@ -1,4 +1,4 @@
-"""Tables a file creates itself: dropping its own scaffolding loses nothing the database had.
+"""Tables (and views) a file creates itself: dropping its own scaffolding loses nothing the database had.
 
 A migration that builds a table, fills it, swaps it in and drops the leftover should not need an
 allow comment for every step. A drop, rename or type change is allowed automatically when every
@@ -48,6 +48,7 @@ AUTO_ALLOWED = {
     "alter-column-type",
     "rename-column",
     "rename-table",
+    "rename-view",
     "update-all",
     "move-table",
     "write-protected",
@@ -64,7 +65,7 @@ class CreatedTables:
     def see(self, stmt: Statement) -> None:
         """Account for ``stmt`` after its own findings were made (a statement never allows itself)."""
         keyword = stmt.keyword
-        if keyword == "CREATE" and "TABLE" in stmt.text[:120].upper():
+        if keyword == "CREATE" and ("TABLE" in stmt.text[:120].upper() or "VIEW" in stmt.text[:120].upper()):
             self._created(stmt)
         elif keyword == "DROP" and stmt.kind == "DropStmt" and stmt.body.get("removeType") == "OBJECT_TABLE":
             for obj in dropped_objects(stmt.body):
@@ -84,8 +85,10 @@ class CreatedTables:
             return
         if stmt.kind == "CreateStmt":
             rel = stmt.body["relation"]
-        elif stmt.kind == "CreateTableAsStmt" and stmt.body.get("objtype") == "OBJECT_TABLE":
+        elif stmt.kind == "CreateTableAsStmt" and stmt.body.get("objtype") in ("OBJECT_TABLE", "OBJECT_MATVIEW"):
             rel = stmt.body["into"]["rel"]
+        elif stmt.kind == "ViewStmt" and not stmt.body.get("replace"):  # OR REPLACE: the app's view, maybe
+            rel = stmt.body["view"]
         else:
             return
         if not stmt.body.get("if_not_exists"):
@@ -104,7 +107,7 @@ class CreatedTables:
         ):
             for parent in self.scope.tables(body["relation"]):  # it now holds the attached table's rows
                 self.tables.discard((parent.schema, parent.table))
-        elif stmt.kind == "RenameStmt" and body.get("renameType") == "OBJECT_TABLE":
+        elif stmt.kind == "RenameStmt" and body.get("renameType") in ("OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW"):
             old = self.scope.table(body["relation"])
             new = (old.schema, body["newname"])
             if (old.schema, old.table) in self.tables:

@@ -25,6 +25,7 @@ from nyxops.guard.rules import (
     rename_schema,
     rename_table,
     rename_type,
+    rename_view,
     truncate,
     update_all,
     write_protected,
@@ -44,6 +45,7 @@ RULES: tuple[ModuleType, ...] = (
     alter_column_type,
     rename_column,
     rename_table,
+    rename_view,
     delete_all,
     update_all,
     write_protected,
@@ -68,7 +70,16 @@ META_RULES = {
 }
 BY_ID: dict[str, ModuleType] = {rule.ID: rule for rule in RULES}
 COLUMN_RULES = {"drop-column", "alter-column-type", "rename-column", "write-protected"}
-TABLE_RULES = {"indirect-write", "drop-table", "truncate", "rename-table", "delete-all", "update-all", "move-table"}
+TABLE_RULES = {
+    "indirect-write",
+    "drop-table",
+    "truncate",
+    "rename-table",
+    "rename-view",
+    "delete-all",
+    "update-all",
+    "move-table",
+}
 
 Checker = Callable[[Node, Scope], Iterator[Hit]]
 _BY_NODE: dict[str, list[ModuleType]] = {}

@@ -89,3 +89,16 @@ CREATE UNLOGGED TABLE Upper_Case(id int);
 
 -- expect: none
 DROP TABLE upper_case;
+
+-- A view this file created is its own scaffolding too; one it replaced may be the app's.
+-- expect: none
+CREATE VIEW staging_view AS SELECT 1 AS one;
+
+-- expect: none
+ALTER VIEW staging_view RENAME TO staging_view_done;
+
+-- expect: none
+CREATE OR REPLACE VIEW recent_insights AS SELECT id FROM workflow_insights;
+
+-- expect: rename-view
+ALTER VIEW recent_insights RENAME TO recent_insights_old;

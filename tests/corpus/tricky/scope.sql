@@ -98,3 +98,16 @@ SET session_replication_role = replica;
 
 -- expect: move-table
 ALTER TABLE workflow_insights SET SCHEMA archive;
+
+-- A view is read like a table: renamed, the app loses it, unless a view keeps the old name.
+-- expect: rename-view
+ALTER VIEW recent_insights RENAME TO insights_recent;
+
+-- expect: rename-view
+ALTER MATERIALIZED VIEW insight_stats RENAME TO insight_stats_2026;
+
+-- expect: none
+ALTER VIEW open_tasks RENAME TO tasks_open;
+
+-- expect: none
+CREATE VIEW open_tasks AS SELECT * FROM tasks_open;

@@ -11,7 +11,7 @@ MESSAGE = "Renaming a table breaks every query of the running app that uses the 
 HELP = "Create a view with the old name, or rename in a release where the app already uses the new one."
 NODES = ("RenameStmt",)
 FAIL = ["ALTER TABLE workflow_insights RENAME TO insights", 'ALTER TABLE IF EXISTS "Project" RENAME TO projects']
-PASS = ["ALTER VIEW v RENAME TO w", "ALTER SEQUENCE s RENAME TO t"]
+PASS = ["ALTER VIEW v RENAME TO w", "ALTER SEQUENCE s RENAME TO t"]  # a view: rename-view
 
 
 def check(body: Node, ctx: Scope) -> Iterator[Hit]:
