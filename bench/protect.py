@@ -1,7 +1,7 @@
 """What ``protect install``'s overwrite trigger costs the writes it watches, side by side.
 
-The trigger is an AFTER UPDATE row trigger on each protected table, so every updated row pays
-for one call of its function: the quiet body outside migrations (the app, the backfill), the
+The trigger is an AFTER UPDATE OR DELETE row trigger on each protected table, so every updated
+row pays for one call of its function (measured here on updates): the quiet body outside migrations (the app, the backfill), the
 refusing body that compares the vectors inside a migration.
 """
 

@@ -12,6 +12,7 @@ cannot be read or written is ignored: the result is the same, only slower.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import json
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from nyxops.guard.lint import FileResult
     from nyxops.guard.policy import Policy
 
-DEFAULT_DIR = Path(".nyxops_cache")
 _FORMAT = "lint-v2"
 _KEEP = 20_000
 """Entries a cache file keeps at most; past that, only the ones this run used."""
@@ -115,29 +115,20 @@ def _names(items: tuple[QualifiedName, ...]) -> list[list[str | None]]:
     return [[q.schema, q.table, q.column] for q in items]
 
 
+_NAMES = ("tables", "columns")
+"""Finding fields holding QualifiedNames, written as [schema, table, column] lists."""
+
+
 def _payload(result: FileResult) -> dict[str, Any]:
+    """Every field of each Finding (read from the dataclass, so a new field is never left out)."""
     if result.error is not None:
         return {"error": [result.error.line, result.error.column, result.error.reason]}
     findings = []
     for f in result.findings:
-        findings.append(
-            {
-                "rule": f.rule,
-                "severity": f.severity,
-                "message": f.message,
-                "help": f.help,
-                "object": f.object,
-                "line": f.line,
-                "column": f.column,
-                "statement_index": f.statement_index,
-                "statement_text": f.statement_text,
-                "tables": _names(f.tables),
-                "columns": _names(f.columns),
-                "allowed": f.allowed,
-                "notes": f.notes,
-                "unit": list(f.unit) if f.unit else None,
-            }
-        )
+        entry = {field.name: getattr(f, field.name) for field in dataclasses.fields(Finding)}
+        for name in _NAMES:
+            entry[name] = _names(entry[name])
+        findings.append(entry)
     return {"statements": result.statements, "findings": findings}
 
 
@@ -150,8 +141,8 @@ def _result(payload: dict[str, Any], path: Path) -> FileResult:
     findings = []
     for f in payload["findings"]:
         fields = dict(f)
-        fields["tables"] = tuple(QualifiedName(*q) for q in f["tables"])
-        fields["columns"] = tuple(QualifiedName(*q) for q in f["columns"])
+        for name in _NAMES:
+            fields[name] = tuple(QualifiedName(*q) for q in f[name])
         fields["unit"] = tuple(f["unit"]) if f["unit"] else None
         findings.append(Finding(**fields))
     return FileResult(path, int(payload["statements"]), findings)

@@ -65,8 +65,10 @@ class CreatedTables:
     def see(self, stmt: Statement) -> None:
         """Account for ``stmt`` after its own findings were made (a statement never allows itself)."""
         keyword = stmt.keyword
-        if keyword == "CREATE" and ("TABLE" in stmt.text[:120].upper() or "VIEW" in stmt.text[:120].upper()):
-            self._created(stmt)
+        if keyword == "CREATE":
+            head = stmt.text[:120].upper()
+            if "TABLE" in head or "VIEW" in head:
+                self._created(stmt)
         elif keyword == "DROP" and stmt.kind == "DropStmt" and stmt.body.get("removeType") == "OBJECT_TABLE":
             for obj in dropped_objects(stmt.body):
                 if isinstance(obj, list):
