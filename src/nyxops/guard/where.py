@@ -6,7 +6,9 @@ all of them as far as a reviewer is concerned) and from ``x IS NULL OR x IS NOT 
 the folding does not understand counts as a real condition, so an unusual WHERE is never mistaken
 for none. One more WHERE reaches every row: one that names no column, no subquery and no function
 (``coalesce(true, false)``, ``NULL IS NULL``, ``current_user = 'app'``) has the same value for
-every row, so it keeps all of them or none (``every_row``).
+every row, so it keeps all of them or none (``every_row``): that includes a subquery that reads
+nothing of the outer row (PostgreSQL runs it once) and functions like ``now()``. And
+``id IN (SELECT id FROM <the same table>)`` keeps every row whose ``id`` is set.
 """
 
 from __future__ import annotations
@@ -21,13 +23,19 @@ _COMPARE = {"=", "<>", "!=", "<", ">", "<=", ">="}
 _UNKNOWN = object()
 
 
-def every_row(where: Node | None) -> str | None:
-    """Why ``where`` reaches every row (always true, or the same value for each); None for a real condition."""
+def every_row(where: Node | None, target: Node | None = None) -> str | None:
+    """Why ``where`` reaches every row (always true, or the same value for each); None for a real condition.
+
+    ``target`` (the statement's RangeVar) lets ``id IN (SELECT id FROM <the target itself>)`` be
+    seen for what it is: every row whose ``id`` is set.
+    """
     if where is None:
         return None
     value = _value(where)
     if value is True:
         return "its WHERE is always true"
+    if target is not None and _all_rows(where, target):
+        return "its WHERE keeps every row: the subquery reads the same column of the whole table"
     if value is _UNKNOWN and _row_free(where) and not _is_null(where):
         return "its WHERE names no column, so it is the same for every row: it reaches all of them or none"
     return None
@@ -42,17 +50,115 @@ _ROW_FREE = {
 parameter or ``CURRENT OF`` is none of them, and any kind not listed counts as one of those."""
 
 
+_STATEMENT_CONSTANT = {
+    "now", "transaction_timestamp", "statement_timestamp", "current_database", "current_schema", "current_setting",
+    "version", "pg_backend_pid", "pg_postmaster_start_time", "txid_current", "pg_current_xact_id", "lower", "upper",
+    "length", "char_length", "coalesce", "date_trunc", "to_timestamp", "to_date", "make_interval",
+}  # fmt: skip
+"""Functions whose value is the same for every row of one statement when their arguments are
+(``now() > '2000-01-01'``): the time of the transaction or statement, settings, pure functions of
+constants. ``clock_timestamp()`` and ``random()`` change from row to row and are not here."""
+
+
 def _row_free(node: Any) -> bool:
     if isinstance(node, list):
         return all(_row_free(item) for item in node)
     if not isinstance(node, dict):
         return True
     for key, value in node.items():
+        if key == "FuncCall" and _constant_call(value):
+            continue
+        if key == "SubLink" and _uncorrelated(value):
+            if not _row_free(value.get("testexpr")):
+                return False
+            continue
         if key[:1].isupper() and key not in _ROW_FREE:
             return False
         if isinstance(value, dict | list) and not _row_free(value):
             return False
     return True
+
+
+def _constant_call(call: Node) -> bool:
+    names = [n.get("String", {}).get("sval") for n in call.get("funcname", [])]
+    if names[:-1] not in ([], ["pg_catalog"]) or names[-1] not in _STATEMENT_CONSTANT:
+        return False
+    if call.get("over") or call.get("agg_star") or call.get("agg_filter") or call.get("agg_order"):
+        return False
+    return _row_free(call.get("args", []))
+
+
+def _uncorrelated(link: Node) -> bool:
+    """A subquery that reads nothing of the outer row: PostgreSQL runs it once for the statement.
+
+    Proven only in the plain case: one query level (no subquery inside it), and every column it
+    names qualified by a table of its own FROM (an unqualified name could be the outer row's).
+    """
+    select = link.get("subselect", {}).get("SelectStmt")
+    if not select or select.get("op", "SETOP_NONE") != "SETOP_NONE" or "withClause" in select:
+        return False
+    own: set[str] = set()
+    for item in select.get("fromClause", []):
+        rel = item.get("RangeVar")
+        if rel is None:
+            return False  # a join, a function in FROM, a subquery: not the plain case
+        own.add(rel.get("alias", {}).get("aliasname") or rel.get("relname"))
+    refs: list[Node] = []
+    if not _collect_refs(select, refs):
+        return False
+    return all(len(fields) == 2 and fields[0] in own for fields in map(_fields, refs))
+
+
+def _collect_refs(node: Any, refs: list[Node]) -> bool:
+    """The ColumnRefs below ``node``; False if a subquery or parameter is among them."""
+    if isinstance(node, list):
+        return all(_collect_refs(item, refs) for item in node)
+    if not isinstance(node, dict):
+        return True
+    for key, value in node.items():
+        if key in ("SubLink", "RangeSubselect", "ParamRef"):
+            return False
+        if key == "ColumnRef":
+            refs.append(node)
+        elif isinstance(value, dict | list) and not _collect_refs(value, refs):
+            return False
+    return True
+
+
+def _all_rows(where: Node, target: Node) -> bool:
+    """``col IN (SELECT col FROM target)`` (or ``= ANY``), alone, OR-ed with anything, or AND-ed with
+    conditions that are all always true."""
+    if "BoolExpr" in where:
+        expr = where["BoolExpr"]
+        args = expr.get("args", [])
+        if expr.get("boolop") == "OR_EXPR":
+            return any(_all_rows(a, target) for a in args)
+        if expr.get("boolop") == "AND_EXPR":
+            return any(_all_rows(a, target) for a in args) and all(
+                _value(a) is True or _all_rows(a, target) for a in args
+            )
+        return False
+    link = where.get("SubLink")
+    if link is None or link.get("subLinkType") != "ANY_SUBLINK":
+        return False
+    op = [n.get("String", {}).get("sval") for n in link.get("operName", [])]
+    test, select = link.get("testexpr", {}), link.get("subselect", {}).get("SelectStmt", {})
+    if op not in ([], ["="]) or "ColumnRef" not in test or not _names_target(_fields(test)[:-1], target):
+        return False
+    limited = ("whereClause", "havingClause", "limitCount", "limitOffset", "distinctClause", "withClause")
+    if any(key in select for key in limited) or select.get("op", "SETOP_NONE") != "SETOP_NONE":
+        return False
+    froms, targets = select.get("fromClause", []), select.get("targetList", [])
+    if len(froms) != 1 or "RangeVar" not in froms[0] or len(targets) != 1:
+        return False
+    rel = froms[0]["RangeVar"]
+    if (rel.get("schemaname"), rel.get("relname")) != (target.get("schemaname"), target.get("relname")):
+        return False
+    value = targets[0].get("ResTarget", {}).get("val", {})
+    if "ColumnRef" not in value:
+        return False
+    fields = _fields(value)
+    return fields[-1] == _fields(test)[-1] and _names_target(fields[:-1], rel)
 
 
 def _is_null(node: Node) -> bool:

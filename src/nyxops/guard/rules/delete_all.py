@@ -43,6 +43,12 @@ FAIL = [
     "WITH gone AS (DELETE FROM workflow_insights RETURNING id) SELECT count(*) FROM gone",
     "EXPLAIN ANALYZE DELETE FROM workflow_insights",
     "COPY (WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d) TO STDOUT",
+    "DELETE FROM t WHERE id IN (SELECT id FROM t)",
+    "DELETE FROM t WHERE id IN (SELECT t.id FROM t) OR id = 1",
+    "DELETE FROM t WHERE now() > '2000-01-01'",
+    "DELETE FROM t WHERE EXISTS (SELECT 1 FROM u)",
+    "DELETE FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.active)",
+    "DELETE FROM t WHERE EXISTS (SELECT 1 FROM t WHERE t.id = 5)",
 ]
 PASS = [
     "DELETE FROM t WHERE id = 1",
@@ -55,6 +61,14 @@ PASS = [
     "DELETE FROM t WHERE random() < 0.5",
     "DELETE FROM t WHERE current_setting('app.purge') = 'yes' AND id = 1",
     "DELETE FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.id = t.id)",
+    "DELETE FROM t WHERE EXISTS (SELECT 1 FROM u WHERE active)",
+    "DELETE FROM t WHERE EXISTS (SELECT 1 FROM t AS t2 WHERE t2.id = t.parent)",
+    "DELETE FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.id IN (SELECT id FROM v))",
+    "DELETE FROM t WHERE id IN (SELECT id FROM t WHERE created_at < now() - interval '30 days')",
+    "DELETE FROM t WHERE id IN (SELECT id FROM t ORDER BY id OFFSET 100)",
+    "DELETE FROM t WHERE id IN (SELECT DISTINCT ON (name) id FROM t ORDER BY name, id)",
+    "DELETE FROM t WHERE id IN (SELECT id FROM u)",
+    "DELETE FROM t WHERE random() < 0.5 AND now() > '2000-01-01'",
     "DELETE FROM t WHERE CURRENT OF c",
     "DELETE FROM t WHERE $1",
     "DELETE FROM t WHERE a IS NULL OR b IS NOT NULL",
@@ -73,6 +87,6 @@ def check(body: Node, ctx: Scope) -> Iterator[Hit]:
             yield Hit(str(tables[0]), rel.get("location"), tables=tables, detail="MERGE … THEN DELETE")
         return
     where = body.get("whereClause")
-    reached = every_row(where)
+    reached = every_row(where, rel)
     if where is None or reached:
         yield Hit(str(tables[0]), rel.get("location"), tables=tables, detail=reached or "")

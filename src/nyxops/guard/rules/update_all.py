@@ -21,12 +21,24 @@ FAIL = [
     "UPDATE t SET a = 1 WHERE greatest(1, 2) = 2",
     "MERGE INTO t USING s ON 1 = 1 WHEN MATCHED THEN UPDATE SET a = s.a",
     "WITH u AS (UPDATE t SET a = 0 RETURNING id) SELECT 1",
+    "UPDATE t SET a = 1 WHERE now() > '2020-01-01'",
+    "UPDATE t SET a = 1 WHERE pg_catalog.current_setting('app.go') = 'yes'",
+    "UPDATE t SET a = 1 WHERE id IN (SELECT id FROM t)",
+    "UPDATE public.t AS x SET a = 1 WHERE x.id = ANY (SELECT t.id FROM public.t)",
+    "UPDATE t SET a = 1 WHERE (SELECT count(*) FROM u) > 0",
 ]
 PASS = [
     "UPDATE t SET a = 1 WHERE a IS NULL",
     "UPDATE t SET a = 1 WHERE 1 = 1 AND id = 4",
     "UPDATE t SET a = 1 WHERE true = 'off'",
-    "UPDATE t SET a = 1 WHERE now() > '2020-01-01'",
+    "UPDATE t SET a = 1 WHERE now() > created_at",
+    "UPDATE t SET a = 1 WHERE clock_timestamp() > '2020-01-01'",
+    "UPDATE t SET a = 1 WHERE id IN (SELECT id FROM t WHERE stale)",
+    "UPDATE t SET a = 1 WHERE id IN (SELECT id FROM t LIMIT 10)",
+    "UPDATE t SET a = 1 WHERE id IN (SELECT id FROM other.t)",
+    "UPDATE t SET a = 1 WHERE id IN (SELECT other_id FROM t)",
+    "UPDATE t SET a = 1 WHERE id NOT IN (SELECT min(id) FROM t GROUP BY name)",
+    "UPDATE t SET a = 1 WHERE (SELECT count(*) FROM u WHERE u.t_id = id) > 0",
 ]
 
 
@@ -39,7 +51,7 @@ def check(body: Node, ctx: Scope) -> Iterator[Hit]:
             yield Hit(str(ctx.table(rel)), rel.get("location"), tables=ctx.tables(rel), columns=columns)
         return
     where = body.get("whereClause")
-    reached = every_row(where)
+    reached = every_row(where, rel)
     if where is not None and not reached:
         return
     columns = target_columns(ctx, rel, body.get("targetList", []))
