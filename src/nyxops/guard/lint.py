@@ -85,10 +85,13 @@ def changed_since(ref: str, files: list[Path]) -> list[Path]:
     return [f for f in files if f.resolve() in changed]
 
 
-def lint_file(path: Path, policy: Policy) -> FileResult:
-    from nyxops.sql import parse_file
+def lint_file(path: Path, policy: Policy, data: bytes | None = None) -> FileResult:
+    """``data``: the file's bytes when the caller has read them already (the cache hashed them)."""
+    from nyxops.sql import decode, parse, parse_file
 
-    return _checked(path, lambda: parse_file(path), policy)
+    if data is None:
+        return _checked(path, lambda: parse_file(path), policy)
+    return _checked(path, lambda: parse(decode(data, str(path)), str(path)), policy)
 
 
 def _checked(path: Path, read: Callable[[], list[Statement]], policy: Policy) -> FileResult:
@@ -151,6 +154,7 @@ def lint(
     store = LintCache(cache, policy)
     results: dict[Path, FileResult] = {}
     keys: dict[Path, str] = {}
+    read: dict[Path, bytes] = {}
     for path in files:
         try:
             data = path.read_bytes()
@@ -160,8 +164,10 @@ def lint(
         hit = store.get(key, path, data)
         if hit is not None:
             results[path] = hit
+        else:
+            read[path] = data
     missing = [p for p in files if p not in results]
-    for result in _lint_all(missing, policy):
+    for result in _lint_all(missing, policy, read):
         results[result.path] = result
         if result.path in keys:
             store.put(keys[result.path], result)
@@ -169,16 +175,19 @@ def lint(
     return LintReport([results[p] for p in files])
 
 
-def _lint_all(files: list[Path], policy: Policy) -> list[FileResult]:
+def _lint_all(files: list[Path], policy: Policy, read: dict[Path, bytes] | None = None) -> list[FileResult]:
+    """``read``: bytes already read, checked as they were hashed (a file edited in between is not
+    read again, so the cache entry is that of the text checked)."""
+    read = read or {}
     workers = min(os.cpu_count() or 1, len(files) // (PARALLEL_FROM // 2) or 1)
     if len(files) < PARALLEL_FROM or workers < 2:
-        return [lint_file(p, policy) for p in files]
+        return [lint_file(p, policy, read.get(p)) for p in files]
     from concurrent.futures import ProcessPoolExecutor
-    from functools import partial
+    from itertools import repeat
 
     with ProcessPoolExecutor(max_workers=workers) as pool:  # a whole migration history: use both cores
         chunk = max(1, len(files) // (workers * 4))
-        return list(pool.map(partial(lint_file, policy=policy), files, chunksize=chunk))
+        return list(pool.map(lint_file, files, repeat(policy), [read.get(p) for p in files], chunksize=chunk))
 
 
 def configured_policy() -> Policy:
