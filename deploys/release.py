@@ -1,4 +1,4 @@
-"""Stage ``release``: the app at its pinned ref, built for its commit, a backup, migrations, protect, the switch.
+"""Stage ``release``: the app at its pinned ref, a backup, migrations between two protects, the switch.
 
 Order matters on a first deploy: the database starts, the app's own schema tool (or a restored
 backup) creates the schema of an empty database, and only then do nyxops' reviewed migrations run,
@@ -41,7 +41,12 @@ def release_stage() -> None:
     folder = str(migrations(d))
     backup_before_migrations(name="Backup before the migrations (pg_dump, on the host)", data=d, directory=folder,
                              cwd=str(REPO))  # fmt: skip
+    # Before the migrations too: a release that brings a newer nyxops (new trigger kinds) would
+    # otherwise run its migrations with only what the older one installed, unarmed.
+    protect_installed(name="Protect triggers before the migrations, so that they run armed (SSH tunnel)", data=d,
+                      cwd=str(REPO))  # fmt: skip
     migrations_recorded(name="Migrations (guarded runner, SSH tunnel)", data=d, directory=folder, cwd=str(REPO))
+    # After them as well: a protected column a migration has just created gets its triggers.
     protect_installed(name="Protect trigger for the protected columns (SSH tunnel)", data=d, cwd=str(REPO))
     app_switched(name="App switched to this commit once healthy (the old one serves until then)", **project,
                  image=d.app_image, timeout=d.health_timeout, keep=d.keep_releases)  # fmt: skip

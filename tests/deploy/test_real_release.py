@@ -20,12 +20,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from nyxops.guard.overwrite import trigger_name
 from tests.deploy.conftest import ADDRESS, AUDIT_OP, DOMAIN, LOCK_OP, SECRETS, LiveHost, Run, host_sh, pyinfra
 from tests.helpers import REPO, nyxops
 
 BACKUP_OP = "release | Backup before the migrations (pg_dump, on the host)"
 SWITCH_OP = "release | App switched to this commit once healthy (the old one serves until then)"
 MIGRATION = "0004_insight_reviewed.sql"
+OVERWROTE = "overwrote public.workflow_insights.embedding in a row where it already held a value"
 
 
 def _audit(host: LiveHost) -> list[dict[str, object]]:
@@ -100,6 +102,40 @@ def test_a_failing_backup_stops_the_release_before_any_migration(deployed: Run, 
     last = _last_deploy(test_host)
     assert last["outcome"] == "failed" and last["failed_at"] == BACKUP_OP
     assert test_host.ssh("cat /opt/nyxcore/.nyxops/deploy.lock 2>/dev/null; echo free").strip() == "free"
+
+
+def test_the_first_release_after_an_upgrade_runs_its_migrations_armed(deployed: Run, test_host: LiveHost,
+                                                                       tmp_path: Path) -> None:  # fmt: skip
+    """The host as an older nyxops left it (the drop trigger, no overwrite trigger), and a release
+    whose reviewed migration calls a function of the app's database that rewrites embeddings with
+    other vectors: the census counts 382 before and after, so only the overwrite trigger refuses it,
+    and only if the release installs it before the migrations run."""
+    keep = [trigger_name("embedding"), trigger_name("embedding", "truncate")]
+    test_host.psql("; ".join(f"DROP TRIGGER {name} ON workflow_insights" for name in keep))
+    test_host.psql(
+        "CREATE FUNCTION rotate_embeddings() RETURNS void LANGUAGE sql AS $$ UPDATE workflow_insights"
+        " SET embedding = (SELECT embedding FROM workflow_insights ORDER BY id DESC LIMIT 1) WHERE id < 'wi_00100' $$"
+    )
+    folder = tmp_path / "migrations"
+    shutil.copytree(REPO / "migrations", folder)
+    (folder / "0004_rotate.sql").write_text("SELECT count(*) FROM workflow_insights;\nSELECT rotate_embeddings();\n")
+    assert nyxops("migrate", "review", str(folder / "0004_rotate.sql"), "--by", "rita").code == 0
+    distinct = "SELECT count(DISTINCT embedding::text) FROM workflow_insights"
+    try:
+        assert test_host.psql(distinct) == "382"
+        run = pyinfra(_env(test_host, NYXOPS_MIGRATIONS_DIR=str(folder)))
+        assert run.code != 0
+        said = " ".join(run.output.split())  # the child's message, as wrapped to the terminal
+        assert OVERWROTE in said, said[-3000:]
+        assert test_host.psql(distinct) == "382"  # every vector as it was
+        assert test_host.psql("SELECT count(*) FROM nyxops.schema_migrations") == "3"
+        names = test_host.psql(
+            "SELECT string_agg(tgname, ' ' ORDER BY tgname) FROM pg_trigger WHERE tgname LIKE 'nyxops%'"
+        )
+        assert names.split() == sorted(keep)
+    finally:
+        test_host.psql("DROP FUNCTION IF EXISTS rotate_embeddings()")
+    assert _last_deploy(test_host)["outcome"] == "failed"
 
 
 def test_a_release_with_a_migration_takes_a_backup_first(deployed: Run, test_host: LiveHost,
