@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.helpers import add_migration, nyxops, scalar, snapshot
@@ -213,6 +214,28 @@ def test_sql_sent_to_another_session_is_refused_before_anything_runs(env, db_url
     assert "other-session" in result.output
     assert snapshot(db_url) == before
     assert scalar(db_url, "SELECT to_regclass('side') IS NULL") is True
+
+
+def test_a_large_objects_removal_is_refused_and_runs_once_allowed(env, db_url, migrations: Path) -> None:
+    """An ``oid`` column keeps its number when its large object is unlinked: no count of rows or
+    values changes, so the static rule is what says so, before anything runs."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        oid = conn.execute("SELECT lo_from_bytea(0, 'attachment bytes')").fetchone()[0]
+    cleanup = f"CREATE TABLE side (id int);\nSELECT lo_unlink({oid});\n"
+    add_migration(migrations, "0004_cleanup.sql", cleanup)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert "large-object" in result.output
+    assert scalar(db_url, f"SELECT convert_from(lo_get({oid}), 'UTF8')") == "attachment bytes"
+    assert scalar(db_url, "SELECT to_regclass('side') IS NULL") is True
+
+    allow = "-- orphaned since ticket 12\n-- nyxops:allow large-object lo_unlink\n"
+    allowed = f"CREATE TABLE side (id int);\n{allow}SELECT lo_unlink({oid});\n"
+    add_migration(migrations, "0004_cleanup.sql", allowed)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    assert scalar(db_url, f"SELECT count(*) FROM pg_largeobject_metadata WHERE oid = {oid}") == 0
 
 
 FAMILIES = (

@@ -92,9 +92,12 @@ _ALWAYS = (
     "DBLINK",
     "CRON",
     "PG_BACKGROUND",
+    "LO_UNLINK",
+    "LO_TRUNCATE",
+    "LO_PUT",
 )
 """Text that sends any statement to the tree: the guard's own objects, name resolution, escapes,
-and SQL handed to another session (``other-session``)."""
+SQL handed to another session (``other-session``), and large objects removed (``large-object``)."""
 _BODY = _Words("EXECUTE", "DROP", "TRUNCATE", "DELETE", "UPDATE", "ALTER", "MERGE", "CALL", "FORMAT")
 BODY_WORDS = re.compile(_BODY.pattern.pattern, re.I)
 _DML = _Words("DELETE", "UPDATE", "MERGE")

@@ -19,6 +19,7 @@ from nyxops.guard.rules import (
     drop_table,
     drop_type,
     guard_tamper,
+    large_object,
     move_table,
     other_session,
     rename_column,
@@ -55,6 +56,7 @@ RULES: tuple[ModuleType, ...] = (
     rename_type,
     guard_tamper,
     other_session,
+    large_object,
 )
 DYNAMIC_SQL = "dynamic-sql"
 INVALID_ALLOW = "invalid-allow"
