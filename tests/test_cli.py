@@ -165,3 +165,33 @@ def test_demo_keep_leaves_the_server_running_and_says_how_to_go_on() -> None:
     import pgserver
 
     pgserver.get_server(data, cleanup_mode="stop").cleanup()
+
+
+def test_apply_progress_draws_on_a_terminal_only_and_ends_full() -> None:
+    """The bar moves every few statements (not on each of 10,000) and still ends at the total; on a
+    console that is no terminal (a deploy's child, CI) no live display or refresh thread starts."""
+    import io
+    import threading
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from nyxops.cli.render import ApplyProgress
+
+    pf = SimpleNamespace(file=SimpleNamespace(name="0001_x.sql"), statements=[object()] * 123)
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=100)
+    with ApplyProgress(terminal) as progress:
+        for _ in pf.statements:
+            progress.statement(pf, None)  # type: ignore[arg-type]
+        task = progress.progress.tasks[0]
+        assert (task.completed, task.total) == (123, 123)
+    assert "0001_x.sql" in terminal.file.getvalue()
+
+    before = threading.active_count()
+    plain = Console(file=io.StringIO(), force_terminal=False)
+    with ApplyProgress(plain) as progress:
+        assert threading.active_count() == before
+        for _ in pf.statements:
+            progress.statement(pf, None)  # type: ignore[arg-type]
+        assert not progress.progress.tasks
+    assert plain.file.getvalue() == ""
