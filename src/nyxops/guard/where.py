@@ -4,11 +4,11 @@ Both are read from the parse tree, not the text. "Always true" is decided only f
 from comparisons of a column with itself (``x = x`` holds for every row where x is set, which is
 all of them as far as a reviewer is concerned) and from ``x IS NULL OR x IS NOT NULL``; anything
 the folding does not understand counts as a real condition, so an unusual WHERE is never mistaken
-for none. One more WHERE reaches every row: one that names no column, no subquery and no function
-(``coalesce(true, false)``, ``NULL IS NULL``, ``current_user = 'app'``) has the same value for
-every row, so it keeps all of them or none (``every_row``): that includes a subquery that reads
-nothing of the outer row (PostgreSQL runs it once) and functions like ``now()``. And
-``id IN (SELECT id FROM <the same table>)`` keeps every row whose ``id`` is set.
+for none. One more WHERE reaches every row: one that reads nothing of the row (``coalesce(true,
+false)``, ``NULL IS NULL``, ``current_user = 'app'``, ``now() > '2000-01-01'``, a subquery that
+names no outer column, which PostgreSQL runs once) has the same value for every row, so it keeps
+all of them or none (``every_row``). Any other function or subquery counts as reading the row.
+And ``id IN (SELECT id FROM <the same table>)`` keeps every row whose ``id`` is set.
 """
 
 from __future__ import annotations
