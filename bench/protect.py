@@ -1,8 +1,8 @@
 """What ``protect install``'s overwrite trigger costs the writes it watches, side by side.
 
 The trigger is an AFTER UPDATE OR DELETE row trigger on each protected table, so every updated
-row pays for one call of its function (measured here on updates): the quiet body outside migrations (the app, the backfill), the
-refusing body that compares the vectors inside a migration.
+row pays for one call of its function (measured here on updates): the quiet body outside
+migrations (the app, the backfill), the refusing body that compares the vectors inside a migration.
 """
 
 from __future__ import annotations

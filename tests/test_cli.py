@@ -181,8 +181,8 @@ def test_apply_progress_draws_on_a_terminal_only_and_ends_full() -> None:
     pf = SimpleNamespace(file=SimpleNamespace(name="0001_x.sql"), statements=[object()] * 123)
     terminal = Console(file=io.StringIO(), force_terminal=True, width=100)
     with ApplyProgress(terminal) as progress:
-        for _ in pf.statements:
-            progress.statement(pf, None)  # type: ignore[arg-type]
+        for index in range(len(pf.statements)):
+            progress.statement(pf, SimpleNamespace(index=index))  # type: ignore[arg-type]
         task = progress.progress.tasks[0]
         assert (task.completed, task.total) == (123, 123)
     assert "0001_x.sql" in terminal.file.getvalue()
@@ -191,7 +191,7 @@ def test_apply_progress_draws_on_a_terminal_only_and_ends_full() -> None:
     plain = Console(file=io.StringIO(), force_terminal=False)
     with ApplyProgress(plain) as progress:
         assert threading.active_count() == before
-        for _ in pf.statements:
-            progress.statement(pf, None)  # type: ignore[arg-type]
+        for index in range(len(pf.statements)):
+            progress.statement(pf, SimpleNamespace(index=index))  # type: ignore[arg-type]
         assert not progress.progress.tasks
     assert plain.file.getvalue() == ""

@@ -261,11 +261,13 @@ def parse(text: str, name: str = "<sql>") -> list[Statement]:
     return statements
 
 
-def parse_file(path: Path) -> list[Statement]:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SqlParseError(str(path), 1, 1, f"cannot read: {exc.strerror}") from None
+def parse_file(path: Path, data: bytes | None = None) -> list[Statement]:
+    """``data``: the file's bytes when the caller has read them already (lint's cache hashed them)."""
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise SqlParseError(str(path), 1, 1, f"cannot read: {exc.strerror}") from None
     return parse(decode(data, str(path)), str(path))
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -189,7 +189,7 @@ class ApplyProgress:
             transient=True,
         )
         self.live = console.is_terminal
-        self.tasks: dict[str, list[Any]] = {}
+        self.tasks: dict[str, TaskID] = {}
 
     _STEP = 50
 
@@ -214,11 +214,10 @@ class ApplyProgress:
             return
         name = pf.file.name
         if name not in self.tasks:
-            self.tasks[name] = [self.progress.add_task(name, total=len(pf.statements)), 0]
-        task = self.tasks[name]
-        task[1] += 1
-        if task[1] % self._STEP == 0 or task[1] == len(pf.statements):
-            self.progress.update(task[0], completed=task[1])
+            self.tasks[name] = self.progress.add_task(name, total=len(pf.statements))
+        done = run.index + 1  # a resumed file's bar starts where the journal left it
+        if done % self._STEP == 0 or done == len(pf.statements):
+            self.progress.update(self.tasks[name], completed=done)
 
     def file_done(self, run: FileRun) -> None:
         if run.resumed_from:

@@ -87,11 +87,9 @@ def changed_since(ref: str, files: list[Path]) -> list[Path]:
 
 def lint_file(path: Path, policy: Policy, data: bytes | None = None) -> FileResult:
     """``data``: the file's bytes when the caller has read them already (the cache hashed them)."""
-    from nyxops.sql import decode, parse, parse_file
+    from nyxops.sql import parse_file
 
-    if data is None:
-        return _checked(path, lambda: parse_file(path), policy)
-    return _checked(path, lambda: parse(decode(data, str(path)), str(path)), policy)
+    return _checked(path, lambda: parse_file(path, data), policy)
 
 
 def _checked(path: Path, read: Callable[[], list[Statement]], policy: Policy) -> FileResult:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nyxops.sql import Node
+from nyxops.sql import Node, walk
 
 _TRUE_WORDS = ("true", "yes")
 _FALSE_WORDS = ("false", "no")
@@ -103,26 +103,11 @@ def _uncorrelated(link: Node) -> bool:
         if rel is None:
             return False  # a join, a function in FROM, a subquery: not the plain case
         own.add(rel.get("alias", {}).get("aliasname") or rel.get("relname"))
-    refs: list[Node] = []
-    if not _collect_refs(select, refs):
+    below = list(walk(select))
+    if any(kind in ("SubLink", "RangeSubselect", "ParamRef") for kind, _ in below):
         return False
-    return all(len(fields) == 2 and fields[0] in own for fields in map(_fields, refs))
-
-
-def _collect_refs(node: Any, refs: list[Node]) -> bool:
-    """The ColumnRefs below ``node``; False if a subquery or parameter is among them."""
-    if isinstance(node, list):
-        return all(_collect_refs(item, refs) for item in node)
-    if not isinstance(node, dict):
-        return True
-    for key, value in node.items():
-        if key in ("SubLink", "RangeSubselect", "ParamRef"):
-            return False
-        if key == "ColumnRef":
-            refs.append(node)
-        elif isinstance(value, dict | list) and not _collect_refs(value, refs):
-            return False
-    return True
+    refs = [_fields({"ColumnRef": ref}) for kind, ref in below if kind == "ColumnRef"]
+    return all(len(fields) == 2 and fields[0] in own for fields in refs)
 
 
 def _all_rows(where: Node, target: Node) -> bool:
