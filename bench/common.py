@@ -45,10 +45,23 @@ def fresh_database(admin_url: str, seed: bool = True) -> Iterator[str]:
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def timed(command: list[str], env: dict[str, str] | None = None) -> float:
+class ContenderFailed(RuntimeError):
+    """A measured command ended with an exit code it should not have: its time measures a failure."""
+
+
+def timed(command: list[str], env: dict[str, str] | None = None, ok: tuple[int, ...] = (0,)) -> float:
+    """The wall time of one run of ``command``, refused unless it exited with one of ``ok``.
+
+    Why: a contender that fails at once (a wrong setting, a crash) looks fast, and a ratio built on
+    it is a false figure; its standard error is shown instead (read after the clock stops).
+    """
     started = time.perf_counter()
-    subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    return time.perf_counter() - started
+    done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    elapsed = time.perf_counter() - started
+    if done.returncode not in ok:
+        tail = done.stderr.decode(errors="replace").strip()[-2000:]
+        raise ContenderFailed(f"{' '.join(command[:3])} … exited {done.returncode} (expected {ok}):\n{tail}")
+    return elapsed
 
 
 @dataclass

@@ -35,7 +35,7 @@ case "${1:-}" in
         fi
         .venv/bin/ruff check src tests bench deploys checks inventory.py
         .venv/bin/ruff format --check src tests bench deploys checks inventory.py
-        .venv/bin/mypy src
+        .venv/bin/mypy src bench
         exec .venv/bin/pytest -q
         ;;
     bench)

@@ -113,7 +113,8 @@ class FakeBatchAPI:
         filename = "upload.jsonl"
         for part in message.iter_parts():
             name = part.get_param("name", header="content-disposition")
-            fields[str(name)] = part.get_payload(decode=True) or b""
+            payload = part.get_payload(decode=True)  # bytes for a leaf part, None when it has none
+            fields[str(name)] = payload if isinstance(payload, bytes) else b""
             filename = part.get_filename() or filename
         if fields.get("purpose") != b"batch":
             return 400, {"error": {"message": "purpose must be batch"}}, {}
