@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import logging
 import math
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -280,6 +281,17 @@ def _build_recorded(conn: psycopg.Connection, table: TargetTable, target: Embedd
         vector_index.build(conn, conn.info.dsn, conn.info.password, index, memory)
 
 
+WRITERS = 2
+"""Batches written at once, and so the connections the writes hold, whatever ``--concurrency``.
+
+Requests in flight wait on the provider; writes use the database's CPU, and the database is the
+app's: ``--concurrency 64`` opened 64 connections of its ``max_connections`` (100 by default)
+when every worker wrote on its own. Measured on 2 cores (20,000 rows of vector(1536), 40 batches,
+no provider): 1 writer 0.66 s, 2 at once 0.46 s, 4 at once 0.60 s; the whole backfill with its
+instant fake provider moved within noise (0.85 s against 0.91 s). A write of 500 rows takes about
+20 ms, so two writers keep up with any real provider."""
+
+
 def _run(
     conn: psycopg.Connection,
     table: TargetTable,
@@ -288,25 +300,34 @@ def _run(
     summary: Summary,
     progress: Progress,
 ) -> None:
-    """Reads on ``conn`` in this thread; each worker embeds a batch and writes it on its own connection.
+    """Reads on ``conn`` in this thread; each worker embeds a batch, then writes it on one of the
+    writers' connections (``WRITERS`` at most, whatever ``--concurrency``).
 
-    Batches hold disjoint rows, so writers never wait on each other and the database's cores all work.
+    Batches hold disjoint rows, so writers never wait on each other's rows; they share the
+    database's cores, which is why there are few of them (see ``WRITERS``).
     """
     target = table.target
     progress.start(target.name, summary.pending)
     url = conn.info.dsn
     password = conn.info.password
-    local = threading.local()
     opened: list[psycopg.Connection] = []
     lock = threading.Lock()
+    idle: queue.SimpleQueue[psycopg.Connection | None] = queue.SimpleQueue()
+    for _ in range(min(WRITERS, options.concurrency)):
+        idle.put(None)  # a writer's place; its connection is opened on first use
 
-    def writer() -> psycopg.Connection:
-        if not hasattr(local, "conn"):
-            local.conn = psycopg.connect(url, password=password, autocommit=True, application_name="nyxops backfill")
-            register(local.conn)
-            with lock:
-                opened.append(local.conn)
-        return local.conn  # type: ignore[no-any-return]
+    def write(keys: list[Any], matrix: np.ndarray, bounds: tuple[Any, Any]) -> int:
+        """Waits for a writer's connection, the only place where a worker waits on another."""
+        writer = idle.get()
+        try:
+            if writer is None:
+                writer = psycopg.connect(url, password=password, autocommit=True, application_name="nyxops backfill")
+                with lock:
+                    opened.append(writer)
+                register(writer)
+            return table.write(writer, keys, matrix, bounds=bounds)
+        finally:
+            idle.put(writer)
 
     stopping = threading.Event()
 
@@ -332,7 +353,7 @@ def _run(
         check_shape(matrix, len(keys), target, client.provider)
         if stopping.is_set():
             return  # interrupted while this request was answered: its rows stay NULL for the next run
-        written = table.write(writer(), keys, matrix, bounds=bounds)
+        written = write(keys, matrix, bounds)
         with lock:
             summary.embedded += written
             summary.truncated += sum(len(request.cut) for request in requests)
