@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -316,18 +317,19 @@ def _run(
     for _ in range(min(WRITERS, options.concurrency)):
         idle.put(None)  # a writer's place; its connection is opened on first use
 
-    def write(keys: list[Any], matrix: np.ndarray, bounds: tuple[Any, Any]) -> int:
-        """Waits for a writer's connection, the only place where a worker waits on another."""
-        writer = idle.get()
+    @contextmanager
+    def writer() -> Iterator[psycopg.Connection]:
+        """A writer's connection, waited for: the only place where a worker waits on another."""
+        place = idle.get()
         try:
-            if writer is None:
-                writer = psycopg.connect(url, password=password, autocommit=True, application_name="nyxops backfill")
+            if place is None:
+                place = psycopg.connect(url, password=password, autocommit=True, application_name="nyxops backfill")
                 with lock:
-                    opened.append(writer)
-                register(writer)
-            return table.write(writer, keys, matrix, bounds=bounds)
+                    opened.append(place)
+                register(place)
+            yield place
         finally:
-            idle.put(writer)
+            idle.put(place)
 
     stopping = threading.Event()
 
@@ -353,7 +355,10 @@ def _run(
         check_shape(matrix, len(keys), target, client.provider)
         if stopping.is_set():
             return  # interrupted while this request was answered: its rows stay NULL for the next run
-        written = write(keys, matrix, bounds)
+        with writer() as conn:
+            if stopping.is_set():
+                return  # interrupted while it waited for a writer: the same
+            written = table.write(conn, keys, matrix, bounds=bounds)
         with lock:
             summary.embedded += written
             summary.truncated += sum(len(request.cut) for request in requests)
