@@ -42,5 +42,7 @@ def test_many_requests_in_flight_share_two_writers(env, db_url) -> None:
         assert openai.record.requests >= 16, "the run made fewer requests than it has batches"
     assert result.code == 0, result.output
     assert scalar(db_url, "SELECT count(*) FROM workflow_insights WHERE embedding IS NULL") == 0
+    # The second writer's connection opens only when two writes overlap: likely with eight requests
+    # answered together, not certain; the bound is what matters (every worker writing: 9 here).
     assert WRITERS == 2
-    assert max(seen) == 1 + WRITERS, f"the reader's and the writers' connections seen at once: {sorted(set(seen))}"
+    assert 2 <= max(seen) <= 1 + WRITERS, f"the reader's and the writers' connections at once: {sorted(set(seen))}"
