@@ -2,7 +2,8 @@
 
 Both are read from the parse tree, not the text. "Always true" is decided only from constants,
 from comparisons of a column with itself (``x = x`` holds for every row where x is set, which is
-all of them as far as a reviewer is concerned) and from ``x IS NULL OR x IS NOT NULL``; anything
+all of them as far as a reviewer is concerned; ``x IS NOT DISTINCT FROM x`` holds where it is NULL
+too), from ``NULL IS NULL`` and from ``x IS NULL OR x IS NOT NULL``; anything
 the folding does not understand counts as a real condition, so an unusual WHERE is never mistaken
 for none. One more WHERE reaches every row: one that reads nothing of the row (``coalesce(true,
 false)``, ``NULL IS NULL``, ``current_user = 'app'``, ``now() > '2000-01-01'``, a subquery that
@@ -194,8 +195,10 @@ def _value(node: Node) -> Any:
         return _compare(node["A_Expr"])
     if "NullTest" in node:
         test = node["NullTest"]
-        value = _value(test.get("arg", {}))
-        if value is not _UNKNOWN:
+        arg = test.get("arg", {})
+        if _null_constant(arg):  # NULL IS NULL, NULL::int IS NOT NULL
+            return test.get("nulltesttype") == "IS_NULL"
+        if _value(arg) is not _UNKNOWN:
             return test.get("nulltesttype") == "IS_NOT_NULL"
         return _UNKNOWN
     if "BooleanTest" in node:
@@ -210,7 +213,21 @@ def _value(node: Node) -> Any:
     return _UNKNOWN
 
 
+def _null_constant(node: Node) -> bool:
+    while "TypeCast" in node:
+        node = node["TypeCast"].get("arg", {})
+    return _is_null(node)
+
+
 def _compare(expr: Node) -> Any:
+    if expr.get("kind") == "AEXPR_NOT_DISTINCT":  # true for NULLs too: x IS NOT DISTINCT FROM x is every row
+        left, right = expr.get("lexpr", {}), expr.get("rexpr", {})
+        if "ColumnRef" in left and "ColumnRef" in right and _fields(left) == _fields(right):
+            return True
+        a, b = _value(left), _value(right)
+        if _null_constant(left) and _null_constant(right):
+            return True
+        return _UNKNOWN if a is _UNKNOWN or b is _UNKNOWN or type(a) is not type(b) else a == b
     if expr.get("kind") != "AEXPR_OP":
         return _UNKNOWN
     op = [n.get("String", {}).get("sval") for n in expr.get("name", [])]

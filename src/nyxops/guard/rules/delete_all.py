@@ -33,6 +33,8 @@ FAIL = [
     "DELETE FROM t WHERE 'tr'::boolean",
     "DELETE FROM t WHERE coalesce(true, false)",
     "DELETE FROM t WHERE NULL IS NULL",
+    "DELETE FROM t WHERE id > 5 OR NULL IS NULL",
+    "DELETE FROM t WHERE id IS NOT DISTINCT FROM id",
     "DELETE FROM t WHERE current_user = 'app'",
     "DELETE FROM t WHERE CASE WHEN 1 > 2 THEN false ELSE true END",
     "DELETE FROM t WHERE id IS NOT NULL OR id IS NULL",

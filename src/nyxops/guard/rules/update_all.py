@@ -26,6 +26,10 @@ FAIL = [
     "UPDATE t SET a = 1 WHERE id IN (SELECT id FROM t)",
     "UPDATE public.t AS x SET a = 1 WHERE x.id = ANY (SELECT t.id FROM public.t)",
     "UPDATE t SET a = 1 WHERE (SELECT count(*) FROM u) > 0",
+    "UPDATE t SET a = 1 WHERE id > 0 OR NULL IS NULL",
+    "UPDATE t SET a = 1 WHERE id > 0 OR NULL::int IS NULL",
+    "UPDATE t SET a = 1 WHERE id IS NOT DISTINCT FROM id",
+    "UPDATE t SET a = 1 WHERE id < 5 OR 'a' IS NOT DISTINCT FROM 'a'",
 ]
 PASS = [
     "UPDATE t SET a = 1 WHERE a IS NULL",
@@ -39,6 +43,10 @@ PASS = [
     "UPDATE t SET a = 1 WHERE id IN (SELECT other_id FROM t)",
     "UPDATE t SET a = 1 WHERE id NOT IN (SELECT min(id) FROM t GROUP BY name)",
     "UPDATE t SET a = 1 WHERE (SELECT count(*) FROM u WHERE u.t_id = id) > 0",
+    "UPDATE t SET a = 1 WHERE id > 0 OR NULL IS NOT NULL",
+    "UPDATE t SET a = 1 WHERE id IS NOT DISTINCT FROM other_id",
+    "UPDATE t SET a = 1 WHERE id > 0 OR 'a' IS NOT DISTINCT FROM 'b'",
+    "UPDATE t SET a = 1 WHERE id IS DISTINCT FROM id",
 ]
 
 
