@@ -6,6 +6,7 @@ import pytest
 
 from nyxops.guard import registry
 from nyxops.guard.check import check
+from nyxops.guard.dynamic import literal_value
 from nyxops.guard.policy import Policy
 from nyxops.sql import parse
 
@@ -112,6 +113,46 @@ def test_do_block_execute_literal_is_checked_as_sql() -> None:
     sql = "DO $$ BEGIN EXECUTE 'ALTER TABLE t DROP COLUMN ' || 'c'; END $$;"
     findings = check(parse(sql))
     assert [(f.rule, f.object, f.blocking) for f in findings] == [("drop-column", "public.t.c", True)]
+
+
+FOLDS = [
+    ("format('DELETE FROM t WHERE id = %s', 7)", "DELETE FROM t WHERE id = 7"),
+    ("'DELETE FROM t WHERE id = ' || 0", "DELETE FROM t WHERE id = 0"),
+    ("format('DELETE FROM t WHERE %s', true)", "DELETE FROM t WHERE t"),
+    ("format('DELETE FROM t WHERE id = %s', -3)", "DELETE FROM t WHERE id = -3"),
+    ("format('DELETE FROM t WHERE id = %s', 1.50)", "DELETE FROM t WHERE id = 1.50"),
+    ("format('DELETE FROM t WHERE id = %s', 4::text)", "DELETE FROM t WHERE id = 4"),
+    ("format('DELETE FROM t WHERE id > %s', 1.5::int)", None),  # PostgreSQL prints 2
+    ("format('DELETE FROM t WHERE id > %s', 1e3)", None),  # PostgreSQL prints 1000
+    ("'DELETE FROM t WHERE id > ' || 2.5::numeric", None),
+    ("format('DELETE FROM t WHERE id > %s', NULL)", None),
+    ("format('DROP TABLE %I', 'Übung')", 'DROP TABLE "Übung"'),
+    ("concat_ws(' ', 'DELETE FROM t WHERE id =', 5, 'OR', false)", "DELETE FROM t WHERE id = 5 OR f"),
+]
+
+
+@pytest.mark.parametrize(("expression", "folded"), FOLDS)
+def test_numbers_and_booleans_fold_as_postgresql_prints_them(expression: str, folded: str | None) -> None:
+    """A literal argument is a literal whatever its type; a cast whose output nyxops cannot be sure
+    of stays unfolded (a dynamic-sql warning), never folded to a text PostgreSQL would not build."""
+    assert literal_value(expression) == folded
+
+
+def test_every_fold_is_what_postgresql_itself_builds(db_url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(db_url) as conn:
+        for expression, folded in FOLDS:
+            row = conn.execute(f"SELECT ({expression})::text").fetchone()
+            assert row is not None
+            if folded is not None:
+                assert row[0] == folded, expression
+
+
+def test_a_folded_number_leaves_no_dynamic_sql_warning() -> None:
+    sql = "DO $$ BEGIN EXECUTE format('UPDATE workflow_insights SET embedding = NULL WHERE id = %s', 7); END $$;"
+    assert [(f.rule, f.blocking) for f in check(parse(sql))] == [("write-protected", True)]
+    assert check(parse("DO $$ BEGIN EXECUTE 'DELETE FROM t WHERE id = ' || 0; END $$;")) == []
 
 
 def test_do_block_static_statement_is_checked() -> None:

@@ -56,10 +56,27 @@ def literal_value(expression: str) -> str | None:
     return _fold(target)
 
 
+_PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def _constant_text(const: Node) -> str | None:
+    """A literal's text as PostgreSQL prints it: ``format('… id = %s', 4)`` and ``'…' || 4`` read 4
+    as '4', and true as 't'."""
+    if "sval" in const:
+        return str(const["sval"].get("sval", ""))
+    if "ival" in const:
+        return str(const["ival"].get("ival", 0))  # libpg_query leaves out a zero
+    if "boolval" in const:
+        return "t" if const["boolval"].get("boolval") else "f"  # bool's output function
+    if "fval" in const:  # 1e3 prints as 1000 and .5 as 0.5: only the plain forms are read
+        text = str(const["fval"].get("fval", ""))
+        return text if _PLAIN_NUMBER.fullmatch(text) else None
+    return None  # NULL
+
+
 def _fold(node: Node) -> str | None:
     if "A_Const" in node:
-        const = node["A_Const"]
-        return const["sval"]["sval"] if "sval" in const else None
+        return _constant_text(node["A_Const"])
     if "A_Expr" in node:
         expr = node["A_Expr"]
         op = [n.get("String", {}).get("sval") for n in expr.get("name", [])]
@@ -68,7 +85,12 @@ def _fold(node: Node) -> str | None:
             if left is not None and right is not None:
                 return left + right
     if "TypeCast" in node:
-        return _fold(node["TypeCast"].get("arg", {}))
+        cast = node["TypeCast"]
+        arg = cast.get("arg", {})
+        names = [n.get("String", {}).get("sval") for n in cast.get("typeName", {}).get("names", [])]
+        if "sval" not in arg.get("A_Const", {"sval": None}) and names[-1:] not in (["text"], ["varchar"]):
+            return None  # 1.5::int prints 2, true::int 1: only a cast to text keeps the literal's text
+        return _fold(arg)
     if "FuncCall" in node:
         call = node["FuncCall"]
         names = [n.get("String", {}).get("sval") for n in call.get("funcname", [])]

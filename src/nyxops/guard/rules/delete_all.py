@@ -35,6 +35,7 @@ FAIL = [
     "DELETE FROM t WHERE NULL IS NULL",
     "DELETE FROM t WHERE id > 5 OR NULL IS NULL",
     "DELETE FROM t WHERE id IS NOT DISTINCT FROM id",
+    "DO $$ BEGIN EXECUTE 'DELETE FROM t WHERE ' || 1 || ' = ' || 1; END $$",
     "DELETE FROM t WHERE current_user = 'app'",
     "DELETE FROM t WHERE CASE WHEN 1 > 2 THEN false ELSE true END",
     "DELETE FROM t WHERE id IS NOT NULL OR id IS NULL",

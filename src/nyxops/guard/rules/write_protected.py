@@ -32,6 +32,7 @@ FAIL = [
     "WHERE excluded.embedding IS NULL",
     "MERGE INTO workflow_insights w USING s ON w.id = s.id WHEN MATCHED AND s.embedding IS NULL "
     "THEN UPDATE SET embedding = s.e",
+    "DO $$ BEGIN EXECUTE format('UPDATE workflow_insights SET embedding = NULL WHERE id = %s', 7); END $$",
 ]
 PASS = [
     "UPDATE workflow_insights SET embedding = '[1,2]' WHERE embedding IS NULL AND id = 1",
