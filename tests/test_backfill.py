@@ -410,7 +410,7 @@ def test_each_read_stays_on_its_key_range_under_a_generic_plan(db_url) -> None:
     start, so the rows the reads touched grew with the square of the table's (10,500 here).
     """
     from nyxops.config import load_settings
-    from nyxops.embeddings.backfill import TargetTable
+    from nyxops.embeddings.target_table import TargetTable
 
     _null_out(db_url, 3000)
     target = load_settings(database_url=db_url).embedding_targets[0]

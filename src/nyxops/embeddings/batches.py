@@ -32,7 +32,8 @@ from psycopg.rows import dict_row
 
 from nyxops.config import EmbeddingTarget, Settings
 from nyxops.db import connect
-from nyxops.embeddings.backfill import Options, Summary, TargetTable, check_shape, prepare
+from nyxops.embeddings.backfill import Options, Summary, check_shape, prepare
+from nyxops.embeddings.target_table import TargetTable
 from nyxops.embeddings.vectors import register
 from nyxops.errors import ProviderError, UsageError
 from nyxops.providers.limits import Packed
