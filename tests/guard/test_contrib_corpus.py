@@ -22,6 +22,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -54,10 +55,21 @@ def as_the_server_runs_it(text: str) -> str:
     return text.replace("@extschema@", "public").replace("@extowner@", "postgres")
 
 
-def _download() -> bytes:
-    # npm reads its settings from the environment in any case (npm itself sets npm_config_*)
+def _registry() -> str:
+    """The registry npm would use here: its environment setting (any case), else its configuration."""
     settings = {key.lower(): value for key, value in os.environ.items()}
-    registry = settings.get("npm_config_registry", "https://registry.npmjs.org/").rstrip("/")
+    if "npm_config_registry" in settings:
+        return settings["npm_config_registry"]
+    npm = shutil.which("npm")
+    if npm is not None:
+        done = subprocess.run([npm, "config", "get", "registry"], capture_output=True, text=True, timeout=60)
+        if done.returncode == 0 and done.stdout.strip().startswith("http"):
+            return done.stdout.strip()
+    return "https://registry.npmjs.org/"
+
+
+def _download() -> bytes:
+    registry = _registry().rstrip("/")
     name = PACKAGE.split("/")[1]
     url = f"{registry}/{PACKAGE}/-/{name}-{VERSION}.tgz"
     with urllib.request.urlopen(url, timeout=300) as answer:
