@@ -182,6 +182,27 @@ def test_plan_prints_the_ledger_and_what_a_type_change_does_to_the_values(env, d
     assert "dropped table column public.prices.label" in ledger  # what the event trigger saw (sql_drop)
 
 
+def test_dynamic_sql_on_a_table_the_file_names_is_shown_in_the_plan_not_refused(env, db_url, migrations: Path) -> None:
+    """The boundary the README states: the ledger refuses rows changed in tables no statement
+    names; in a table the file names, what dynamic SQL does is the reviewer's to read in the plan."""
+    add_migration(
+        migrations,
+        "0004_retype.sql",
+        "UPDATE workflow_insights SET title = title WHERE id = 'none';\n"
+        "DO $$ DECLARE t text := 'workflow_' || 'insights'; BEGIN\n"
+        "    EXECUTE format('ALTER TABLE %I ALTER COLUMN project_id TYPE text USING NULL', t);\n"
+        "    EXECUTE format('UPDATE %I SET title = upper(title) WHERE id > %L', t, '');\nEND $$;\n",
+    )
+    lint = nyxops("lint", str(migrations / "0004_retype.sql"), env=env)
+    assert lint.code == 0 and "only migrate plan shows" in lint.stdout
+    report = json.loads(nyxops("migrate", "plan", "--json", env=env).stdout)
+    ledger = report["ledger"]["0004_retype.sql"]
+    assert ledger == ["public.workflow_insights: 382 rows updated, truncated or rewritten"]
+    assert nyxops("migrate", "apply", env=env).code == 0
+    assert scalar(db_url, "SELECT count(project_id) FROM workflow_insights") == 0
+    assert scalar(db_url, "SELECT count(embedding) FROM workflow_insights") == 382  # the census's column
+
+
 def test_plan_says_which_calls_only_the_run_time_layer_can_follow(env, db_url, migrations: Path) -> None:
     add_migration(
         migrations,

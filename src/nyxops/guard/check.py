@@ -241,7 +241,11 @@ class FileCheck:
 
 def _body_problem(stmt: Statement, visit: Visit) -> Finding:
     if visit.kind == "nyxops:dynamic":
-        message = f"EXECUTE {visit.node['expression'][:80]} is built at run time; the runtime guard checks it"
+        message = (
+            f"EXECUTE {visit.node['expression'][:80]} is built at run time: apply refuses the drops and the "
+            "protected values it would lose, and rows it changes in tables no statement names; anything else "
+            "it does (rows or a type change of a table the file names) only migrate plan shows"
+        )
     else:
         message = f"PL/pgSQL body does not parse ({visit.node['reason']})"
     return _meta(registry.DYNAMIC_SQL, stmt, message, error=False)

@@ -66,7 +66,9 @@ INDIRECT_WRITE = "indirect-write"
 META_RULES = {
     INDIRECT_WRITE: "Rows deleted, overwritten or truncated in a table no statement names (a trigger, a cascade, "
     "dynamic SQL); the run-time ledger refuses it unless an allow comment names the table.",
-    DYNAMIC_SQL: "Dynamic SQL that cannot be read statically; the runtime guard checks it when it runs.",
+    DYNAMIC_SQL: "Dynamic SQL that cannot be read statically. When it runs, the runtime guard refuses its drops, "
+    "the protected values it would lose and rows it changes in tables no statement names; the rest (rows or a "
+    "type change of a table the file names) is for the reviewer, in migrate plan's ledger.",
     INVALID_ALLOW: "An allow comment names an unknown rule or no object.",
     UNUSED_ALLOW: "An allow comment matches nothing in the statement below it.",
 }
