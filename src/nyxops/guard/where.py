@@ -6,7 +6,7 @@ all of them as far as a reviewer is concerned; ``x IS NOT DISTINCT FROM x`` hold
 too), from ``NULL IS NULL`` and from ``x IS NULL OR x IS NOT NULL``; anything
 the folding does not understand counts as a real condition, so an unusual WHERE is never mistaken
 for none. One more WHERE reaches every row: one that reads nothing of the row (``coalesce(true,
-false)``, ``NULL IS NULL``, ``current_user = 'app'``, ``now() > '2000-01-01'``, a subquery that
+false)``, ``current_user = 'app'``, ``now() > '2000-01-01'``, a subquery that
 names no outer column, which PostgreSQL runs once) has the same value for every row, so it keeps
 all of them or none (``every_row``). Any other function or subquery counts as reading the row.
 And ``id IN (SELECT id FROM <the same table>)`` keeps every row whose ``id`` is set.
