@@ -93,7 +93,9 @@ def contrib() -> Path:
                     data = extracted.read()
                     name = member.name[len(FOLDER) :]
                     (CACHE / "raw" / name).write_bytes(data)
-                    (CACHE / "prepared" / name).write_text(as_the_server_runs_it(data.decode("utf-8")))
+                    (CACHE / "prepared" / name).write_text(
+                        as_the_server_runs_it(data.decode("utf-8")), encoding="utf-8"
+                    )
         (CACHE / ".complete").touch()
     return CACHE
 
