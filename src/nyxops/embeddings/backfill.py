@@ -212,21 +212,25 @@ def _run(
     for _ in range(min(WRITERS, options.concurrency)):
         idle.put(None)  # a writer's place; its connection is opened on first use
 
+    stopping = threading.Event()
+
     @contextmanager
-    def writer() -> Iterator[psycopg.Connection]:
-        """A writer's connection, waited for: the only place where a worker waits on another."""
+    def writer() -> Iterator[psycopg.Connection | None]:
+        """A writer's connection, waited for: the only place where a worker waits on another.
+
+        None once the run is interrupted: a worker that waited here then writes nothing, and opens
+        no connection after the run has closed the others.
+        """
         place = idle.get()
         try:
-            if place is None:
+            if place is None and not stopping.is_set():
                 place = psycopg.connect(url, password=password, autocommit=True, application_name="nyxops backfill")
                 with lock:
                     opened.append(place)
                 register(place)
-            yield place
+            yield None if stopping.is_set() else place
         finally:
             idle.put(place)
-
-    stopping = threading.Event()
 
     def work(keys: list[Any], texts: list[str], number: int, bounds: tuple[Any, Any]) -> None:
         if stopping.is_set():
@@ -251,7 +255,7 @@ def _run(
         if stopping.is_set():
             return  # interrupted while this request was answered: its rows stay NULL for the next run
         with writer() as conn:
-            if stopping.is_set():
+            if conn is None:
                 return  # interrupted while it waited for a writer: the same
             written = table.write(conn, keys, matrix, bounds=bounds)
         with lock:
