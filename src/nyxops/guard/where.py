@@ -224,9 +224,9 @@ def _compare(expr: Node) -> Any:
         left, right = expr.get("lexpr", {}), expr.get("rexpr", {})
         if "ColumnRef" in left and "ColumnRef" in right and _fields(left) == _fields(right):
             return True
-        a, b = _value(left), _value(right)
         if _null_constant(left) and _null_constant(right):
             return True
+        a, b = _value(left), _value(right)
         return _UNKNOWN if a is _UNKNOWN or b is _UNKNOWN or type(a) is not type(b) else a == b
     if expr.get("kind") != "AEXPR_OP":
         return _UNKNOWN
