@@ -7,6 +7,7 @@ corpus (findings of every rule, allow comments) plus files written to fail in ot
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -110,15 +111,16 @@ def test_a_cache_of_another_version_is_removed(tree: Path) -> None:
     assert len(list(cache.glob("lint-*.json"))) == 1
 
 
-def test_a_tree_past_the_parallel_threshold_answers_as_one_process(tmp_path: Path, monkeypatch) -> None:
-    """From PARALLEL_FROM files on, lint checks them in worker processes (on a machine with two
-    cores or more, as here): the same findings, parse errors and order, fresh and through the cache."""
+def test_a_tree_shared_among_workers_answers_as_one_process(tmp_path: Path, monkeypatch) -> None:
+    """Files shared among forked workers (every core, as on a migration history of a few hundred
+    files): the same findings, parse errors and order, fresh and through the cache."""
     from nyxops.guard import lint as lint_module
+    from nyxops.guard import workers
     from nyxops.guard.policy import Policy
 
     root = tmp_path / "many"
     root.mkdir()
-    count = lint_module.PARALLEL_FROM + 10
+    count = 300
     for i in range(count):
         sql = ("ALTER TABLE t DROP COLUMN c;\n", "CREAT TABLE x (id int);\n", "CREATE TABLE t (id int);\n")[i % 3]
         (root / f"{i:05d}.sql").write_text(sql)
@@ -126,11 +128,17 @@ def test_a_tree_past_the_parallel_threshold_answers_as_one_process(tmp_path: Pat
     def summary(report: lint_module.LintReport) -> list[tuple[str, list[str], str | None]]:
         return [(r.path.name, [f.rule for f in r.findings], r.error and str(r.error)) for r in report.files]
 
+    forks: list[int] = []
+    real_fork = workers._fork
+    monkeypatch.setattr(workers, "_fork", lambda *a: forks.append(1) or real_fork(*a))
+    monkeypatch.setattr(workers, "PARALLEL_FROM_BYTES", 0)
     parallel = summary(lint_module.lint([root], Policy()))
     cached_first = summary(lint_module.lint([root], Policy(), cache=tmp_path / "cache"))
     cached = summary(lint_module.lint([root], Policy(), cache=tmp_path / "cache"))
-    monkeypatch.setattr(lint_module, "PARALLEL_FROM", 10**9)
+    assert len(forks) == 2 * ((os.cpu_count() or 1) - 1)  # the fresh runs forked; the cached one had nothing to check
+    monkeypatch.setattr(workers, "PARALLEL_FROM_BYTES", 10**12)
     alone = summary(lint_module.lint([root], Policy()))
+    assert len(forks) == 2 * ((os.cpu_count() or 1) - 1)
     assert len(alone) == count and sum(1 for _, rules, _ in alone if "drop-column" in rules) == (count + 2) // 3
     assert sum(1 for *_, error in alone if error) == (count + 1) // 3
     assert parallel == alone == cached_first == cached

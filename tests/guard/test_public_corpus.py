@@ -147,3 +147,34 @@ def test_creates_read_from_the_text_agree_with_the_tree(corpus: Path) -> None:
         if str(path.relative_to(corpus)) not in NOT_POSTGRES:
             read += assert_plain_creates_agree_with_the_tree(parse_file(path), str(path))
     assert read > 100  # synapse mostly writes CREATE TABLE IF NOT EXISTS, which takes the tree
+
+
+def test_the_cli_on_the_whole_history_answers_as_one_file_at_a_time(corpus: Path) -> None:
+    """``nyxops lint`` on the whole history (680 KB: shared among forked workers on two cores) gives
+    each file the findings and the parse error it gets checked alone in this process, in order."""
+    from nyxops.guard import workers
+    from nyxops.guard.lint import configured_policy
+
+    files, policy = _files(corpus), configured_policy()
+    assert sum(p.stat().st_size for p in files) >= workers.PARALLEL_FROM_BYTES
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "nyxops"), "lint", "--format", "json", "--no-cache", str(corpus)],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr  # the files that are not PostgreSQL
+    got = [
+        (f["path"], f["error"], [(x["rule"], x["line"], x["object"]) for x in f["findings"]])
+        for f in json.loads(done.stdout)["files"]
+    ]
+    alone = []
+    for path in files:
+        try:
+            found = [(f.rule, f.line, f.object) for f in check(parse_file(path), policy)]
+            alone.append((str(path), None, found))
+        except SqlParseError as exc:
+            alone.append((str(path), str(exc), []))
+    assert got == alone
+    assert sum(len(found) for *_, found in got) >= 100
