@@ -7,7 +7,6 @@ corpus (findings of every rule, allow comments) plus files written to fail in ot
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -135,10 +134,10 @@ def test_a_tree_shared_among_workers_answers_as_one_process(tmp_path: Path, monk
     parallel = summary(lint_module.lint([root], Policy()))
     cached_first = summary(lint_module.lint([root], Policy(), cache=tmp_path / "cache"))
     cached = summary(lint_module.lint([root], Policy(), cache=tmp_path / "cache"))
-    assert len(forks) == 2 * ((os.cpu_count() or 1) - 1)  # the fresh runs forked; the cached one had nothing to check
+    assert len(forks) == 2 * (workers.cores() - 1)  # the fresh runs forked; the cached one had nothing to check
     monkeypatch.setattr(workers, "PARALLEL_FROM_BYTES", 10**12)
     alone = summary(lint_module.lint([root], Policy()))
-    assert len(forks) == 2 * ((os.cpu_count() or 1) - 1)
+    assert len(forks) == 2 * (workers.cores() - 1)
     assert len(alone) == count and sum(1 for _, rules, _ in alone if "drop-column" in rules) == (count + 2) // 3
     assert sum(1 for *_, error in alone if error) == (count + 1) // 3
     assert parallel == alone == cached_first == cached

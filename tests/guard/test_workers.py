@@ -15,7 +15,7 @@ import pytest
 
 from nyxops.guard import workers
 
-CORES = os.cpu_count() or 1
+CORES = workers.cores()
 needs_two_cores = pytest.mark.skipif(CORES < 2, reason="workers are forked only on a machine with two cores or more")
 
 
@@ -119,3 +119,16 @@ def test_an_interrupted_run_leaves_no_worker_behind(tmp_path: Path) -> None:
         os.waitpid(pid, os.WNOHANG)
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_no_process_to_be_had_means_every_file_is_checked_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """fork failing with EAGAIN (a process limit reached): lint goes on alone rather than failing."""
+    import errno
+
+    def no_fork() -> int:
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(workers.os, "fork", no_fork)
+    files, sizes = _files(40)
+    results = workers.run_shared(files, sizes, lambda p: (p.name, os.getpid()))
+    assert results == [(p.name, os.getpid()) for p in files]

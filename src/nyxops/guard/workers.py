@@ -46,7 +46,14 @@ def worker_count(files: Sequence[Path], sizes: Sequence[int]) -> int:
         return 1
     if len(files) < 2 or sum(sizes) < PARALLEL_FROM_BYTES:
         return 1
-    return max(1, min(os.cpu_count() or 1, len(files)))
+    return max(1, min(cores(), len(files)))
+
+
+def cores() -> int:
+    """The cores this process may run on (a container or ``taskset`` can allow fewer than the machine has)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def run_shared(files: Sequence[Path], sizes: Sequence[int], work: Callable[[Path], Result]) -> list[Result]:
@@ -59,8 +66,11 @@ def run_shared(files: Sequence[Path], sizes: Sequence[int], work: Callable[[Path
     results: dict[int, Result] = {}
     try:
         for part in parts[1:]:
-            pid, read_end = _fork(files, part, work)
-            pending.append((pid, read_end, part))
+            forked = _fork(files, part, work)
+            if forked is None:  # no process to be had: this one checks that share too
+                parts[0].extend(part)
+            else:
+                pending.append((*forked, part))
         for index in parts[0]:
             results[index] = work(files[index])
         while pending:
@@ -76,9 +86,19 @@ def run_shared(files: Sequence[Path], sizes: Sequence[int], work: Callable[[Path
     return [results[i] for i in range(len(files))]
 
 
-def _fork(files: Sequence[Path], part: list[int], work: Callable[[Path], Result]) -> tuple[int, int]:
-    read_end, write_end = os.pipe()
-    pid = os.fork()
+def _fork(files: Sequence[Path], part: list[int], work: Callable[[Path], Result]) -> tuple[int, int] | None:
+    """A worker for ``part``: its pid and the pipe's end to read; None when the system has no
+    process or pipe to give (EAGAIN, ENOMEM, EMFILE)."""
+    try:
+        read_end, write_end = os.pipe()
+    except OSError:
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        return None
     if pid == 0:  # the worker: check its share, send it back, and leave without running exit handlers
         code = 1
         try:
