@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -102,6 +101,8 @@ def _fork(files: Sequence[Path], part: list[int], work: Callable[[Path], Result]
     if pid == 0:  # the worker: check its share, send it back, and leave without running exit handlers
         code = 1
         try:
+            import pickle
+
             os.close(read_end)
             payload = pickle.dumps([work(files[i]) for i in part], protocol=pickle.HIGHEST_PROTOCOL)
             with os.fdopen(write_end, "wb") as out:
@@ -127,6 +128,8 @@ def _collect(pid: int, read_end: int, expected: int) -> list[Any] | None:
         exited = _reap(pid, kill=not complete)
     if exited != 0:
         return None
+    import pickle  # here: a run that forks nothing does not pay for it
+
     try:
         got = pickle.loads(payload)  # our own child's bytes, through our own pipe
     except Exception:
