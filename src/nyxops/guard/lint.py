@@ -177,6 +177,7 @@ def _lint_all(files: list[Path], policy: Policy, read: dict[Path, bytes] | None 
 
     if not files:
         return []
+    import nyxops.guard.check  # noqa: F401  (before any fork: the workers inherit the parser and the rules)
 
     read = read or {}
     return run_shared(files, [_size(p, read) for p in files], lambda p: lint_file(p, policy, read.get(p)))
