@@ -131,6 +131,7 @@ def test_a_tree_shared_among_workers_answers_as_one_process(tmp_path: Path, monk
     real_fork = workers._fork
     monkeypatch.setattr(workers, "_fork", lambda *a: forks.append(1) or real_fork(*a))
     monkeypatch.setattr(workers, "PARALLEL_FROM_BYTES", 0)
+    monkeypatch.setattr(workers, "other_threads", lambda: False)  # threads other tests left behind
     parallel = summary(lint_module.lint([root], Policy()))
     cached_first = summary(lint_module.lint([root], Policy(), cache=tmp_path / "cache"))
     cached = summary(lint_module.lint([root], Policy(), cache=tmp_path / "cache"))

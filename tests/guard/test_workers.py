@@ -21,7 +21,11 @@ needs_two_cores = pytest.mark.skipif(CORES < 2, reason="workers are forked only 
 
 @pytest.fixture(autouse=True)
 def always_shared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Threads other tests of the suite left behind (servers they started) do not count here: only
+    those started during the test, as ``test_no_fork_while_another_thread_runs`` does."""
     monkeypatch.setattr(workers, "PARALLEL_FROM_BYTES", 0)
+    before = threading.active_count()
+    monkeypatch.setattr(workers, "other_threads", lambda: threading.active_count() > before)
 
 
 def _files(count: int) -> tuple[list[Path], list[int]]:

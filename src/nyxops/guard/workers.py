@@ -41,11 +41,16 @@ def shares(sizes: Sequence[int], count: int) -> list[list[int]]:
 def worker_count(files: Sequence[Path], sizes: Sequence[int]) -> int:
     """How many processes to use: every core once the files are large enough, and one where fork is
     missing (Windows) or unsafe (another thread is running: a fork copies only the calling one)."""
-    if not hasattr(os, "fork") or threading.active_count() > 1:
+    if not hasattr(os, "fork") or other_threads():
         return 1
     if len(files) < 2 or sum(sizes) < PARALLEL_FROM_BYTES:
         return 1
     return max(1, min(cores(), len(files)))
+
+
+def other_threads() -> bool:
+    """Whether a thread besides this one runs (a fork would copy only this one)."""
+    return threading.active_count() > 1
 
 
 def cores() -> int:
