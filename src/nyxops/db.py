@@ -18,14 +18,27 @@ def connect(url: str, application_name: str = "nyxops", *, autocommit: bool = Tr
     try:
         conn = psycopg.connect(url, autocommit=autocommit, application_name=application_name, connect_timeout=10)
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "connection failed"
-        reason = scrub(reason, url)
         raise DatabaseUnreachable(
-            f"cannot connect to PostgreSQL at {redact_url(url)}: {reason}. "
+            f"cannot connect to PostgreSQL at {redact_url(url)}: {unreachable_reason(str(exc), url)} "
             "Check DATABASE_URL (or --database-url), that the server runs, and, for a remote host, the SSH tunnel."
         ) from None
     conn.execute("SET client_connection_check_interval = '1s'")
     return conn
+
+
+def unreachable_reason(message: str, url: str) -> str:
+    """libpq's whole reason on one line, without its password: what failed and its hint.
+
+    libpq says what failed on one line (``Connection refused``, ``role "app" does not exist``) and
+    its hint on the next (``Is the server running on that host …?``): both are kept, for each
+    address tried.
+    """
+    lines = [" ".join(line.split()) for line in scrub(message, url).splitlines()]
+    sentences = [line if line.endswith((".", "?", "!")) else line + "." for line in lines if line]
+    reason = " ".join(sentences) or "connection failed."
+    for prefix in ("connection failed: ", "connection is bad: "):
+        reason = reason.removeprefix(prefix)
+    return reason
 
 
 def check_conninfo(url: str) -> None:

@@ -44,7 +44,7 @@ def run_demo(console: Console, *, keep: bool = False) -> None:
         console.print(Rule("3. nyxops migrate apply"))
         runs = apply(settings)
         for r in runs:
-            console.print(f"applied {r.name}: {len(r.statements)} statements in {r.ms:.0f} ms")
+            console.print(f"applied {r.name}: {len(r.statements)} statement(s) in {r.ms:.0f} ms")
         if runs:
             render.census_table(runs[0].before, runs[-1].after, console, "census: nothing lost")
         console.print(Rule("4. nyxops migrate status"))

@@ -29,9 +29,20 @@ class Scrubber(logging.Filter):
 
 
 def configure(console: Console) -> None:
-    from rich.logging import RichHandler
+    """rich's columns on a terminal; in a pipe or a CI log, one plain line per record.
 
-    handler = RichHandler(console=console, show_path=False)
+    rich pads each log line to the console's width (400 columns in a pipe, where tables keep their
+    full names) and leaves out a time equal to the line before: a CI log or a file needs every
+    line's own date and time, and no trailing blanks.
+    """
+    handler: logging.Handler
+    if console.is_terminal:
+        from rich.logging import RichHandler
+
+        handler = RichHandler(console=console, show_path=False)
+    else:
+        handler = logging.StreamHandler(console.file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
     handler.addFilter(Scrubber())
     logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[handler], force=True)
     for noisy in NOISY:

@@ -276,7 +276,7 @@ def test_a_journaled_file_is_armed_statement_by_statement(env, db_url, migration
     )
     result = nyxops("migrate", "apply", env=env)
     assert result.code == 1 and OVERWROTE in result.stderr, result.output
-    assert "statements 1-1 are committed" in result.stderr
+    assert "statement 1 is committed" in result.stderr
     assert scalar(db_url, DISTINCT) == 382
     assert scalar(db_url, "SELECT prosrc FROM pg_proc WHERE proname = 'keep_values'") == "BEGIN RETURN NULL; END"
 

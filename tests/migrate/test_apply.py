@@ -29,7 +29,7 @@ def test_project_sync_migrations_apply_with_all_382_embeddings_intact(env, db_ur
         == "false"
     )
     assert scalar(db_url, "SELECT count(*) FROM pg_policies WHERE tablename = 'project_syncs'") == 2
-    assert "applied 0003_project_syncs_rls.sql: 3 statements" in result.stderr  # the success log line
+    assert "applied 0003_project_syncs_rls.sql: 3 statement(s)" in result.stderr  # the success log line
     assert scalar(db_url, "SELECT count(*) FROM pg_event_trigger") == 0  # the runtime guard is gone
     again = nyxops("migrate", "apply", env=env)
     assert again.code == 0 and "nothing to apply" in again.output

@@ -164,7 +164,7 @@ def test_a_build_that_fails_on_an_old_snapshot_is_rebuilt_not_recorded_as_done(e
         failed = nyxops("migrate", "apply", env=fast)
         holder.rollback()
     assert failed.code == 1
-    assert "statements 1-1 are committed, statement 2 and those after it are not" in failed.stderr
+    assert "statement 1 is committed, statement 2 and those after it are not" in failed.stderr
     assert "rolled back: the database is as it was" not in failed.stderr
     assert scalar(db_url, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'wi_title_idx'::regclass") is False
 

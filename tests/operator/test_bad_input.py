@@ -90,6 +90,46 @@ def test_a_role_without_the_grant_gets_the_grant_named(env, db_url, pg_server) -
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
+def _closed_loopback_port() -> int:
+    import socket
+
+    with socket.socket() as sock:  # a port the kernel just gave out, closed again: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_server_that_cannot_be_reached_is_named_with_all_libpq_said(env, db_url, tmp_path: Path) -> None:
+    """libpq's reason spans two lines (what failed, then its hint): both reach the operator, on one line."""
+    refused = f"postgresql://app:{SECRET}@127.0.0.1:{_closed_loopback_port()}/nyxcore"
+    no_role = psycopg.conninfo.make_conninfo(db_url, user="nobody_here", password=SECRET)
+    for url, said in (
+        (refused, "failed: Connection refused. Is the server running on that host and accepting TCP/IP connections?"),
+        (no_role, 'failed: FATAL: role "nobody_here" does not exist. Check DATABASE_URL'),
+    ):
+        result = nyxops("migrate", "status", env={**env, "DATABASE_URL": url}, cwd=tmp_path)
+        assert result.code != 0 and "Traceback" not in result.output
+        assert "cannot connect to PostgreSQL at " in result.stderr and said in result.stderr, result.stderr
+        assert SECRET not in result.output
+
+
+def test_lint_says_what_a_path_is_when_it_is_no_file(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "pipe.sql")
+    (tmp_path / "gone.sql").symlink_to(tmp_path / "deleted.sql")
+    (tmp_path / "loop.sql").symlink_to(tmp_path / "loop.sql")
+    expected = {
+        "pipe.sql": "neither a file nor a folder (a named pipe, socket or device)",
+        "gone.sql": f"a symbolic link to {tmp_path / 'deleted.sql'}, which does not exist",
+        "loop.sql": "a symbolic link to",
+        "never.sql": "no such file or folder",
+    }
+    for name, message in expected.items():
+        result = nyxops("lint", str(tmp_path / name), timeout=30)
+        assert result.code == 2, (name, result.output)
+        assert f"{tmp_path / name}: {message}" in " ".join(result.stderr.split()), (name, result.stderr)
+
+
 FILES = {
     "nul.sql": (b"SELECT 1;\nSELECT 2;\x00DROP TABLE workflow_insights;\n", ":2:10: contains a NUL byte"),
     "bom.sql": (b"\xef\xbb\xbfSELECT 1;\n", ":1:1: starts with a UTF-8 byte-order mark (BOM)"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from tests.helpers import add_migration, nyxops
@@ -16,6 +17,10 @@ def test_tables_in_a_pipe_keep_full_names_and_an_applied_file_is_said_once(env, 
     applied = nyxops("migrate", "apply", env=piped)
     assert applied.code == 0, applied.output
     assert applied.output.count(LONG) == 1, applied.output  # one line per file, not a log line and a bar
+    logged = [line for line in applied.stderr.splitlines() if LONG in line]
+    # every log line with its own date and time, and no padding to the console's width
+    assert re.fullmatch(rf"\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d INFO applied {LONG}: 1 statement\(s\) in .*", logged[0])
+    assert not any(line.endswith(" ") for line in applied.stderr.splitlines()), applied.stderr
     status = nyxops("migrate", "status", env=piped)
     assert LONG in status.stdout, status.stdout
 

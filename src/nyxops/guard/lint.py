@@ -56,7 +56,15 @@ def sql_files(paths: Iterable[Path], exclude: Iterable[str] = ()) -> Iterator[Pa
             if kept(path):
                 yield path
         else:
-            raise UsageError(f"{path}: no such file or folder")
+            raise UsageError(_not_lintable(path))
+
+
+def _not_lintable(path: Path) -> str:
+    if path.is_symlink():
+        return f"{path}: a symbolic link to {os.readlink(path)}, which does not exist (or leads back to itself)"
+    if path.exists():
+        return f"{path}: neither a file nor a folder (a named pipe, socket or device); give .sql files or their folders"
+    return f"{path}: no such file or folder"
 
 
 def changed_since(ref: str, files: list[Path]) -> list[Path]:

@@ -103,7 +103,13 @@ def _failure(pf: PendingFile, stmt: Statement, exc: psycopg.Error, journaled: in
     if journaled is None:
         undone = f"{pf.file.name} was rolled back: the database is as it was before this file."
     else:
-        committed = f"statements 1-{journaled} are committed" if journaled else "no statement of it is committed"
+        committed = (
+            "no statement of it is committed"
+            if not journaled
+            else "statement 1 is committed"
+            if journaled == 1
+            else f"statements 1-{journaled} are committed"
+        )
         undone = (
             f"{pf.file.name} is journaled (it has statements that cannot run in a transaction): {committed}, "
             f"statement {stmt.index + 1} and those after it are not, and the file is not recorded as applied. "
@@ -293,7 +299,7 @@ def apply(
                 runner = _run_journaled if pf.journaled else _run_transactional
                 run = runner(conn, pf, settings, progress)
                 log.info(
-                    "applied %s: %d statements in %.0f ms (reviewed by %s)",
+                    "applied %s: %d statement(s) in %.0f ms (reviewed by %s)",
                     pf.file.name,
                     len(pf.statements),
                     run.ms,
