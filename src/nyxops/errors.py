@@ -63,6 +63,10 @@ class IndirectWrite(MigrationError):
     """Rows of a table the file never names were deleted, overwritten or truncated; rolled back."""
 
 
+class UnloggedTable(MigrationError):
+    """A table that held rows was made unlogged without an allow comment; rolled back."""
+
+
 class DatabaseUnreachable(NyxopsError):
     """PostgreSQL cannot be reached with the given URL."""
 

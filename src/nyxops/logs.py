@@ -1,4 +1,4 @@
-"""Logging for the commands (all but lint, which logs nothing): rich on standard error, libraries quieted."""
+"""Logging for the commands (all but lint, which logs nothing): standard error, secrets scrubbed, libraries quieted."""
 
 from __future__ import annotations
 

@@ -323,3 +323,45 @@ def test_a_view_does_not_explain_rows_changed_under_a_protected_column(env, db_u
     assert result.code == 1, result.output
     assert "public.workflow_insights: 1 rows updated" in result.stderr
     assert snapshot(db_url) == before
+
+
+PERSISTENCE = "SELECT relpersistence FROM pg_class WHERE oid = 'public.workflow_insights'::regclass"
+
+
+def test_a_table_made_unlogged_is_refused_however_it_is_written(env, db_url, migrations: Path) -> None:
+    """Nothing is lost when the table turns unlogged: the next crash empties it. No count of rows
+    or values can say so, only the static rule and the ledger's ``relpersistence``."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(
+        migrations, "0004_fast.sql", "CREATE TABLE side (id int);\nALTER TABLE workflow_insights SET UNLOGGED;\n"
+    )
+    written = nyxops("migrate", "apply", env=env)
+    assert written.code == 1 and "[set-unlogged] public.workflow_insights" in written.output, written.output
+
+    built = (  # named by a read too: the ledger's rows-and-rewrites check explains what the file names
+        "CREATE TABLE side (id int);\nSELECT count(*) FROM workflow_insights;\n"
+        "DO $$ DECLARE t text := 'workflow' || '_insights'; BEGIN EXECUTE format('ALTER TABLE %I SET UNLOGGED', t);"
+        " END $$;\n"
+    )
+    add_migration(migrations, "0004_fast.sql", built)
+    assert nyxops("lint", str(migrations / "0004_fast.sql"), env=env).code == 0  # lint can only warn
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert "0004_fast.sql made public.workflow_insights unlogged" in " ".join(result.stderr.split())
+    assert snapshot(db_url) == before and scalar(db_url, PERSISTENCE) == "p"
+    assert scalar(db_url, "SELECT count(embedding) FROM workflow_insights") == 382
+    assert scalar(db_url, "SELECT to_regclass('side') IS NULL") is True
+    plan = nyxops("migrate", "plan", "--json", env=env)
+    assert "apply would refuse: made unlogged without an allow comment: public.workflow_insights" in plan.stdout
+
+
+def test_a_table_of_throwaway_data_is_made_unlogged_once_allowed(env, db_url, migrations: Path) -> None:
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(migrations, "0004_cache.sql", "CREATE TABLE cache (k text PRIMARY KEY, v text);\n")
+    assert nyxops("migrate", "apply", env=env).code == 0
+    allowed = "-- rebuilt from the API on a miss\n-- nyxops:allow set-unlogged public.cache\nALTER TABLE cache SET UNLOGGED;\n"
+    add_migration(migrations, "0005_cache_unlogged.sql", allowed)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    assert scalar(db_url, "SELECT relpersistence FROM pg_class WHERE oid = 'public.cache'::regclass") == "u"

@@ -51,6 +51,7 @@ AUTO_ALLOWED = {
     "rename-view",
     "update-all",
     "move-table",
+    "set-unlogged",
     "write-protected",
 }
 

@@ -4,7 +4,8 @@ The event trigger sees drops; it cannot see rows. A migration can delete or over
 table it never names: through a function, a trigger, a rule, a foreign key's ``ON DELETE
 CASCADE``, or SQL built at run time. PostgreSQL counts, per transaction, the rows each table lost
 or had rewritten (``pg_stat_xact_user_tables``), and a truncate or rewrite gives a table a new
-``relfilenode``. A table touched like that, which no statement of the file names and which the
+``relfilenode``; a table made unlogged (``relpersistence``) will be emptied by the next crash. A
+table touched like that, which no statement of the file names and which the
 file did not create, refuses the file unless an allow comment names it
 (``-- nyxops:allow indirect-write public.audit_log``).
 
@@ -29,7 +30,7 @@ from nyxops.sql import Statement
 
 ALLOW_RULE = "indirect-write"
 _TABLES = """
-SELECT c.oid::bigint, n.nspname, c.relname, c.relfilenode::bigint
+SELECT c.oid::bigint, n.nspname, c.relname, c.relfilenode::bigint, c.relpersistence
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'nyxops')
   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
@@ -73,6 +74,8 @@ class Entry:
     deleted: int = 0
     updated: int = 0
     rewritten: bool = False
+    unlogged: bool = False
+    """Logged before the file, unlogged now: emptied after a crash, empty on replicas and in physical backups."""
     ancestors: tuple[QualifiedName, ...] = ()
     """The tables it is a partition or an inheritance child of, nearest first."""
     views: tuple[QualifiedName, ...] = ()
@@ -86,6 +89,8 @@ class Entry:
             parts.append(f"{self.updated} rows updated")
         if self.rewritten:
             parts.append("truncated or rewritten")
+        if self.unlogged:
+            parts.append("made unlogged (the next crash empties it)")
         return f"{self.table}: " + ", ".join(parts)
 
 
@@ -103,7 +108,8 @@ class Ledger:
 class Snapshot:
     """The tables before the file, with their storage; new tables are the file's own."""
 
-    files: dict[int, tuple[QualifiedName, int]]
+    files: dict[int, tuple[QualifiedName, int, str]]
+    """Per table oid: its name, relfilenode and relpersistence."""
     rows: dict[int, tuple[int, int]]
     dropped: int = 0
 
@@ -118,7 +124,7 @@ def _has_drops_table(conn: psycopg.Connection) -> bool:
 
 
 def snapshot(conn: psycopg.Connection) -> Snapshot:
-    files = {int(r[0]): (QualifiedName(r[1], r[2]), int(r[3])) for r in conn.execute(_TABLES)}
+    files = {int(r[0]): (QualifiedName(r[1], r[2]), int(r[3]), str(r[4])) for r in conn.execute(_TABLES)}
     rows = {int(r[0]): (int(r[3]), int(r[4])) for r in conn.execute(_ROWS)}
     dropped = 0
     if _has_drops_table(conn):
@@ -137,10 +143,15 @@ def read(conn: psycopg.Connection, before: Snapshot) -> Ledger:
         old_deleted, old_updated = before.rows.get(oid, (0, 0))
         if int(deleted) > old_deleted or int(updated) > old_updated:
             entries[oid] = Entry(before.files[oid][0], int(deleted) - old_deleted, int(updated) - old_updated)
-    for oid, _schema, _name, filenode in conn.execute(_TABLES):
+    for oid, _schema, _name, filenode, persistence in conn.execute(_TABLES):
         oid = int(oid)
-        if oid in before.files and before.files[oid][1] != int(filenode):
-            entries.setdefault(oid, Entry(before.files[oid][0])).rewritten = True
+        if oid not in before.files:
+            continue
+        name, old_filenode, old_persistence = before.files[oid]
+        if old_filenode != int(filenode):
+            entries.setdefault(oid, Entry(name)).rewritten = True
+        if old_persistence == "p" and persistence == "u":
+            entries.setdefault(oid, Entry(name)).unlogged = True
     if entries:
         for oid, schema, name in conn.execute(_ANCESTORS, (list(entries),)):
             entry = entries[int(oid)]
@@ -204,6 +215,16 @@ class NamedTables:
             return False
         found = names()
         return (table.schema, table.table) in found or (None, table.table) in found
+
+
+def made_unlogged(ledger: Ledger, allowed: Iterable[QualifiedName]) -> list[Entry]:
+    """Tables the transaction made unlogged that no allowed ``set-unlogged`` finding names.
+
+    Checked whether or not the file names the table: the static rule reads only what is written,
+    and ``EXECUTE 'ALTER TABLE ' || t || ' SET UNLOGGED'`` is written nowhere.
+    """
+    allowed_set = {(a.schema, a.table) for a in allowed}
+    return [e for e in ledger.entries if e.unlogged and (e.table.schema, e.table.table) not in allowed_set]
 
 
 def unexplained(

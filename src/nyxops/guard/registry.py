@@ -27,6 +27,7 @@ from nyxops.guard.rules import (
     rename_table,
     rename_type,
     rename_view,
+    set_unlogged,
     truncate,
     update_all,
     write_protected,
@@ -43,6 +44,7 @@ RULES: tuple[ModuleType, ...] = (
     drop_type,
     drop_owned,
     truncate,
+    set_unlogged,
     alter_column_type,
     rename_column,
     rename_table,
@@ -83,6 +85,7 @@ TABLE_RULES = {
     "delete-all",
     "update-all",
     "move-table",
+    "set-unlogged",
 }
 
 Checker = Callable[[Node, Scope], Iterator[Hit]]

@@ -17,7 +17,7 @@ import psycopg
 
 from nyxops.config import Settings
 from nyxops.db import connect
-from nyxops.errors import CensusDecreased, IndirectWrite, MigrationError
+from nyxops.errors import CensusDecreased, IndirectWrite, MigrationError, UnloggedTable
 from nyxops.guard import ledger, overwrite, runtime
 from nyxops.guard.policy import Policy
 from nyxops.migrate import census, history, pipeline, reconcile, store
@@ -155,6 +155,15 @@ class _Guarded:
         if self.armed is not None:
             overwrite.check(conn, self.armed)
         seen = ledger.read(conn, self.before)
+        unlogged = ledger.made_unlogged(seen, pf.unlogged_allowed())
+        if unlogged:
+            tables = ", ".join(str(e.table) for e in unlogged)
+            raise UnloggedTable(
+                f"{pf.file.name} made {tables} unlogged: its rows would be emptied by the next crash and are empty "
+                f"on replicas and in physical backups. {undone} If the table only holds throwaway data, write "
+                f"ALTER TABLE {unlogged[0].table} SET UNLOGGED as a statement of its own with an allow comment above "
+                f"it (-- nyxops:allow set-unlogged {unlogged[0].table}) and have the file reviewed again."
+            )
         hidden = ledger.unexplained(seen, pf.named_tables, pf.indirect_allowed(), pf.protected)
         if hidden:
             tables = "; ".join(e.describe() for e in hidden)

@@ -73,6 +73,10 @@ class PendingFile:
             if a.rule == INDIRECT_WRITE and a.object
         ]
 
+    def unlogged_allowed(self) -> list[QualifiedName]:
+        """Tables the file may make unlogged: those of its allowed ``set-unlogged`` findings."""
+        return [t for f in self.findings if f.allowed and f.rule == "set-unlogged" for t in f.tables]
+
     def allowed_objects(self) -> list[QualifiedName]:
         """What the runtime guard lets this file drop: the objects its allow comments name."""
         out: list[QualifiedName] = []

@@ -148,7 +148,12 @@ def _plan_statement(conn: psycopg.Connection, pf: PendingFile, stmt: Statement) 
             seen = ledger.read(conn, before)
             entry.ledger = seen.lines()
             hidden = ledger.unexplained(seen, pf.named_tables, pf.indirect_allowed(), pf.protected)
-            if hidden:
+            unlogged = ledger.made_unlogged(seen, pf.unlogged_allowed())
+            if unlogged:
+                entry.refused = "apply would refuse: made unlogged without an allow comment: " + ", ".join(
+                    str(e.table) for e in unlogged
+                )
+            elif hidden:
                 entry.refused = "apply would refuse: rows changed in tables the file never names: " + "; ".join(
                     e.describe() for e in hidden
                 )
