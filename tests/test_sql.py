@@ -98,3 +98,53 @@ def test_postgresql_17_and_18_syntax_parses(sql: str) -> None:
     """The grammar is PostgreSQL 18's (pglast 8): a public history using it must not fail to parse."""
     (stmt,) = parse(sql + ";")
     assert stmt.kind != "EmptyStmt"
+
+
+OUTSIDE_TRANSACTIONS = [
+    "CREATE INDEX CONCURRENTLY t_a_idx ON t (a)",
+    "DROP INDEX CONCURRENTLY t_b_idx",
+    "REINDEX TABLE CONCURRENTLY t",
+    "REINDEX SCHEMA public",
+    "REINDEX DATABASE {db}",
+    "REINDEX SYSTEM {db}",
+    "VACUUM t",
+    "CLUSTER",
+    "CLUSTER VERBOSE",
+    "ALTER TABLE ev DETACH PARTITION ev19 CONCURRENTLY",
+]
+INSIDE_TRANSACTIONS = [
+    "CREATE INDEX t_a_idx ON t (a)",
+    "REINDEX TABLE t",
+    "ANALYZE t",
+    "CLUSTER t USING t_b_idx",
+    "ALTER TABLE ev DETACH PARTITION ev19",
+    "ALTER TABLE ev DETACH PARTITION ev19 FINALIZE",
+]
+
+
+def test_what_runs_outside_a_transaction_is_what_postgresql_refuses_inside_one(db_url: str) -> None:
+    """Each statement nyxops runs outside the file's transaction, PostgreSQL itself refuses in one
+    (``cannot run inside a transaction block``), and each lookalike it keeps inside, PostgreSQL runs there."""
+    import psycopg
+
+    setup = (
+        "CREATE TABLE t (a int, b int); CREATE INDEX t_b_idx ON t (b);"
+        " CREATE TABLE ev (id int, at date) PARTITION BY RANGE (at);"
+        " CREATE TABLE ev19 PARTITION OF ev FOR VALUES FROM ('2019-01-01') TO ('2020-01-01')"
+    )
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        db = conn.execute("SELECT current_database()").fetchone()[0]
+        for text, outside in [(s, True) for s in OUTSIDE_TRANSACTIONS] + [(s, False) for s in INSIDE_TRANSACTIONS]:
+            [stmt] = parse(text.format(db=db) + ";")
+            assert stmt.transactional is not outside, text
+            try:
+                with conn.transaction():
+                    conn.execute(setup)
+                    conn.execute(stmt.text)
+                    raise psycopg.Rollback()
+            except psycopg.errors.ActiveSqlTransaction as exc:  # SQLSTATE 25001
+                assert outside, f"{text}: {exc}"
+            except psycopg.Error as exc:  # FINALIZE of a detach that is not pending: refused for that alone
+                assert not outside and "cannot complete detaching partition" in str(exc), f"{text}: {exc}"
+            else:
+                assert not outside, f"{text}: PostgreSQL ran it inside a transaction"

@@ -63,8 +63,8 @@ class IndirectWrite(MigrationError):
     """Rows of a table the file never names were deleted, overwritten or truncated; rolled back."""
 
 
-class UnloggedTable(MigrationError):
-    """A table that held rows was made unlogged without an allow comment; rolled back."""
+class QuietLoss(MigrationError):
+    """A table was made unlogged, or a partition detached, without an allowed statement; rolled back."""
 
 
 class DatabaseUnreachable(NyxopsError):

@@ -118,7 +118,12 @@ class Statement:
         return non_transactional_reason(self) is None
 
 
-_MAYBE_NON_TRANSACTIONAL = {"CREATE", "DROP", "REINDEX", "VACUUM", "ALTER"}
+_MAYBE_NON_TRANSACTIONAL = {"CREATE", "DROP", "REINDEX", "VACUUM", "ALTER", "CLUSTER"}
+_REINDEX_WHOLE = {
+    "REINDEX_OBJECT_SCHEMA": "REINDEX SCHEMA",
+    "REINDEX_OBJECT_SYSTEM": "REINDEX SYSTEM",
+    "REINDEX_OBJECT_DATABASE": "REINDEX DATABASE",
+}
 
 
 def non_transactional_reason(stmt: Statement) -> str | None:
@@ -133,6 +138,16 @@ def non_transactional_reason(stmt: Statement) -> str | None:
         (p.get("DefElem") or {}).get("defname") == "concurrently" for p in body.get("params", [])
     ):
         return "REINDEX CONCURRENTLY cannot run inside a transaction"
+    if kind == "ReindexStmt" and body.get("kind") in _REINDEX_WHOLE:
+        return f"{_REINDEX_WHOLE[body['kind']]} cannot run inside a transaction"
+    if kind == "ClusterStmt" and "relation" not in body:
+        return "CLUSTER of every table cannot run inside a transaction"
+    if kind == "AlterTableStmt" and any(
+        c.get("AlterTableCmd", {}).get("subtype") == "AT_DetachPartition"
+        and c["AlterTableCmd"].get("def", {}).get("PartitionCmd", {}).get("concurrent")
+        for c in body.get("cmds", [])
+    ):
+        return "DETACH PARTITION CONCURRENTLY cannot run inside a transaction"
     reasons = {
         "VacuumStmt": "VACUUM cannot run inside a transaction",
         "CreatedbStmt": "CREATE DATABASE cannot run inside a transaction",

@@ -348,12 +348,14 @@ def test_a_table_made_unlogged_is_refused_however_it_is_written(env, db_url, mig
     before = snapshot(db_url)
     result = nyxops("migrate", "apply", env=env)
     assert result.code == 1, result.output
-    assert "0004_fast.sql made public.workflow_insights unlogged" in " ".join(result.stderr.split())
+    said = " ".join(result.stderr.split())
+    assert "0004_fast.sql lost no row today, but: public.workflow_insights made unlogged" in said
     assert snapshot(db_url) == before and scalar(db_url, PERSISTENCE) == "p"
     assert scalar(db_url, "SELECT count(embedding) FROM workflow_insights") == 382
     assert scalar(db_url, "SELECT to_regclass('side') IS NULL") is True
     plan = nyxops("migrate", "plan", "--json", env=env)
-    assert "apply would refuse: made unlogged without an allow comment: public.workflow_insights" in plan.stdout
+    refused = "apply would refuse, no allowed statement says so: public.workflow_insights made unlogged"
+    assert refused in plan.stdout
 
 
 def test_a_table_of_throwaway_data_is_made_unlogged_once_allowed(env, db_url, migrations: Path) -> None:
@@ -365,3 +367,35 @@ def test_a_table_of_throwaway_data_is_made_unlogged_once_allowed(env, db_url, mi
     result = nyxops("migrate", "apply", env=env)
     assert result.code == 0, result.output
     assert scalar(db_url, "SELECT relpersistence FROM pg_class WHERE oid = 'public.cache'::regclass") == "u"
+
+
+def test_a_partition_detached_however_it_is_written_is_refused_until_allowed(env, db_url, migrations: Path) -> None:
+    """The rows stay in the partition, but the parent the app reads no longer shows them."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(migrations, "0004_families.sql", FAMILIES)
+    assert nyxops("migrate", "apply", env=env).code == 0
+    built = (
+        "CREATE TABLE side (id int);\nSELECT count(*) FROM events;\n"
+        "DO $$ DECLARE p text := 'events_' || '2019'; c text := 'd' || 'ogs'; BEGIN EXECUTE format('ALTER TABLE events DETACH PARTITION %I', p);"
+        " EXECUTE format('ALTER TABLE %I NO INHERIT animals', c); END $$;\n"
+    )
+    add_migration(migrations, "0005_archive.sql", built)
+    assert nyxops("lint", str(migrations / "0005_archive.sql"), env=env).code == 0  # lint can only warn
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    said = " ".join(result.stderr.split())
+    assert "public.events_2019 detached from public.events (every query of it misses these rows)" in said
+    assert "public.dogs detached from public.animals" in said
+    assert snapshot(db_url) == before and scalar(db_url, "SELECT count(*) FROM events") == 2
+    assert scalar(db_url, "SELECT to_regclass('side') IS NULL") is True
+    plan = nyxops("migrate", "plan", "--json", env=env)
+    assert "apply would refuse, no allowed statement says so: public.dogs detached from public.animals" in plan.stdout
+
+    allowed = "-- moved to cold storage\n-- nyxops:allow detach-partition public.events_2019\n"
+    add_migration(migrations, "0005_archive.sql", allowed + "ALTER TABLE events DETACH PARTITION events_2019;\n")
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    assert (
+        scalar(db_url, "SELECT count(*) FROM events") == 1 and scalar(db_url, "SELECT count(*) FROM events_2019") == 1
+    )

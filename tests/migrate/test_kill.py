@@ -240,3 +240,50 @@ def test_random_kills_of_a_journaled_file_end_like_a_clean_apply(env, db_url, mi
         finally:
             with psycopg.connect(pg_server, autocommit=True) as conn:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_a_detach_stopped_between_its_two_transactions_is_finished_on_the_rerun(env, db_url, migrations: Path) -> None:
+    """``DETACH PARTITION … CONCURRENTLY`` commits the partition as "pending detach", then waits for
+    every older reader of the parent. Stopped there (here by the lock timeout, behind a long read),
+    it leaves the partition pending, and the statement itself fails from then on; the re-run
+    finishes the detach instead."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(
+        migrations,
+        "0004_events.sql",
+        "CREATE TABLE events (id int, at date) PARTITION BY RANGE (at);\n"
+        "CREATE TABLE events_2019 PARTITION OF events FOR VALUES FROM ('2019-01-01') TO ('2020-01-01');\n"
+        "CREATE TABLE events_2020 PARTITION OF events FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');\n"
+        "INSERT INTO events VALUES (1, '2019-05-01'), (2, '2020-05-01');\n",
+    )
+    assert nyxops("migrate", "apply", env=env).code == 0
+    detach = "-- archived: read from events_2019 directly\n-- nyxops:allow detach-partition public.events_2019\n"
+    add_migration(
+        migrations, "0005_detach.sql", detach + "ALTER TABLE events DETACH PARTITION events_2019 CONCURRENTLY;\n"
+    )
+    pending = (
+        "SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = 'events_2019'::regclass"
+        " AND inhparent = 'events'::regclass"
+    )
+    with psycopg.connect(db_url) as reader:
+        reader.execute("SELECT count(*) FROM events")  # a transaction still open, reading the parent
+        stopped = nyxops("migrate", "apply", env={**env, "NYXOPS_LOCK_TIMEOUT": "1s"})
+        assert stopped.code != 0, stopped.output
+        assert "detached for good, with FINALIZE" in " ".join(stopped.stderr.split())
+        reader.rollback()
+    assert scalar(db_url, pending) is True
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        try:  # what the statement itself does on a plain re-run
+            conn.execute("ALTER TABLE events DETACH PARTITION events_2019 CONCURRENTLY")
+            raise AssertionError("PostgreSQL ran the detach again")
+        except psycopg.errors.ObjectNotInPrerequisiteState as exc:
+            assert "pending detach" in str(exc)
+
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    assert "left pending by an interrupted run: finished it (FINALIZE)" in " ".join(result.output.split())
+    assert scalar(db_url, "SELECT count(*) FROM pg_inherits WHERE inhrelid = 'events_2019'::regclass") == 0
+    assert (
+        scalar(db_url, "SELECT count(*) FROM events_2019") == 1 and scalar(db_url, "SELECT count(*) FROM events") == 1
+    )
+    assert scalar(db_url, "SELECT count(*) FROM nyxops.schema_migrations WHERE version = '0005'") == 1

@@ -52,6 +52,7 @@ AUTO_ALLOWED = {
     "update-all",
     "move-table",
     "set-unlogged",
+    "detach-partition",
     "write-protected",
 }
 

@@ -4,8 +4,7 @@ The event trigger sees drops; it cannot see rows. A migration can delete or over
 table it never names: through a function, a trigger, a rule, a foreign key's ``ON DELETE
 CASCADE``, or SQL built at run time. PostgreSQL counts, per transaction, the rows each table lost
 or had rewritten (``pg_stat_xact_user_tables``), and a truncate or rewrite gives a table a new
-``relfilenode``; a table made unlogged (``relpersistence``) will be emptied by the next crash. A
-table touched like that, which no statement of the file names and which the
+``relfilenode``. A table touched like that, which no statement of the file names and which the
 file did not create, refuses the file unless an allow comment names it
 (``-- nyxops:allow indirect-write public.audit_log``).
 
@@ -14,12 +13,17 @@ PostgreSQL counts the rows of a partitioned or inherited table on its partitions
 counts as named when the file names one of its ancestors without ``ONLY``; a table counts as
 named when the file names a view that reads it (an ``UPDATE`` of an updatable view lands there),
 unless it holds a protected column.
+
+Two changes lose no row that day and are refused whether or not the file names the table, unless
+an allowed finding of their rule names it (``quiet_losses``): a table made unlogged
+(``relpersistence``: the next crash empties it) and a partition or child detached from its parent
+(``pg_inherits``: every query of the parent misses its rows).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
@@ -76,6 +80,8 @@ class Entry:
     rewritten: bool = False
     unlogged: bool = False
     """Logged before the file, unlogged now: emptied after a crash, empty on replicas and in physical backups."""
+    detached_from: tuple[QualifiedName, ...] = ()
+    """The parents it was a partition or an inheritance child of before the file, and is no more."""
     ancestors: tuple[QualifiedName, ...] = ()
     """The tables it is a partition or an inheritance child of, nearest first."""
     views: tuple[QualifiedName, ...] = ()
@@ -91,6 +97,9 @@ class Entry:
             parts.append("truncated or rewritten")
         if self.unlogged:
             parts.append("made unlogged (the next crash empties it)")
+        if self.detached_from:
+            parents = ", ".join(map(str, self.detached_from))
+            parts.append(f"detached from {parents} (every query of it misses these rows)")
         return f"{self.table}: " + ", ".join(parts)
 
 
@@ -112,8 +121,18 @@ class Snapshot:
     """Per table oid: its name, relfilenode and relpersistence."""
     rows: dict[int, tuple[int, int]]
     dropped: int = 0
+    inherits: dict[tuple[int, int], tuple[QualifiedName, QualifiedName]] = field(default_factory=dict)
+    """(child oid, parent oid) -> their names: the partitions and inheritance children of tables."""
 
 
+_INHERITS = """
+SELECT i.inhrelid::bigint, i.inhparent::bigint, cn.nspname, c.relname, pn.nspname, p.relname
+FROM pg_catalog.pg_inherits i
+JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace
+JOIN pg_catalog.pg_class p ON p.oid = i.inhparent JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
+WHERE c.relkind IN ('r', 'p', 'f') AND NOT i.inhdetachpending
+"""
+_EXISTING = "SELECT oid::bigint FROM pg_catalog.pg_class WHERE oid = ANY(%s::oid[])"
 _DROPPED = "SELECT object_type, identity FROM pg_temp.nyxops_dropped WHERE n > %s ORDER BY n"
 _DROPPED_SO_FAR = "SELECT coalesce(max(n), 0) FROM pg_temp.nyxops_dropped"
 
@@ -130,7 +149,12 @@ def snapshot(conn: psycopg.Connection) -> Snapshot:
     if _has_drops_table(conn):
         row = conn.execute(_DROPPED_SO_FAR).fetchone()
         dropped = int(row[0]) if row else 0
-    return Snapshot(files, rows, dropped)
+    return Snapshot(files, rows, dropped, _inherits(conn))
+
+
+def _inherits(conn: psycopg.Connection) -> dict[tuple[int, int], tuple[QualifiedName, QualifiedName]]:
+    rows = conn.execute(_INHERITS)
+    return {(int(r[0]), int(r[1])): (QualifiedName(r[2], r[3]), QualifiedName(r[4], r[5])) for r in rows}
 
 
 def read(conn: psycopg.Connection, before: Snapshot) -> Ledger:
@@ -152,6 +176,7 @@ def read(conn: psycopg.Connection, before: Snapshot) -> Ledger:
             entries.setdefault(oid, Entry(name)).rewritten = True
         if old_persistence == "p" and persistence == "u":
             entries.setdefault(oid, Entry(name)).unlogged = True
+    _detached(conn, before, entries)
     if entries:
         for oid, schema, name in conn.execute(_ANCESTORS, (list(entries),)):
             entry = entries[int(oid)]
@@ -163,6 +188,19 @@ def read(conn: psycopg.Connection, before: Snapshot) -> Ledger:
     if _has_drops_table(conn):
         dropped = [f"{r[0]} {r[1]}" for r in conn.execute(_DROPPED, (before.dropped,))]
     return Ledger(sorted(entries.values(), key=lambda e: str(e.table)), dropped)
+
+
+def _detached(conn: psycopg.Connection, before: Snapshot, entries: dict[int, Entry]) -> None:
+    """Pairs gone since ``before`` whose child still exists (a dropped one is the tripwire's)."""
+    gone = set(before.inherits) - set(_inherits(conn))
+    if not gone:
+        return
+    existing = {int(r[0]) for r in conn.execute(_EXISTING, ([child for child, _ in gone],))}
+    for child, parent in sorted(gone):
+        if child in existing:
+            child_name, parent_name = before.inherits[(child, parent)]
+            entry = entries.setdefault(child, Entry(child_name))
+            entry.detached_from = (*entry.detached_from, parent_name)
 
 
 class NamedTables:
@@ -217,14 +255,36 @@ class NamedTables:
         return (table.schema, table.table) in found or (None, table.table) in found
 
 
-def made_unlogged(ledger: Ledger, allowed: Iterable[QualifiedName]) -> list[Entry]:
-    """Tables the transaction made unlogged that no allowed ``set-unlogged`` finding names.
+@dataclass(frozen=True)
+class Quiet:
+    """A table made unlogged or detached, which no allowed finding of ``rule`` names."""
 
-    Checked whether or not the file names the table: the static rule reads only what is written,
+    rule: str
+    table: QualifiedName
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.table} {self.what}"
+
+
+def quiet_losses(ledger: Ledger, allowed: Mapping[str, Iterable[QualifiedName]]) -> list[Quiet]:
+    """Each table made unlogged or detached that no allowed finding of that rule names.
+
+    Checked whether or not the file names the table: the static rules read only what is written,
     and ``EXECUTE 'ALTER TABLE ' || t || ' SET UNLOGGED'`` is written nowhere.
     """
-    allowed_set = {(a.schema, a.table) for a in allowed}
-    return [e for e in ledger.entries if e.unlogged and (e.table.schema, e.table.table) not in allowed_set]
+    ok = {rule: {(a.schema, a.table) for a in tables} for rule, tables in allowed.items()}
+    out: list[Quiet] = []
+    for entry in ledger.entries:
+        key = (entry.table.schema, entry.table.table)
+        if entry.unlogged and key not in ok.get("set-unlogged", set()):
+            out.append(Quiet("set-unlogged", entry.table, "made unlogged (the next crash empties it)"))
+        if entry.detached_from and key not in ok.get("detach-partition", set()):
+            parents = ", ".join(map(str, entry.detached_from))
+            out.append(
+                Quiet("detach-partition", entry.table, f"detached from {parents} (every query of it misses these rows)")
+            )
+    return out
 
 
 def unexplained(
@@ -241,6 +301,8 @@ def unexplained(
     out = []
     for entry in ledger.entries:
         table = entry.table
+        if not (entry.deleted or entry.updated or entry.rewritten):
+            continue  # detached or made unlogged, no row touched: quiet_losses' to judge
         if (table.schema, table.table) in allowed_set:
             continue
         if named.explains(entry, through_views=(table.schema, table.table) not in guarded):

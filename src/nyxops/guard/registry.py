@@ -10,6 +10,7 @@ from nyxops.guard.model import Hit
 from nyxops.guard.rules import (
     alter_column_type,
     delete_all,
+    detach_partition,
     drop_cascade,
     drop_column,
     drop_database,
@@ -49,6 +50,7 @@ RULES: tuple[ModuleType, ...] = (
     rename_column,
     rename_table,
     rename_view,
+    detach_partition,
     delete_all,
     update_all,
     write_protected,
@@ -86,6 +88,7 @@ TABLE_RULES = {
     "update-all",
     "move-table",
     "set-unlogged",
+    "detach-partition",
 }
 
 Checker = Callable[[Node, Scope], Iterator[Hit]]

@@ -17,7 +17,7 @@ import psycopg
 
 from nyxops.config import Settings
 from nyxops.db import connect
-from nyxops.errors import CensusDecreased, IndirectWrite, MigrationError, UnloggedTable
+from nyxops.errors import CensusDecreased, IndirectWrite, MigrationError, QuietLoss
 from nyxops.guard import ledger, overwrite, runtime
 from nyxops.guard.policy import Policy
 from nyxops.migrate import census, history, pipeline, reconcile, store
@@ -115,8 +115,8 @@ def _failure(pf: PendingFile, stmt: Statement, exc: psycopg.Error, journaled: in
             f"statement {stmt.index + 1} and those after it are not, and the file is not recorded as applied. "
             f"Fix the cause and run migrate apply again: it resumes at statement {stmt.index + 1}"
         )
-        if not stmt.transactional:
-            undone += " (a failed concurrent index build left behind is dropped and built again)"
+        if not stmt.transactional and reconcile.on_rerun(stmt):
+            undone += f" ({reconcile.on_rerun(stmt)})"
         undone += "."
     return f"{pf.file.path}:{stmt.line}: statement {stmt.index + 1} failed: {what}.{hint}\n  {first}\n{undone}"
 
@@ -155,14 +155,12 @@ class _Guarded:
         if self.armed is not None:
             overwrite.check(conn, self.armed)
         seen = ledger.read(conn, self.before)
-        unlogged = ledger.made_unlogged(seen, pf.unlogged_allowed())
-        if unlogged:
-            tables = ", ".join(str(e.table) for e in unlogged)
-            raise UnloggedTable(
-                f"{pf.file.name} made {tables} unlogged: its rows would be emptied by the next crash and are empty "
-                f"on replicas and in physical backups. {undone} If the table only holds throwaway data, write "
-                f"ALTER TABLE {unlogged[0].table} SET UNLOGGED as a statement of its own with an allow comment above "
-                f"it (-- nyxops:allow set-unlogged {unlogged[0].table}) and have the file reviewed again."
+        quiet = ledger.quiet_losses(seen, pf.quiet_allowed())
+        if quiet:
+            raise QuietLoss(
+                f"{pf.file.name} lost no row today, but: " + "; ".join(map(str, quiet)) + f". {undone} If it is "
+                "intended, write it as a statement of its own (ALTER TABLE …) with an allow comment above it "
+                f"(-- nyxops:allow {quiet[0].rule} {quiet[0].table}) and have the file reviewed again."
             )
         hidden = ledger.unexplained(seen, pf.named_tables, pf.indirect_allowed(), pf.protected)
         if hidden:

@@ -73,9 +73,13 @@ class PendingFile:
             if a.rule == INDIRECT_WRITE and a.object
         ]
 
-    def unlogged_allowed(self) -> list[QualifiedName]:
-        """Tables the file may make unlogged: those of its allowed ``set-unlogged`` findings."""
-        return [t for f in self.findings if f.allowed and f.rule == "set-unlogged" for t in f.tables]
+    def quiet_allowed(self) -> dict[str, list[QualifiedName]]:
+        """Tables the file may make unlogged or detach: those of its allowed findings of these rules."""
+        out: dict[str, list[QualifiedName]] = {"set-unlogged": [], "detach-partition": []}
+        for f in self.findings:
+            if f.allowed and f.rule in out:
+                out[f.rule].extend(f.tables)
+        return out
 
     def allowed_objects(self) -> list[QualifiedName]:
         """What the runtime guard lets this file drop: the objects its allow comments name."""

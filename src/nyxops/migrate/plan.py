@@ -148,11 +148,9 @@ def _plan_statement(conn: psycopg.Connection, pf: PendingFile, stmt: Statement) 
             seen = ledger.read(conn, before)
             entry.ledger = seen.lines()
             hidden = ledger.unexplained(seen, pf.named_tables, pf.indirect_allowed(), pf.protected)
-            unlogged = ledger.made_unlogged(seen, pf.unlogged_allowed())
-            if unlogged:
-                entry.refused = "apply would refuse: made unlogged without an allow comment: " + ", ".join(
-                    str(e.table) for e in unlogged
-                )
+            quiet = ledger.quiet_losses(seen, pf.quiet_allowed())
+            if quiet:
+                entry.refused = "apply would refuse, no allowed statement says so: " + "; ".join(map(str, quiet))
             elif hidden:
                 entry.refused = "apply would refuse: rows changed in tables the file never names: " + "; ".join(
                     e.describe() for e in hidden

@@ -9,6 +9,10 @@ useless index as applied. So, before a journaled statement of this kind runs aga
 - the index exists and is valid: the statement is done; it is journaled, not re-run;
 - the index exists and is INVALID: it is dropped concurrently, then built again;
 - ``DROP INDEX CONCURRENTLY`` of an index that is gone: done.
+
+``DETACH PARTITION … CONCURRENTLY`` is two transactions too: a run killed or cancelled between
+them leaves the partition "pending detach", and running the statement again fails until someone
+runs ``… FINALIZE``. So a pending detach is finalized, and a partition already detached is done.
 """
 
 from __future__ import annotations
@@ -32,6 +36,14 @@ JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
 JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE NOT i.indisvalid AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1
+"""
+
+
+_DETACHING = """
+SELECT i.inhdetachpending FROM pg_catalog.pg_inherits i
+JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace
+JOIN pg_catalog.pg_class p ON p.oid = i.inhparent JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
+WHERE c.relname = %s AND cn.nspname = %s AND p.relname = %s AND pn.nspname = %s
 """
 
 
@@ -62,6 +74,15 @@ def _first_schema(conn: psycopg.Connection) -> str:
     return str(row[0]) if row else "public"
 
 
+def on_rerun(stmt: Statement) -> str:
+    """What ``before_rerun`` will do about what this statement may have left half done, for the operator."""
+    if stmt.kind == "IndexStmt":
+        return "a failed concurrent index build left behind is dropped and built again"
+    if stmt.kind == "AlterTableStmt":
+        return "a partition it left pending detach is detached for good, with FINALIZE"
+    return ""
+
+
 def before_rerun(conn: psycopg.Connection, stmt: Statement, *, resuming: bool) -> Decision:
     """What the catalog says about a non-transactional statement about to run (again).
 
@@ -69,6 +90,8 @@ def before_rerun(conn: psycopg.Connection, stmt: Statement, *, resuming: bool) -
     resumed; on a first run PostgreSQL decides (an index of the same name is then someone else's).
     An INVALID index is useless whoever left it, and is rebuilt either way.
     """
+    if stmt.kind == "AlterTableStmt":
+        return _detach(conn, stmt, resuming=resuming)
     target = _index_target(stmt, conn)
     if target is None:
         return Decision(False)
@@ -85,6 +108,26 @@ def before_rerun(conn: psycopg.Connection, stmt: Statement, *, resuming: bool) -
         return Decision(True, f"index {schema}.{name} exists and is valid: the build finished before the crash")
     conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(schema, name)))
     return Decision(False, f"index {schema}.{name} was left INVALID by a failed build: dropped, building it again")
+
+
+def _detach(conn: psycopg.Connection, stmt: Statement, *, resuming: bool) -> Decision:
+    """``ALTER TABLE parent DETACH PARTITION child CONCURRENTLY`` about to run (again)."""
+    cmds = [c.get("AlterTableCmd", {}) for c in stmt.body.get("cmds", [])]
+    detach = [c for c in cmds if c.get("subtype") == "AT_DetachPartition"]
+    if len(cmds) != 1 or len(detach) != 1:
+        return Decision(False)
+    parent, child = stmt.body["relation"], detach[0].get("def", {}).get("PartitionCmd", {}).get("name", {})
+    parent_name = (parent.get("schemaname") or _first_schema(conn), parent["relname"])
+    child_name = (child.get("schemaname") or _first_schema(conn), child.get("relname", ""))
+    row = conn.execute(_DETACHING, (child_name[1], child_name[0], parent_name[1], parent_name[0])).fetchone()
+    shown = f"{'.'.join(child_name)} from {'.'.join(parent_name)}"
+    if row is None:
+        return Decision(resuming, f"partition {shown} is already detached" if resuming else "")
+    if not row[0]:
+        return Decision(False)
+    finalize = sql.SQL("ALTER TABLE {} DETACH PARTITION {} FINALIZE")
+    conn.execute(finalize.format(sql.Identifier(*parent_name), sql.Identifier(*child_name)))
+    return Decision(True, f"the detach of {shown} was left pending by an interrupted run: finished it (FINALIZE)")
 
 
 def invalid_indexes(conn: psycopg.Connection) -> list[str]:
