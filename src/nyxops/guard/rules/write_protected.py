@@ -4,6 +4,7 @@
 drop. Caught in UPDATE, ``INSERT … ON CONFLICT DO UPDATE`` and MERGE, wherever they sit. A
 backfill stays possible: a write restricted to rows where the column IS NULL changes no value
 that existed. An allow comment cannot allow it; take the column out of the protected list first.
+A generated column's new expression (PostgreSQL 17's ``SET EXPRESSION``) recomputes every value.
 """
 
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from nyxops.sql import Node
 ID = "write-protected"
 MESSAGE = "This overwrites existing values of a protected column."
 HELP = "Write only where the column IS NULL (a backfill); to change existing values, unprotect the column first."
-NODES = ("UpdateStmt", "InsertStmt", "MergeStmt")
+NODES = ("UpdateStmt", "InsertStmt", "MergeStmt", "AlterTableStmt")
 FAIL = [
     "UPDATE workflow_insights SET embedding = NULL WHERE id > 0",
     "UPDATE public.workflow_insights SET embedding = '[1,2]' WHERE id = 1",
@@ -33,6 +34,7 @@ FAIL = [
     "MERGE INTO workflow_insights w USING s ON w.id = s.id WHEN MATCHED AND s.embedding IS NULL "
     "THEN UPDATE SET embedding = s.e",
     "DO $$ BEGIN EXECUTE format('UPDATE workflow_insights SET embedding = NULL WHERE id = %s', 7); END $$",
+    "ALTER TABLE workflow_insights ALTER COLUMN embedding SET EXPRESSION AS (NULL::vector)",
 ]
 PASS = [
     "UPDATE workflow_insights SET embedding = '[1,2]' WHERE embedding IS NULL AND id = 1",
@@ -44,6 +46,8 @@ PASS = [
     "UPDATE public.workflow_insights SET embedding = '[1]' WHERE public.workflow_insights.embedding IS NULL",
     "MERGE INTO workflow_insights w USING s ON w.id = s.id WHEN MATCHED AND w.embedding IS NULL "
     "THEN UPDATE SET embedding = s.e",
+    "ALTER TABLE workflow_insights ALTER COLUMN title SET EXPRESSION AS (upper(body))",
+    "ALTER TABLE workflow_insights ALTER COLUMN embedding DROP EXPRESSION",
 ]
 
 
@@ -63,7 +67,14 @@ def _protected(ctx: Scope, rel: Node, targets: list[Node]) -> list[tuple[str, tu
 def check(body: Node, ctx: Scope) -> Iterator[Hit]:
     rel = body.get("relation", {})
     writes: list[tuple[list[Node], Node | None, str]] = []
-    if "mergeWhenClauses" in body:
+    if "cmds" in body:  # ALTER TABLE
+        if body.get("objtype") in (None, "OBJECT_TABLE"):
+            for cmd in body["cmds"]:
+                command = cmd.get("AlterTableCmd", {})
+                if command.get("subtype") == "AT_SetExpression" and command.get("name"):
+                    target = [{"ResTarget": {"name": command["name"]}}]
+                    writes.append((target, None, "SET EXPRESSION recomputes every value"))
+    elif "mergeWhenClauses" in body:
         for when in body.get("mergeWhenClauses", []):
             clause = when.get("MergeWhenClause", {})
             if clause.get("commandType") == "CMD_UPDATE":
