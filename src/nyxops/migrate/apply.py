@@ -103,13 +103,9 @@ def _failure(pf: PendingFile, stmt: Statement, exc: psycopg.Error, journaled: in
     if journaled is None:
         undone = f"{pf.file.name} was rolled back: the database is as it was before this file."
     else:
-        committed = (
-            "no statement of it is committed"
-            if not journaled
-            else "statement 1 is committed"
-            if journaled == 1
-            else f"statements 1-{journaled} are committed"
-        )
+        committed = "no statement of it is committed"
+        if journaled:
+            committed = "statement 1 is committed" if journaled == 1 else f"statements 1-{journaled} are committed"
         undone = (
             f"{pf.file.name} is journaled (it has statements that cannot run in a transaction): {committed}, "
             f"statement {stmt.index + 1} and those after it are not, and the file is not recorded as applied. "
