@@ -3,7 +3,7 @@
 from nyxops.guard.runtime import protect_status
 from nyxops.migrate import history
 from nyxops.migrate.pending import states
-from nyxops.migrate.reconcile import invalid_indexes
+from nyxops.migrate.reconcile import invalid_indexes, pending_detaches
 from nyxops.names import QualifiedName
 from nyxops.verify import CheckResult, Context, failed, passed
 
@@ -17,9 +17,15 @@ def run(ctx: Context) -> CheckResult:
         configured = [QualifiedName.parse(c, parts=(2, 3)) for c in ctx.settings.protected_columns]
         protection = protect_status(conn, configured)
         invalid = invalid_indexes(conn)
+        detaching = pending_detaches(conn)
     bad = [f"{s.name}: {s.state}" for s in found if s.state != "applied"]
     bad += [
         f"INVALID index {index}: a concurrent build failed (REINDEX it, or resume its migration)" for index in invalid
+    ]
+    bad += [
+        f"partition {child} is pending detach from {parent}: a DETACH … CONCURRENTLY was interrupted (resume its "
+        f"migration, or ALTER TABLE {parent} DETACH PARTITION {child} FINALIZE)"
+        for child, parent in detaching
     ]
     figures = {
         "applied": sum(s.state == "applied" for s in found),

@@ -1,10 +1,11 @@
-"""Every configured embedding column exists with its type and dimension.
+"""Every configured embedding column exists with its type and dimension, in a logged table.
 
 A column silently dropped and re-added (the prisma incident) is still a ``vector(1536)``, but
-empty: this check sees the type, ``embeddings`` sees the values.
+empty: this check sees the type, ``embeddings`` sees the values. A table made UNLOGGED (by hand,
+outside migrations) keeps every value until the next crash empties it: this check says so first.
 """
 
-from nyxops.catalog import column_type, vector_dimension
+from nyxops.catalog import column_type, unlogged, vector_dimension
 from nyxops.names import QualifiedName
 from nyxops.verify import CheckResult, Context, failed, passed
 
@@ -23,6 +24,8 @@ def run(ctx: Context) -> CheckResult:
                 problems.append(f"{table}.{target.column} is missing")
             elif vector_dimension(kind) != target.dimension:
                 problems.append(f"{table}.{target.column} is {kind}, expected vector({target.dimension})")
+            for name in unlogged(conn, QualifiedName(table.schema, table.table)):
+                problems.append(f"{name} is UNLOGGED: the next crash empties it (ALTER TABLE {name} SET LOGGED)")
     if problems:
         return failed("; ".join(problems), **figures)
     return passed(f"{len(figures)} embedding columns present with their dimensions", **figures)

@@ -147,6 +147,32 @@ def test_pending_migration_and_missing_protect(healthy, migrations: Path) -> Non
     assert "0004_new.sql: unreviewed" in result.stdout and "protect trigger not installed" in result.stdout
 
 
+def test_an_unlogged_embeddings_table_and_a_detach_left_pending_fail(healthy) -> None:
+    """Nothing is lost yet in either case: the next crash empties the unlogged table, and the
+    half-detached partition is already missing from every query of its parent."""
+    env = healthy["env"]
+    _sql(env, "ALTER TABLE pipeline_insights SET UNLOGGED")
+    _sql(env, "CREATE TABLE events (id int, at date) PARTITION BY RANGE (at)")
+    _sql(env, "CREATE TABLE events_2019 PARTITION OF events FOR VALUES FROM ('2019-01-01') TO ('2020-01-01')")
+    with psycopg.connect(env["DATABASE_URL"]) as reader:  # an old reader: the detach's second step waits for it
+        reader.execute("SELECT count(*) FROM events")
+        with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+            conn.execute("SET lock_timeout = '500ms'")
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                conn.execute("ALTER TABLE events DETACH PARTITION events_2019 CONCURRENTLY")
+        reader.rollback()
+    results = _results(nyxops("verify", "--only", "schema", "--only", "migrations", "--json", env=env))
+    assert results["schema"]["status"] == "fail"
+    assert "public.pipeline_insights is UNLOGGED: the next crash empties it" in results["schema"]["reason"]
+    assert results["migrations"]["status"] == "fail"
+    assert "partition public.events_2019 is pending detach from public.events" in results["migrations"]["reason"]
+
+    _sql(env, "ALTER TABLE pipeline_insights SET LOGGED")
+    _sql(env, "ALTER TABLE events DETACH PARTITION events_2019 FINALIZE")
+    results = _results(nyxops("verify", "--only", "schema", "--only", "migrations", "--json", env=env))
+    assert {name: r["status"] for name, r in results.items()} == {"schema": "pass", "migrations": "pass"}, results
+
+
 @pytest.mark.parametrize(
     ("setup", "reason"),
     [

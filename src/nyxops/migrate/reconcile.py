@@ -130,6 +130,20 @@ def _detach(conn: psycopg.Connection, stmt: Statement, *, resuming: bool) -> Dec
     return Decision(True, f"the detach of {shown} was left pending by an interrupted run: finished it (FINALIZE)")
 
 
+_PENDING_DETACH = """
+SELECT format('%I.%I', cn.nspname, c.relname), format('%I.%I', pn.nspname, p.relname)
+FROM pg_catalog.pg_inherits i
+JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace
+JOIN pg_catalog.pg_class p ON p.oid = i.inhparent JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
+WHERE i.inhdetachpending ORDER BY 1
+"""
+
+
+def pending_detaches(conn: psycopg.Connection) -> list[tuple[str, str]]:
+    """(partition, parent) of every detach left pending (an interrupted ``DETACH … CONCURRENTLY``)."""
+    return [(str(r[0]), str(r[1])) for r in conn.execute(_PENDING_DETACH)]
+
+
 def invalid_indexes(conn: psycopg.Connection) -> list[str]:
     """Every INVALID index in the database (a failed concurrent build): ``schema.index (on table)``."""
     return [f"{r[0]} (on {r[1]})" for r in conn.execute(INVALID_INDEXES)]
