@@ -272,6 +272,8 @@ def test_a_detach_stopped_between_its_two_transactions_is_finished_on_the_rerun(
         assert "detached for good, with FINALIZE" in " ".join(stopped.stderr.split())
         reader.rollback()
     assert scalar(db_url, pending) is True
+    status = nyxops("migrate", "status", env=env)
+    assert status.code == 1 and "pending-detach" in status.stdout and "public.events_2019" in status.stdout
     with psycopg.connect(db_url, autocommit=True) as conn:
         try:  # what the statement itself does on a plain re-run
             conn.execute("ALTER TABLE events DETACH PARTITION events_2019 CONCURRENTLY")

@@ -117,12 +117,11 @@ def migrate_status(directory: Path | None, database_url: str | None, as_json: bo
         print(json.dumps([render.state_dict(s) for s in found], indent=2, default=str))
     else:
         render.status_table(found, out())
-    bad = [
-        s
-        for s in found
-        if s.state in ("drifted", "unreviewed", "changed-since-review", "missing-file", "invalid-index")
-    ]
-    finish(1 if bad else 0)
+    finish(1 if any(s.state in _NOT_WELL for s in found) else 0)
+
+
+_NOT_WELL = {"drifted", "unreviewed", "changed-since-review", "missing-file", "invalid-index", "pending-detach"}
+"""States that make ``migrate status`` exit 1 (pending files are expected between deploys)."""
 
 
 @migrate_app.command("plan")

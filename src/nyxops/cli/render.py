@@ -24,6 +24,7 @@ __all__ = ["escape"]
 _STATE_STYLE = {
     "applied": "green",
     "invalid-index": "bold red",
+    "pending-detach": "bold red",
     "pending": "cyan",
     "unreviewed": "yellow",
     "changed-since-review": "yellow",

@@ -92,7 +92,7 @@ def pending_migrations(env: Mapping[str, str], migrations: Path, cwd: Path) -> l
     if done.returncode not in (0, 1) or not done.stdout.strip():
         return None
     states = json.loads(done.stdout)
-    return [s["name"] for s in states if s["state"] not in ("applied", "invalid-index")]
+    return [s["name"] for s in states if s["state"] not in ("applied", "invalid-index", "pending-detach")]
 
 
 def protect_current(env: Mapping[str, str], cwd: Path) -> bool:

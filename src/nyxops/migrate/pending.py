@@ -26,7 +26,9 @@ _TRANSACTION_KEYWORDS = {"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT",
 class FileState:
     version: str
     name: str
-    state: str  # applied | drifted | pending | unreviewed | changed-since-review | missing-file | invalid-index
+    state: str
+    """applied | drifted | pending | unreviewed | changed-since-review | missing-file, or, for what an
+    interrupted concurrent statement left: invalid-index | pending-detach."""
     detail: str = ""
     applied: history.Applied | None = None
 

@@ -18,13 +18,20 @@ from nyxops.sql import parse_file
 
 
 def status(settings: Settings, directory: Path | None = None) -> list[FileState]:
-    """Each file's state, then any INVALID index (a failed concurrent build is not "all is well")."""
+    """Each file's state, then any INVALID index or partition pending detach (an interrupted
+    concurrent statement is not "all is well")."""
     conn = connect(settings.require_database_url(), "nyxops migrate status")
     try:
         found = states(directory or settings.migrations_dir, history.applied(conn))
         for index in reconcile.invalid_indexes(conn):
             detail = "a concurrent build failed; migrate apply rebuilds it when its file resumes, or REINDEX it"
             found.append(FileState("", index, "invalid-index", detail))
+        for child, parent in reconcile.pending_detaches(conn):
+            detail = (
+                f"from {parent}: a DETACH … CONCURRENTLY was interrupted; migrate apply finishes it when its file "
+                f"resumes, or run ALTER TABLE {parent} DETACH PARTITION {child} FINALIZE"
+            )
+            found.append(FileState("", child, "pending-detach", detail))
         return found
     finally:
         conn.close()
