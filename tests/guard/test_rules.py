@@ -197,3 +197,50 @@ def test_mixed_case_objects_are_shown_quoted_and_the_shown_name_allows_them() ->
     assert [f.allowed for f in allowed] == [True]
     unquoted = check(parse("-- nyxops:allow alter-column-type public.User.email\n" + finding.statement_text + ";"))
     assert {f.rule for f in unquoted} == {"alter-column-type", "unused-allow"}  # User folds to user: another table
+
+
+def _trigger_file(body: str, trigger: str = "BEFORE UPDATE ON workflow_insights FOR EACH ROW") -> str:
+    return (
+        "CREATE FUNCTION wi_touch() RETURNS trigger LANGUAGE plpgsql AS $$ DECLARE r record; BEGIN "
+        f"{body} RETURN NEW; END $$;\nCREATE TRIGGER wi_touch {trigger} EXECUTE FUNCTION wi_touch();\n"
+    )
+
+
+TRIGGER_OVERWRITES = {
+    "assigned": _trigger_file("IF NEW.title <> OLD.title THEN NEW.embedding := NULL; END IF;"),
+    "assigned, quoted, with =": _trigger_file('new."embedding" = NULL;'),
+    "selected into": _trigger_file("SELECT NULL INTO NEW.embedding;"),
+    "a copy of NEW": _trigger_file("r := NEW; r.embedding := NULL;"),
+    "the whole row": _trigger_file("NEW := jsonb_populate_record(NEW, '{}'::jsonb);"),
+    "the whole row, selected into": _trigger_file("SELECT * INTO NEW FROM workflow_insights LIMIT 1;"),
+    "insert or update": _trigger_file(
+        "NEW.embedding := NULL;", "BEFORE INSERT OR UPDATE OF title ON public.workflow_insights FOR EACH ROW"
+    ),
+    "replaced after its trigger": _trigger_file("NEW.updated_at := now();")
+    + "CREATE OR REPLACE FUNCTION wi_touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.embedding := NULL;"
+    " RETURN NEW; END $$;\n",
+}
+TRIGGER_KEEPS = {
+    "another column": _trigger_file("NEW.updated_at := now();"),
+    "the old value": _trigger_file("NEW.embedding := OLD.embedding; NEW := OLD;"),
+    "after the update": _trigger_file("NEW.embedding := NULL;", "AFTER UPDATE ON workflow_insights FOR EACH ROW"),
+    "new rows only": _trigger_file("NEW.embedding := NULL;", "BEFORE INSERT ON workflow_insights FOR EACH ROW"),
+    "per statement": _trigger_file("NEW.embedding := NULL;", "BEFORE UPDATE ON workflow_insights"),
+    "another table": _trigger_file("NEW.embedding := NULL;", "BEFORE UPDATE ON notes FOR EACH ROW"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRIGGER_OVERWRITES))
+def test_a_trigger_that_overwrites_the_protected_column_on_later_updates_blocks(case: str) -> None:
+    """Nothing is written while the file runs: every row the app updates afterwards loses its value."""
+    findings = [f for f in check(parse(TRIGGER_OVERWRITES[case])) if f.blocking]
+    assert [(f.rule, f.object) for f in findings] == [("write-protected", "public.workflow_insights.embedding")]
+    assert "before every UPDATE: each row the app updates from now on loses its value" in " ".join(findings[0].notes)
+    allow = "-- nyxops:allow write-protected public.workflow_insights.embedding\n"
+    every_statement_allowed = "".join(allow + line + "\n" for line in TRIGGER_OVERWRITES[case].splitlines())
+    assert any(f.blocking for f in check(parse(every_statement_allowed)))  # no comment allows it
+
+
+@pytest.mark.parametrize("case", sorted(TRIGGER_KEEPS))
+def test_a_trigger_that_keeps_the_protected_values_passes(case: str) -> None:
+    assert [f for f in check(parse(TRIGGER_KEEPS[case])) if f.blocking] == []

@@ -50,6 +50,34 @@ def test_prisma_drop_of_embedding_is_blocked_before_anything_runs(env, db_url, m
     assert scalar(db_url, EMBEDDINGS) == 382
 
 
+INVALIDATE_ON_EDIT = (
+    "CREATE FUNCTION wi_invalidate() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN\n"
+    "  IF NEW.title IS DISTINCT FROM OLD.title THEN NEW.embedding := NULL; END IF;\n"
+    "  RETURN NEW;\nEND $$;\n"
+    "CREATE TRIGGER wi_invalidate BEFORE UPDATE ON workflow_insights FOR EACH ROW EXECUTE FUNCTION wi_invalidate();\n"
+)
+
+
+def test_a_trigger_that_would_wipe_embeddings_on_the_apps_next_edits_is_refused(env, db_url, migrations: Path) -> None:
+    """The migration itself writes nothing: the loss comes later, one row per edit of the app,
+    where no migration guard looks. Run by hand, the same SQL does exactly that."""
+    add_migration(migrations, "0004_invalidate.sql", INVALIDATE_ON_EDIT)
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert "0004_invalidate.sql:5:47 [write-protected] public.workflow_insights.embedding" in result.stderr
+    assert snapshot(db_url) == before
+
+    with psycopg.connect(db_url) as conn:  # what it would have done: the app edits one title
+        conn.execute(INVALIDATE_ON_EDIT)
+        conn.execute(
+            "UPDATE workflow_insights SET title = title || '!' WHERE id = (SELECT min(id) FROM workflow_insights)"
+        )
+        assert conn.execute(EMBEDDINGS).fetchone() == (381,)
+        conn.rollback()
+    assert scalar(db_url, EMBEDDINGS) == 382
+
+
 def test_allowed_drop_of_an_unprotected_column_applies(env, db_url, migrations: Path) -> None:
     add_migration(
         migrations,

@@ -12,6 +12,7 @@ from nyxops.guard.model import Finding, Hit
 from nyxops.guard.policy import Policy
 from nyxops.guard.prefilter import BODY_WORDS, may_destroy
 from nyxops.guard.scope import Scope
+from nyxops.guard.trigger_writes import TriggerWrites
 from nyxops.guard.walk import Frame, Visit, function_name, visits
 from nyxops.names import QualifiedName, dotted, split_identifier
 from nyxops.sql import AllowDirective, Node, Statement
@@ -89,6 +90,7 @@ class FileCheck:
         self.deferred: dict[tuple[str, str], list[Finding]] = {}
         self.defined_at: dict[tuple[str, str], int] = {}
         self.triggers: list[_Trigger] = []
+        self.trigger_writes = TriggerWrites(self.scope)
         self.rules: dict[str, tuple[set[QualifiedName], str]] = {}
         self.watch: set[str] = {c.column.upper() for c in policy.protected if c.column}
         """Upper-cased names whose mention sends a statement to the parse tree (see ``may_destroy``)."""
@@ -128,8 +130,14 @@ class FileCheck:
                 scope.see(kind, node)
                 if kind == "CreateTrigStmt":
                     self._trigger(node)
-                elif kind == "RuleStmt":
-                    self._rule(node)
+                    hits = self.trigger_writes.trigger(node)
+                elif kind == "CreateFunctionStmt" and not visit.inner:
+                    hits = self.trigger_writes.function(node, stmt.text)
+                else:
+                    hits = []
+                    if kind == "RuleStmt":
+                        self._rule(node)
+                findings.extend(self._found("write-protected", hit, stmt, visit) for hit in hits)
         for finding in findings:
             unit = finding.unit
             if unit is not None:

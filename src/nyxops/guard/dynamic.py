@@ -187,3 +187,45 @@ def embedded_sql(code: str, whole: str | None = None) -> Iterator[Embedded]:
             else:  # an expression; an assignment is "target := expression"
                 expression = query.split(":=", 1)[1] if mode >= 3 and ":=" in query else query
                 yield Embedded("SELECT " + expression, expression, dynamic=False)
+
+
+def new_fields_assigned(whole: str) -> set[str]:
+    """The columns a PL/pgSQL trigger function may set on the row it returns; ``*`` for all of them.
+
+    In a BEFORE UPDATE trigger, each overwrites that column of every row the app later updates:
+    ``NEW.col := …``, ``SELECT … INTO NEW.col``, a field of a copy (``r := NEW; r.col := …``),
+    and ``NEW := …`` as a whole (``jsonb_populate_record``). Keeping the old value (``:= OLD.col``,
+    ``NEW := OLD``) is left out. ``whole`` is the CREATE FUNCTION statement.
+    """
+    tree: Any = load_tree(parser.parse_plpgsql_json(whole))
+    function = tree[0].get("PLpgSQL_function", {}) if isinstance(tree, list) and tree else {}
+    datums = function.get("datums", [])
+
+    def target(varno: int) -> str | None:
+        datum = datums[varno] if 0 <= varno < len(datums) else {}
+        if datum.get("PLpgSQL_rec", {}).get("refname") == "new":
+            return "*"
+        field = datum.get("PLpgSQL_recfield")
+        if field is None:
+            return None
+        parent = datums[field.get("recparentno", 0)].get("PLpgSQL_rec", {})
+        return None if parent.get("refname") == "old" else str(field.get("fieldname"))
+
+    found: set[str] = set()
+    for kind, node in walk(function.get("action", {})):
+        targets: list[int] = []
+        if kind == "PLpgSQL_stmt_assign":  # libpg_query leaves out a varno of 0: NEW, in a trigger function
+            query = node.get("expr", {}).get("PLpgSQL_expr", {}).get("query", "")
+            value = query.split(":=", 1)[-1] if ":=" in query else query.split("=", 1)[-1]
+            if _KEEPS_OLD.fullmatch(value):
+                continue
+            targets.append(int(node.get("varno", 0)))
+        elif kind == "PLpgSQL_row":
+            targets.extend(int(f.get("varno", 0)) for f in node.get("fields", []))
+        elif kind == "PLpgSQL_rec" and node.get("refname") == "new":  # SELECT … INTO NEW
+            found.add("*")
+        found.update(name for name in map(target, targets) if name is not None)
+    return found
+
+
+_KEEPS_OLD = re.compile(r'\s*old(?:\s*\.\s*(?:\w+|"[^"]+"))?\s*', re.I)
