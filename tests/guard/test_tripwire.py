@@ -325,6 +325,18 @@ def test_a_view_does_not_explain_rows_changed_under_a_protected_column(env, db_u
     assert snapshot(db_url) == before
 
 
+def _refused_at_run_time(env, db_url: str, migrations: Path, name: str, sql: str) -> tuple[str, str]:
+    """``sql`` (which creates a table ``side`` first) past lint, refused by apply with nothing changed:
+    apply's message on one line, and the plan's JSON."""
+    add_migration(migrations, name, sql)
+    assert nyxops("lint", str(migrations / name), env=env).code == 0  # lint can only warn
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert snapshot(db_url) == before and scalar(db_url, "SELECT to_regclass('side') IS NULL") is True
+    return " ".join(result.stderr.split()), nyxops("migrate", "plan", "--json", env=env).stdout
+
+
 PERSISTENCE = "SELECT relpersistence FROM pg_class WHERE oid = 'public.workflow_insights'::regclass"
 
 
@@ -343,19 +355,12 @@ def test_a_table_made_unlogged_is_refused_however_it_is_written(env, db_url, mig
         "DO $$ DECLARE t text := 'workflow' || '_insights'; BEGIN EXECUTE format('ALTER TABLE %I SET UNLOGGED', t);"
         " END $$;\n"
     )
-    add_migration(migrations, "0004_fast.sql", built)
-    assert nyxops("lint", str(migrations / "0004_fast.sql"), env=env).code == 0  # lint can only warn
-    before = snapshot(db_url)
-    result = nyxops("migrate", "apply", env=env)
-    assert result.code == 1, result.output
-    said = " ".join(result.stderr.split())
+    said, plan = _refused_at_run_time(env, db_url, migrations, "0004_fast.sql", built)
     assert "0004_fast.sql lost no row today, but: public.workflow_insights made unlogged" in said
-    assert snapshot(db_url) == before and scalar(db_url, PERSISTENCE) == "p"
-    assert scalar(db_url, "SELECT count(embedding) FROM workflow_insights") == 382
-    assert scalar(db_url, "SELECT to_regclass('side') IS NULL") is True
-    plan = nyxops("migrate", "plan", "--json", env=env)
-    refused = "apply would refuse, no allowed statement says so: public.workflow_insights made unlogged"
-    assert refused in plan.stdout
+    assert (
+        scalar(db_url, PERSISTENCE) == "p" and scalar(db_url, "SELECT count(embedding) FROM workflow_insights") == 382
+    )
+    assert "apply would refuse, no allowed statement says so: public.workflow_insights made unlogged" in plan
 
 
 def test_a_table_of_throwaway_data_is_made_unlogged_once_allowed(env, db_url, migrations: Path) -> None:
@@ -379,18 +384,10 @@ def test_a_partition_detached_however_it_is_written_is_refused_until_allowed(env
         "DO $$ DECLARE p text := 'events_' || '2019'; c text := 'd' || 'ogs'; BEGIN EXECUTE format('ALTER TABLE events DETACH PARTITION %I', p);"
         " EXECUTE format('ALTER TABLE %I NO INHERIT animals', c); END $$;\n"
     )
-    add_migration(migrations, "0005_archive.sql", built)
-    assert nyxops("lint", str(migrations / "0005_archive.sql"), env=env).code == 0  # lint can only warn
-    before = snapshot(db_url)
-    result = nyxops("migrate", "apply", env=env)
-    assert result.code == 1, result.output
-    said = " ".join(result.stderr.split())
+    said, plan = _refused_at_run_time(env, db_url, migrations, "0005_archive.sql", built)
     assert "public.events_2019 detached from public.events (every query of it misses these rows)" in said
-    assert "public.dogs detached from public.animals" in said
-    assert snapshot(db_url) == before and scalar(db_url, "SELECT count(*) FROM events") == 2
-    assert scalar(db_url, "SELECT to_regclass('side') IS NULL") is True
-    plan = nyxops("migrate", "plan", "--json", env=env)
-    assert "apply would refuse, no allowed statement says so: public.dogs detached from public.animals" in plan.stdout
+    assert "public.dogs detached from public.animals" in said and scalar(db_url, "SELECT count(*) FROM events") == 2
+    assert "apply would refuse, no allowed statement says so: public.dogs detached from public.animals" in plan
 
     allowed = "-- moved to cold storage\n-- nyxops:allow detach-partition public.events_2019\n"
     add_migration(migrations, "0005_archive.sql", allowed + "ALTER TABLE events DETACH PARTITION events_2019;\n")
