@@ -210,6 +210,7 @@ TRIGGER_OVERWRITES = {
     "assigned": _trigger_file("IF NEW.title <> OLD.title THEN NEW.embedding := NULL; END IF;"),
     "assigned, quoted, with =": _trigger_file('new."embedding" = NULL;'),
     "selected into": _trigger_file("SELECT NULL INTO NEW.embedding;"),
+    "another column's old value": _trigger_file("NEW.embedding := OLD.title;"),
     "a copy of NEW": _trigger_file("r := NEW; r.embedding := NULL;"),
     "the whole row": _trigger_file("NEW := jsonb_populate_record(NEW, '{}'::jsonb);"),
     "the whole row, selected into": _trigger_file("SELECT * INTO NEW FROM workflow_insights LIMIT 1;"),

@@ -201,31 +201,42 @@ def new_fields_assigned(whole: str) -> set[str]:
     function = tree[0].get("PLpgSQL_function", {}) if isinstance(tree, list) and tree else {}
     datums = function.get("datums", [])
 
+    def datum(varno: int) -> Node:
+        return datums[varno] if 0 <= varno < len(datums) else {}
+
     def target(varno: int) -> str | None:
-        datum = datums[varno] if 0 <= varno < len(datums) else {}
-        if datum.get("PLpgSQL_rec", {}).get("refname") == "new":
+        if datum(varno).get("PLpgSQL_rec", {}).get("refname") == "new":
             return "*"
-        field = datum.get("PLpgSQL_recfield")
+        field = datum(varno).get("PLpgSQL_recfield")
         if field is None:
             return None
-        parent = datums[field.get("recparentno", 0)].get("PLpgSQL_rec", {})
+        parent = datum(field.get("recparentno", 0)).get("PLpgSQL_rec", {})
         return None if parent.get("refname") == "old" else str(field.get("fieldname"))
 
     found: set[str] = set()
     for kind, node in walk(function.get("action", {})):
-        targets: list[int] = []
+        names: list[str | None] = []
         if kind == "PLpgSQL_stmt_assign":  # libpg_query leaves out a varno of 0: NEW, in a trigger function
+            name = target(int(node.get("varno", 0)))
             query = node.get("expr", {}).get("PLpgSQL_expr", {}).get("query", "")
-            value = query.split(":=", 1)[-1] if ":=" in query else query.split("=", 1)[-1]
-            if _KEEPS_OLD.fullmatch(value):
-                continue
-            targets.append(int(node.get("varno", 0)))
+            if name is not None and not _keeps_old(name, query):
+                names.append(name)
         elif kind == "PLpgSQL_row":
-            targets.extend(int(f.get("varno", 0)) for f in node.get("fields", []))
+            names.extend(target(int(f.get("varno", 0))) for f in node.get("fields", []))
         elif kind == "PLpgSQL_rec" and node.get("refname") == "new":  # SELECT … INTO NEW
-            found.add("*")
-        found.update(name for name in map(target, targets) if name is not None)
+            names.append("*")
+        found.update(name for name in names if name is not None)
     return found
 
 
-_KEEPS_OLD = re.compile(r'\s*old(?:\s*\.\s*(?:\w+|"[^"]+"))?\s*', re.I)
+def _keeps_old(name: str, assignment: str) -> bool:
+    """``NEW := OLD`` or ``NEW.col := OLD.col``, the same column: the value stays what it was."""
+    value = assignment.split(":=", 1)[-1] if ":=" in assignment else assignment.split("=", 1)[-1]
+    parts = [p.strip() for p in value.strip().split(".")]
+    if not parts or parts[0].lower() != "old":
+        return False
+    if name == "*":
+        return len(parts) == 1
+    column = parts[1] if len(parts) == 2 else ""
+    unquoted = column[1:-1] if column[:1] == column[-1:] == '"' and len(column) > 1 else column.lower()
+    return unquoted == name
