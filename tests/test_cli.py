@@ -147,6 +147,8 @@ def test_demo_runs_the_main_job_end_to_end() -> None:
                    "static guard: drop-column public.workflow_insights.embedding", "refused: nyxops protect",
                    "embeddings still present: 382"):  # fmt: skip
         assert marker in result.stdout, marker
+    [rule] = [line for line in result.stdout.splitlines() if "3. nyxops migrate apply" in line]
+    assert len(rule) <= 100, rule  # a section's rule, not a line the console's width
 
 
 def test_demo_keep_leaves_the_server_running_and_says_how_to_go_on() -> None:

@@ -26,6 +26,11 @@ from nyxops.verify import Context
 from nyxops.verify.runner import default_checks_dir, discover, run_checks
 
 
+def _section(console: Console, title: str) -> None:
+    """A titled rule at most 100 columns wide: in a pipe the console is 400 (tables keep full names)."""
+    console.print(Rule(title), width=min(console.width, 100))
+
+
 def run_demo(console: Console, *, keep: bool = False) -> None:
     with embedded_postgres("nyxdemo-", keep=keep) as admin_url:
         with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -36,20 +41,20 @@ def run_demo(console: Console, *, keep: bool = False) -> None:
         os.environ.pop("NYXOPS_HOST", None)
         settings = load_settings(database_url=url)
         migrations = settings.migrations_dir
-        console.print(Rule("1. nyxops lint migrations/  (static guard, no database)"))
+        _section(console, "1. nyxops lint migrations/  (static guard, no database)")
         report = lint([migrations], Policy.from_names(settings.protected_columns))
         render_lint.lint_text(report, console)
-        console.print(Rule("2. nyxops migrate plan  (runs for real, rolled back)"))
+        _section(console, "2. nyxops migrate plan  (runs for real, rolled back)")
         render.plan_report(plan(settings), console)
-        console.print(Rule("3. nyxops migrate apply"))
+        _section(console, "3. nyxops migrate apply")
         runs = apply(settings)
         for r in runs:
             console.print(f"applied {r.name}: {len(r.statements)} statement(s) in {r.ms:.0f} ms")
         if runs:
             render.census_table(runs[0].before, runs[-1].after, console, "census: nothing lost")
-        console.print(Rule("4. nyxops migrate status"))
+        _section(console, "4. nyxops migrate status")
         render.status_table(status(settings), console)
-        console.print(Rule("5. nyxops protect install, then nyxops verify --only schema,embeddings,migrations"))
+        _section(console, "5. nyxops protect install, then nyxops verify --only schema,embeddings,migrations")
         from nyxops.db import connect
         from nyxops.guard.runtime import protect_install
         from nyxops.names import QualifiedName
@@ -60,7 +65,7 @@ def run_demo(console: Console, *, keep: bool = False) -> None:
         results = run_checks(ctx, discover(default_checks_dir()), ["schema", "embeddings", "migrations"])
         render_ops.verify_table(results, console)
         _incident(console, url, settings.protected_columns)
-        console.print(Rule("now on your own folder"))
+        _section(console, "now on your own folder")
         if keep:
             console.print(f"server left running: export DATABASE_URL='{url}'")
         else:
@@ -85,7 +90,7 @@ def _incident(console: Console, url: str, protected: list[str]) -> None:
     from nyxops.guard.check import check
     from nyxops.sql import parse
 
-    console.print(Rule("6. the incident: prisma db push drops workflow_insights.embedding"))
+    _section(console, "6. the incident: prisma db push drops workflow_insights.embedding")
     for finding in check(parse(PRISMA_DROP, "prisma-push.sql"), Policy.from_names(protected)):
         console.print(f"static guard: [bold red]{finding.rule}[/] {finding.object}: {finding.message}")
     with psycopg.connect(url, application_name="prisma-db-push") as conn:
