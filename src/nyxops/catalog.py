@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import psycopg
 
 from nyxops.names import QualifiedName
@@ -40,3 +42,31 @@ WHERE c.relpersistence = 'u' AND c.oid IN (
 def unlogged(conn: psycopg.Connection, table: QualifiedName) -> list[str]:
     """The table, or those of its partitions and children, that are UNLOGGED: the next crash empties them."""
     return [str(r[0]) for r in conn.execute(_UNLOGGED, {"schema": table.schema, "table": table.table})]
+
+
+class Inherit(NamedTuple):
+    """A partition or inheritance child of a table, and its parent."""
+
+    child_oid: int
+    parent_oid: int
+    child: QualifiedName
+    parent: QualifiedName
+    detach_pending: bool
+    """Left half detached by an interrupted ``DETACH PARTITION … CONCURRENTLY``."""
+
+
+_INHERITS = """
+SELECT i.inhrelid::bigint, i.inhparent::bigint, cn.nspname, c.relname, pn.nspname, p.relname, i.inhdetachpending
+FROM pg_catalog.pg_inherits i
+JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace
+JOIN pg_catalog.pg_class p ON p.oid = i.inhparent JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
+WHERE c.relkind IN ('r', 'p', 'f') ORDER BY 3, 4, 5, 6
+"""
+
+
+def inherits(conn: psycopg.Connection) -> list[Inherit]:
+    """Every table's partitions and inheritance children (an index's partitions left out)."""
+    return [
+        Inherit(int(r[0]), int(r[1]), QualifiedName(r[2], r[3]), QualifiedName(r[4], r[5]), bool(r[6]))
+        for r in conn.execute(_INHERITS)
+    ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from nyxops.guard import registry
 from nyxops.guard.created import CreatedTables
@@ -12,7 +11,7 @@ from nyxops.guard.model import Finding, Hit
 from nyxops.guard.policy import Policy
 from nyxops.guard.prefilter import BODY_WORDS, may_destroy
 from nyxops.guard.scope import Scope
-from nyxops.guard.trigger_writes import TriggerWrites
+from nyxops.guard.trigger_writes import Trigger, TriggerWrites
 from nyxops.guard.walk import Frame, Visit, function_name, visits
 from nyxops.names import QualifiedName, dotted, split_identifier
 from nyxops.sql import AllowDirective, Node, Statement
@@ -58,14 +57,8 @@ UNALLOWABLE = {"guard-tamper"}
 """Rules no allow comment can allow: a migration never switches the guard off."""
 
 
-@dataclass
-class _Trigger:
-    tables: tuple[QualifiedName, ...]
-    events: set[str]
-    unit: tuple[str, str]
-
-
 _TRIGGER_EVENTS = {4: "CMD_INSERT", 8: "CMD_DELETE", 16: "CMD_UPDATE", 32: "CMD_TRUNCATE"}
+_TRIGGER_BEFORE = 2  # CreateTrigStmt's timing bit (TRIGGER_TYPE_BEFORE)
 _WRITE_EVENT = {
     "InsertStmt": "CMD_INSERT",
     "UpdateStmt": "CMD_UPDATE",
@@ -89,8 +82,8 @@ class FileCheck:
         self.created = CreatedTables(self.scope)
         self.deferred: dict[tuple[str, str], list[Finding]] = {}
         self.defined_at: dict[tuple[str, str], int] = {}
-        self.triggers: list[_Trigger] = []
-        self.trigger_writes = TriggerWrites(self.scope)
+        self.triggers: list[Trigger] = []
+        self.trigger_writes = TriggerWrites(self.scope, self.triggers)
         self.rules: dict[str, tuple[set[QualifiedName], str]] = {}
         self.watch: set[str] = {c.column.upper() for c in policy.protected if c.column}
         """Upper-cased names whose mention sends a statement to the parse tree (see ``may_destroy``)."""
@@ -128,15 +121,13 @@ class FileCheck:
                 findings.extend(self._set_off(kind, node, stmt, frame))
             if frame is None:
                 scope.see(kind, node)
+                hits: list[Hit] = []
                 if kind == "CreateTrigStmt":
-                    self._trigger(node)
-                    hits = self.trigger_writes.trigger(node)
+                    hits = self.trigger_writes.trigger(self._trigger(node))
                 elif kind == "CreateFunctionStmt" and not visit.inner:
                     hits = self.trigger_writes.function(node, stmt.text)
-                else:
-                    hits = []
-                    if kind == "RuleStmt":
-                        self._rule(node)
+                elif kind == "RuleStmt":
+                    self._rule(node)
                 findings.extend(self._found("write-protected", hit, stmt, visit) for hit in hits)
         for finding in findings:
             unit = finding.unit
@@ -208,13 +199,18 @@ class FileCheck:
         self.rules[node.get("rulename", "?")] = (set(tables), node.get("event", ""))
         self.watch.update(t.table.upper() for t in tables)
 
-    def _trigger(self, node: Node) -> None:
+    def _trigger(self, node: Node) -> Trigger:
         mask = int(node.get("events", 0))
         events = {name for bit, name in _TRIGGER_EVENTS.items() if mask & bit}
-        tables = self.scope.tables(node.get("relation", {}))
-        self.triggers.append(_Trigger(tables, events, ("function", function_name(node.get("funcname", [])))))
+        rel = node.get("relation", {})
+        tables = self.scope.tables(rel)
+        function = ("function", function_name(node.get("funcname", [])))
+        before_row = bool(node.get("row")) and bool(int(node.get("timing", 0)) & _TRIGGER_BEFORE)
+        trigger = Trigger(tables, events, function, node.get("trigname", "?"), before_row, rel.get("location"))
+        self.triggers.append(trigger)
         for table in tables:
             self.watch.add(table.table.upper())
+        return trigger
 
     def _view_keeps_old_name(self, stmt: Statement) -> None:
         if stmt.kind != "ViewStmt":

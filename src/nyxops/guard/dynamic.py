@@ -9,6 +9,7 @@ runtime guard, which sees the real statement when it runs.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -159,6 +160,13 @@ _BUILDERS: dict[str, Callable[[list[str]], str | None]] = {
 ``quote_ident`` always quotes: the same identifier PostgreSQL means when it quotes only as needed."""
 
 
+@functools.lru_cache(maxsize=8)
+def _plpgsql(whole: str) -> Any:
+    """pglast's PL/pgSQL tree of a CREATE FUNCTION (read only): a trigger function's is read twice,
+    by the walk (``embedded_sql``) and by ``new_fields_assigned``, and parsed once."""
+    return load_tree(parser.parse_plpgsql_json(whole))
+
+
 def embedded_sql(code: str, whole: str | None = None) -> Iterator[Embedded]:
     """Every piece of SQL of a PL/pgSQL body: statements, expressions (``PERFORM f()``, ``x := f()``,
     ``FOR r IN query``, conditions) and what ``EXECUTE`` runs, when it can be read.
@@ -169,7 +177,7 @@ def embedded_sql(code: str, whole: str | None = None) -> Iterator[Embedded]:
     wrapper = (
         whole or f"CREATE FUNCTION nyxops_body() RETURNS void LANGUAGE plpgsql AS $nyxops_body${code}$nyxops_body$"
     )
-    tree: Any = load_tree(parser.parse_plpgsql_json(wrapper))
+    tree = _plpgsql(wrapper)
     executed: set[int] = set()
     for kind, node in walk(tree):
         if kind in ("PLpgSQL_stmt_dynexecute", "PLpgSQL_stmt_dynfors", "PLpgSQL_stmt_open"):
@@ -197,7 +205,7 @@ def new_fields_assigned(whole: str) -> set[str]:
     and ``NEW := …`` as a whole (``jsonb_populate_record``). Keeping the old value (``:= OLD.col``,
     ``NEW := OLD``) is left out. ``whole`` is the CREATE FUNCTION statement.
     """
-    tree: Any = load_tree(parser.parse_plpgsql_json(whole))
+    tree = _plpgsql(whole)
     function = tree[0].get("PLpgSQL_function", {}) if isinstance(tree, list) and tree else {}
     datums = function.get("datums", [])
 

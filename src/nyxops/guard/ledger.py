@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from nyxops import catalog
 from nyxops.guard.walk import visits
 from nyxops.names import QualifiedName
 from nyxops.sql import Statement
@@ -125,13 +126,6 @@ class Snapshot:
     """(child oid, parent oid) -> their names: the partitions and inheritance children of tables."""
 
 
-_INHERITS = """
-SELECT i.inhrelid::bigint, i.inhparent::bigint, cn.nspname, c.relname, pn.nspname, p.relname
-FROM pg_catalog.pg_inherits i
-JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace
-JOIN pg_catalog.pg_class p ON p.oid = i.inhparent JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
-WHERE c.relkind IN ('r', 'p', 'f') AND NOT i.inhdetachpending
-"""
 _EXISTING = "SELECT oid::bigint FROM pg_catalog.pg_class WHERE oid = ANY(%s::oid[])"
 _DROPPED = "SELECT object_type, identity FROM pg_temp.nyxops_dropped WHERE n > %s ORDER BY n"
 _DROPPED_SO_FAR = "SELECT coalesce(max(n), 0) FROM pg_temp.nyxops_dropped"
@@ -153,8 +147,8 @@ def snapshot(conn: psycopg.Connection) -> Snapshot:
 
 
 def _inherits(conn: psycopg.Connection) -> dict[tuple[int, int], tuple[QualifiedName, QualifiedName]]:
-    rows = conn.execute(_INHERITS)
-    return {(int(r[0]), int(r[1])): (QualifiedName(r[2], r[3]), QualifiedName(r[4], r[5])) for r in rows}
+    """Whole partitions and children only: a pending detach is the static rule's and status's to report."""
+    return {(i.child_oid, i.parent_oid): (i.child, i.parent) for i in catalog.inherits(conn) if not i.detach_pending}
 
 
 def read(conn: psycopg.Connection, before: Snapshot) -> Ledger:

@@ -20,24 +20,30 @@ from nyxops.guard.walk import function_name
 from nyxops.names import QualifiedName
 from nyxops.sql import Node
 
-_BEFORE, _UPDATE = 2, 16  # CreateTrigStmt's timing and events bits (TRIGGER_TYPE_BEFORE, _UPDATE)
-
 
 @dataclass
-class _OnUpdate:
-    name: str
-    function: str
+class Trigger:
+    """A trigger the file created: what fires it (tables, events) and the unit it runs."""
+
     tables: tuple[QualifiedName, ...]
-    location: int | None
+    events: set[str]
+    unit: tuple[str, str]
+    """("function", name): its function, matched as calls are."""
+    name: str = "?"
+    before_row: bool = False
+    """BEFORE … FOR EACH ROW: what its function sets on NEW is what gets written."""
+    location: int | None = None
+    """Where its table is named in CREATE TRIGGER."""
 
 
 @dataclass
 class TriggerWrites:
-    """The file's trigger functions (what each sets on NEW) and its BEFORE UPDATE row triggers."""
+    """The file's trigger functions (what each sets on NEW), read against the file's triggers."""
 
     scope: Scope
+    triggers: list[Trigger]
+    """The file's triggers so far (the checker's own list, shared)."""
     sets: dict[str, set[str]] = field(default_factory=dict)
-    triggers: list[_OnUpdate] = field(default_factory=list)
 
     def function(self, node: Node, whole: str | None) -> list[Hit]:
         """A CREATE [OR REPLACE] FUNCTION … RETURNS trigger: hits for triggers of this file already using it."""
@@ -50,22 +56,17 @@ class TriggerWrites:
             self.sets[name] = dynamic.new_fields_assigned(whole)
         except (parser.ParseError, RecursionError):
             return []  # the body's own problem is reported where it is walked
-        return [hit for trig in self.triggers if trig.function == name for hit in self._hits(trig, None)]
+        return [hit for trig in self.triggers if trig.unit[1] == name for hit in self._hits(trig, None)]
 
-    def trigger(self, node: Node) -> list[Hit]:
-        """A CREATE TRIGGER: hits when it is BEFORE UPDATE, per row, running a function that sets a protected column."""
-        timing, events = int(node.get("timing", 0)), int(node.get("events", 0))
-        if not node.get("row") or not timing & _BEFORE or not events & _UPDATE:
-            return []
-        rel = node.get("relation", {})
-        function = function_name(node.get("funcname", []))
-        trig = _OnUpdate(node.get("trigname", "?"), function, self.scope.tables(rel), rel.get("location"))
-        self.triggers.append(trig)
+    def trigger(self, trig: Trigger) -> list[Hit]:
+        """A CREATE TRIGGER: hits when it runs, per row, before an UPDATE, a function that sets a protected column."""
         return self._hits(trig, trig.location)
 
-    def _hits(self, trig: _OnUpdate, location: int | None) -> list[Hit]:
+    def _hits(self, trig: Trigger, location: int | None) -> list[Hit]:
         """``location``: the trigger's table in CREATE TRIGGER; None (the statement) in a later CREATE FUNCTION."""
-        fields = self.sets.get(trig.function, set())
+        if not trig.before_row or "CMD_UPDATE" not in trig.events:
+            return []
+        fields = self.sets.get(trig.unit[1], set())
         hits = []
         for col in self.scope.protected:
             if col.column is None or not any((t.schema, t.table) == (col.schema, col.table) for t in trig.tables):
@@ -73,7 +74,7 @@ class TriggerWrites:
             if "*" in fields or col.column in fields:
                 what = f"NEW.{col.column}" if col.column in fields else "the whole NEW row"
                 detail = (
-                    f"trigger {trig.name} runs {trig.function}(), which sets {what} before every UPDATE: each row "
+                    f"trigger {trig.name} runs {trig.unit[1]}(), which sets {what} before every UPDATE: each row "
                     "the app updates from now on loses its value"
                 )
                 hits.append(Hit(str(col), location, columns=(col,), detail=detail))

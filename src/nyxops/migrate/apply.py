@@ -111,8 +111,9 @@ def _failure(pf: PendingFile, stmt: Statement, exc: psycopg.Error, journaled: in
             f"statement {stmt.index + 1} and those after it are not, and the file is not recorded as applied. "
             f"Fix the cause and run migrate apply again: it resumes at statement {stmt.index + 1}"
         )
-        if not stmt.transactional and reconcile.on_rerun(stmt):
-            undone += f" ({reconcile.on_rerun(stmt)})"
+        rerun = "" if stmt.transactional else reconcile.on_rerun(stmt)
+        if rerun:
+            undone += f" ({rerun})"
         undone += "."
     return f"{pf.file.path}:{stmt.line}: statement {stmt.index + 1} failed: {what}.{hint}\n  {first}\n{undone}"
 

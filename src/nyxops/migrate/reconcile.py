@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from nyxops import catalog
+from nyxops.names import QualifiedName
 from nyxops.sql import Statement
 
 _INDEX = """
@@ -36,14 +38,6 @@ JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
 JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE NOT i.indisvalid AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1
-"""
-
-
-_DETACHING = """
-SELECT i.inhdetachpending FROM pg_catalog.pg_inherits i
-JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace
-JOIN pg_catalog.pg_class p ON p.oid = i.inhparent JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
-WHERE c.relname = %s AND cn.nspname = %s AND p.relname = %s AND pn.nspname = %s
 """
 
 
@@ -117,31 +111,23 @@ def _detach(conn: psycopg.Connection, stmt: Statement, *, resuming: bool) -> Dec
     if len(cmds) != 1 or len(detach) != 1:
         return Decision(False)
     parent, child = stmt.body["relation"], detach[0].get("def", {}).get("PartitionCmd", {}).get("name", {})
-    parent_name = (parent.get("schemaname") or _first_schema(conn), parent["relname"])
-    child_name = (child.get("schemaname") or _first_schema(conn), child.get("relname", ""))
-    row = conn.execute(_DETACHING, (child_name[1], child_name[0], parent_name[1], parent_name[0])).fetchone()
-    shown = f"{'.'.join(child_name)} from {'.'.join(parent_name)}"
-    if row is None:
+    parent_name = QualifiedName(parent.get("schemaname") or _first_schema(conn), parent["relname"])
+    child_name = QualifiedName(child.get("schemaname") or _first_schema(conn), child.get("relname", ""))
+    pair = [i for i in catalog.inherits(conn) if (i.child, i.parent) == (child_name, parent_name)]
+    shown = f"{child_name} from {parent_name}"
+    if not pair:
         return Decision(resuming, f"partition {shown} is already detached" if resuming else "")
-    if not row[0]:
+    if not pair[0].detach_pending:
         return Decision(False)
     finalize = sql.SQL("ALTER TABLE {} DETACH PARTITION {} FINALIZE")
-    conn.execute(finalize.format(sql.Identifier(*parent_name), sql.Identifier(*child_name)))
+    parent_id = sql.Identifier(parent_name.schema, parent_name.table)
+    conn.execute(finalize.format(parent_id, sql.Identifier(child_name.schema, child_name.table)))
     return Decision(True, f"the detach of {shown} was left pending by an interrupted run: finished it (FINALIZE)")
-
-
-_PENDING_DETACH = """
-SELECT format('%I.%I', cn.nspname, c.relname), format('%I.%I', pn.nspname, p.relname)
-FROM pg_catalog.pg_inherits i
-JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace
-JOIN pg_catalog.pg_class p ON p.oid = i.inhparent JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
-WHERE i.inhdetachpending ORDER BY 1
-"""
 
 
 def pending_detaches(conn: psycopg.Connection) -> list[tuple[str, str]]:
     """(partition, parent) of every detach left pending (an interrupted ``DETACH … CONCURRENTLY``)."""
-    return [(str(r[0]), str(r[1])) for r in conn.execute(_PENDING_DETACH)]
+    return [(str(i.child), str(i.parent)) for i in catalog.inherits(conn) if i.detach_pending]
 
 
 def invalid_indexes(conn: psycopg.Connection) -> list[str]:
