@@ -14,10 +14,12 @@ counts as named when the file names one of its ancestors without ``ONLY``; a tab
 named when the file names a view that reads it (an ``UPDATE`` of an updatable view lands there),
 unless it holds a protected column.
 
-Two changes lose no row that day and are refused whether or not the file names the table, unless
-an allowed finding of their rule names it (``quiet_losses``): a table made unlogged
-(``relpersistence``: the next crash empties it) and a partition or child detached from its parent
-(``pg_inherits``: every query of the parent misses its rows).
+Three changes lose no row that day and are refused whether or not the file names the table
+(``quiet_losses``): a table made unlogged (``relpersistence``: the next crash empties it) and a
+partition or child detached from its parent (``pg_inherits``: every query of the parent misses its
+rows), unless an allowed finding of their rule names it; and a BEFORE UPDATE row trigger armed on
+a protected column's table whose function sets that column (guard/trigger_watch.py: each row the
+app updates from then on loses its value), which no allow comment lets through.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from nyxops import catalog
+from nyxops.guard import trigger_watch
 from nyxops.guard.walk import visits
 from nyxops.names import QualifiedName
 from nyxops.sql import Statement
@@ -87,6 +90,8 @@ class Entry:
     """The tables it is a partition or an inheritance child of, nearest first."""
     views: tuple[QualifiedName, ...] = ()
     """The views that read it: a write through an updatable view lands in its table."""
+    armed: tuple[trigger_watch.Armed, ...] = ()
+    """BEFORE UPDATE row triggers the file armed on it whose functions set columns on NEW."""
 
     def describe(self) -> str:
         parts = []
@@ -101,6 +106,9 @@ class Entry:
         if self.detached_from:
             parents = ", ".join(map(str, self.detached_from))
             parts.append(f"detached from {parents} (every query of it misses these rows)")
+        for arm in self.armed:
+            fields = "the whole NEW row" if "*" in arm.fields else ", ".join(f"NEW.{f}" for f in sorted(arm.fields))
+            parts.append(f"trigger {arm.trigger} now runs {arm.function}(), which sets {fields} before every UPDATE")
         return f"{self.table}: " + ", ".join(parts)
 
 
@@ -124,6 +132,8 @@ class Snapshot:
     dropped: int = 0
     inherits: dict[tuple[int, int], tuple[QualifiedName, QualifiedName]] = field(default_factory=dict)
     """(child oid, parent oid) -> their names: the partitions and inheritance children of tables."""
+    triggers: trigger_watch.Triggers = field(default_factory=dict)
+    """The BEFORE UPDATE row triggers, with what decides what they write."""
 
 
 _EXISTING = "SELECT oid::bigint FROM pg_catalog.pg_class WHERE oid = ANY(%s::oid[])"
@@ -143,7 +153,7 @@ def snapshot(conn: psycopg.Connection) -> Snapshot:
     if _has_drops_table(conn):
         row = conn.execute(_DROPPED_SO_FAR).fetchone()
         dropped = int(row[0]) if row else 0
-    return Snapshot(files, rows, dropped, _inherits(conn))
+    return Snapshot(files, rows, dropped, _inherits(conn), trigger_watch.read(conn))
 
 
 def _inherits(conn: psycopg.Connection) -> dict[tuple[int, int], tuple[QualifiedName, QualifiedName]]:
@@ -171,6 +181,8 @@ def read(conn: psycopg.Connection, before: Snapshot) -> Ledger:
         if old_persistence == "p" and persistence == "u":
             entries.setdefault(oid, Entry(name)).unlogged = True
     _detached(conn, before, entries)
+    for oid, arms in trigger_watch.armed(conn, before.triggers, set(before.files)).items():
+        entries.setdefault(oid, Entry(before.files[oid][0])).armed = tuple(arms)
     if entries:
         for oid, schema, name in conn.execute(_ANCESTORS, (list(entries),)):
             entry = entries[int(oid)]
@@ -261,8 +273,11 @@ class Quiet:
         return f"{self.table} {self.what}"
 
 
-def quiet_losses(ledger: Ledger, allowed: Mapping[str, Iterable[QualifiedName]]) -> list[Quiet]:
-    """Each table made unlogged or detached that no allowed finding of that rule names.
+def quiet_losses(
+    ledger: Ledger, allowed: Mapping[str, Iterable[QualifiedName]], protected: Iterable[QualifiedName] = ()
+) -> list[Quiet]:
+    """Each table made unlogged or detached that no allowed finding of that rule names, and each
+    trigger armed to overwrite a ``protected`` column (which nothing allows).
 
     Checked whether or not the file names the table: the static rules read only what is written,
     and ``EXECUTE 'ALTER TABLE ' || t || ' SET UNLOGGED'`` is written nowhere.
@@ -278,6 +293,25 @@ def quiet_losses(ledger: Ledger, allowed: Mapping[str, Iterable[QualifiedName]])
             out.append(
                 Quiet("detach-partition", entry.table, f"detached from {parents} (every query of it misses these rows)")
             )
+        out.extend(_overwrites_later(entry, protected))
+    return out
+
+
+def _overwrites_later(entry: Entry, protected: Iterable[QualifiedName]) -> list[Quiet]:
+    """A partition's trigger cloned from its parent's counts for the parent's protected column."""
+    tables = {(t.schema, t.table) for t in (entry.table, *entry.ancestors)}
+    out = []
+    for col in protected:
+        if col.column is None or (col.schema, col.table) not in tables:
+            continue
+        for arm in entry.armed:
+            what = arm.sets(col.column)
+            if what is not None:
+                detail = (
+                    f"trigger {arm.trigger} now runs {arm.function}(), which sets {what} before every UPDATE: "
+                    f"each row the app updates from now on loses its {col}"
+                )
+                out.append(Quiet("write-protected", entry.table, detail))
     return out
 
 

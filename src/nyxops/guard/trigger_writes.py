@@ -4,7 +4,8 @@
 while the migration runs: it overwrites the value of each row the app updates afterwards, where
 no migration guard looks. The file creates both the function and the trigger (CREATE TRIGGER
 needs the function to exist), in either order of replacement: a function replaced after its
-trigger exists counts too. A function created by an earlier file cannot be read here.
+trigger exists counts too. A function created by an earlier file cannot be read here: the ledger
+reads it from the catalog at run time (guard/trigger_watch.py).
 """
 
 from __future__ import annotations

@@ -152,13 +152,21 @@ class _Guarded:
         if self.armed is not None:
             overwrite.check(conn, self.armed)
         seen = ledger.read(conn, self.before)
-        quiet = ledger.quiet_losses(seen, pf.quiet_allowed())
+        quiet = ledger.quiet_losses(seen, pf.quiet_allowed(), pf.protected)
         if quiet:
-            raise QuietLoss(
-                f"{pf.file.name} lost no row today, but: " + "; ".join(map(str, quiet)) + f". {undone} If it is "
-                "intended, write it as a statement of its own (ALTER TABLE …) with an allow comment above it "
-                f"(-- nyxops:allow {quiet[0].rule} {quiet[0].table}) and have the file reviewed again."
-            )
+            if quiet[0].rule == "write-protected":
+                way = (
+                    "Protected values cannot be allowed away: drop that trigger in the file, or have its function "
+                    "leave the protected column as it is (NEW.col := OLD.col keeps it), and have the file reviewed "
+                    "again."
+                )
+            else:
+                way = (
+                    "If it is intended, write it as a statement of its own (ALTER TABLE …) with an allow comment "
+                    f"above it (-- nyxops:allow {quiet[0].rule} {quiet[0].table}) and have the file reviewed again."
+                )
+            lost = "; ".join(map(str, quiet))
+            raise QuietLoss(f"{pf.file.name} lost no row today, but: {lost}. {undone} {way}")
         hidden = ledger.unexplained(seen, pf.named_tables, pf.indirect_allowed(), pf.protected)
         if hidden:
             tables = "; ".join(e.describe() for e in hidden)

@@ -148,9 +148,12 @@ def _plan_statement(conn: psycopg.Connection, pf: PendingFile, stmt: Statement) 
             seen = ledger.read(conn, before)
             entry.ledger = seen.lines()
             hidden = ledger.unexplained(seen, pf.named_tables, pf.indirect_allowed(), pf.protected)
-            quiet = ledger.quiet_losses(seen, pf.quiet_allowed())
+            quiet = ledger.quiet_losses(seen, pf.quiet_allowed(), pf.protected)
             if quiet:
-                entry.refused = "apply would refuse, no allowed statement says so: " + "; ".join(map(str, quiet))
+                why = "no allowed statement says so"
+                if quiet[0].rule == "write-protected":
+                    why = "protected values cannot be allowed away"
+                entry.refused = f"apply would refuse, {why}: " + "; ".join(map(str, quiet))
             elif hidden:
                 entry.refused = "apply would refuse: rows changed in tables the file never names: " + "; ".join(
                     e.describe() for e in hidden
