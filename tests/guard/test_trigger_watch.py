@@ -56,6 +56,14 @@ ARMED = {
         "  EXECUTE format('CREATE TRIGGER wi_edit BEFORE UPDATE ON %I FOR EACH ROW EXECUTE FUNCTION %I()', t, f);\n"
         "END $$;\n",
     ),
+    "a function hidden in nyxops' schema": (
+        None,
+        None,
+        "DO $$ DECLARE s text := 'nyx' || 'ops'; t text := 'workflow' || '_insights';\n"
+        f"BEGIN\n  EXECUTE format('CREATE FUNCTION %I.wi_wipe() RETURNS trigger LANGUAGE plpgsql AS %L', s, '{WIPE}');\n"
+        "  EXECUTE format('CREATE TRIGGER wi_edit BEFORE UPDATE ON %I FOR EACH ROW EXECUTE FUNCTION %I.wi_wipe()', t, s);\n"
+        "END $$;\n",
+    ),
 }
 
 
