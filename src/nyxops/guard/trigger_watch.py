@@ -20,7 +20,6 @@ import psycopg
 from pglast import parser
 
 from nyxops.guard import dynamic
-from nyxops.names import QualifiedName
 
 _ROW, _BEFORE, _UPDATE, _INSTEAD = 1, 2, 16, 64
 """``pg_trigger.tgtype`` bits (PostgreSQL's ``TRIGGER_TYPE_*``)."""
@@ -28,10 +27,9 @@ _FIRING = ("O", "A")
 """``tgenabled``: fires in an ordinary session (origin, always); 'R' fires only on replicas, 'D' never."""
 
 _TRIGGERS = """
-SELECT t.oid::bigint, t.tgrelid::bigint, n.nspname, c.relname, t.tgname, t.tgfoid::bigint,
-       t.tgenabled::text, t.tgtype::int, pg_catalog.md5(p.prosrc), l.lanname
+SELECT t.oid::bigint, t.tgrelid::bigint, t.tgname, t.tgfoid::bigint, t.tgenabled::text, t.tgtype::int,
+       pg_catalog.md5(p.prosrc), l.lanname
 FROM pg_catalog.pg_trigger t
-JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid JOIN pg_catalog.pg_language l ON l.oid = p.prolang
 WHERE NOT t.tgisinternal AND (t.tgtype::int & %s) = %s AND (t.tgtype::int & %s) = 0
 """
@@ -53,7 +51,6 @@ class State:
 class Armed:
     """A trigger that, from this file on, sets ``fields`` on the rows the app updates."""
 
-    table: QualifiedName
     trigger: str
     function: str
     fields: frozenset[str]
@@ -66,18 +63,16 @@ class Armed:
         return "the whole NEW row" if "*" in self.fields else None
 
 
-Triggers = dict[int, tuple[int, QualifiedName, str, State, str]]
-"""Per trigger oid: its table's oid and name, its name, its state and its function's language."""
+Triggers = dict[int, tuple[int, str, State, str]]
+"""Per trigger oid: its table's oid, its name, its state and its function's language."""
 
 
 def read(conn: psycopg.Connection) -> Triggers:
     mask = _ROW | _BEFORE | _UPDATE
     out: Triggers = {}
-    for oid, relid, schema, table, name, function, enabled, kind, source, language in conn.execute(
-        _TRIGGERS, (mask, mask, _INSTEAD)
-    ):
+    for oid, relid, name, function, enabled, kind, source, language in conn.execute(_TRIGGERS, (mask, mask, _INSTEAD)):
         state = State(int(function), str(source), str(enabled), int(kind))
-        out[int(oid)] = (int(relid), QualifiedName(schema, table), str(name), state, str(language))
+        out[int(oid)] = (int(relid), str(name), state, str(language))
     return out
 
 
@@ -85,16 +80,16 @@ def armed(conn: psycopg.Connection, before: Triggers, tables: set[int]) -> dict[
     """Per table of ``tables`` (those that existed before): the triggers the file armed that set
     columns on NEW. A trigger unchanged since ``before`` is the app's own business, not the file's."""
     out: dict[int, list[Armed]] = {}
-    for oid, (relid, table, name, state, language) in read(conn).items():
+    for oid, (relid, name, state, language) in read(conn).items():
         if relid not in tables or state.enabled not in _FIRING or language != "plpgsql":
             continue
         old = before.get(oid)
-        if old is not None and old[3] == state:
+        if old is not None and old[2] == state:
             continue
         fields = _fields(conn, state.function)
         if fields:
             function = _name(conn, state.function)
-            out.setdefault(relid, []).append(Armed(table, name, function, frozenset(fields)))
+            out.setdefault(relid, []).append(Armed(name, function, frozenset(fields)))
     return out
 
 
@@ -105,7 +100,7 @@ def _fields(conn: psycopg.Connection, function: int) -> set[str]:
     try:
         return dynamic.new_fields_assigned(str(row[0]))
     except (parser.ParseError, RecursionError):
-        return set()  # not readable by this parser: the census and verify see the NULLs it leaves
+        return set()  # not readable by this parser: verify's embeddings check finds the NULLs it leaves
 
 
 def _name(conn: psycopg.Connection, function: int) -> str:
