@@ -245,3 +245,36 @@ def test_a_trigger_that_overwrites_the_protected_column_on_later_updates_blocks(
 @pytest.mark.parametrize("case", sorted(TRIGGER_KEEPS))
 def test_a_trigger_that_keeps_the_protected_values_passes(case: str) -> None:
     assert [f for f in check(parse(TRIGGER_KEEPS[case])) if f.blocking] == []
+
+
+RUN_BY_THE_APP = {  # a function whose body overwrites the protected column, run by a trigger of the file
+    "trigger after the function": (
+        "CREATE FUNCTION wipe_on_sync() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN\n"
+        "  UPDATE workflow_insights SET embedding = NULL WHERE project_id = NEW.project_id; RETURN NEW; END $$;\n"
+        "CREATE TRIGGER wipe_on_sync AFTER UPDATE ON project_syncs FOR EACH ROW EXECUTE FUNCTION wipe_on_sync();\n"
+    ),
+    "function replaced after the trigger": (
+        "CREATE TRIGGER wipe_on_sync AFTER UPDATE ON project_syncs FOR EACH ROW EXECUTE FUNCTION wipe_on_sync();\n"
+        "CREATE OR REPLACE FUNCTION wipe_on_sync() RETURNS trigger LANGUAGE sql BEGIN ATOMIC\n"
+        "  UPDATE workflow_insights SET embedding = NULL WHERE id > 0; END;\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RUN_BY_THE_APP))
+def test_a_body_the_apps_writes_will_run_blocks_where_it_is_armed(case: str) -> None:
+    """Only created, the function would warn (it may never run); a trigger makes the app run it."""
+    findings = [f for f in check(parse(RUN_BY_THE_APP[case])) if f.blocking]
+    assert [(f.rule, f.object) for f in findings] == [("write-protected", "public.workflow_insights.embedding")]
+    assert "on the app's own writes from commit on" in " ".join(findings[0].notes)
+    function_only = RUN_BY_THE_APP["trigger after the function"].split("CREATE TRIGGER")[0]
+    assert [(f.rule, f.severity) for f in check(parse(function_only))] == [("write-protected", "warning")]
+
+
+def test_a_body_that_drops_an_unprotected_table_still_only_warns_under_a_trigger() -> None:
+    """Outside protected columns a body armed by a trigger is the reviewer's, as before: it warns."""
+    sql = (
+        "CREATE FUNCTION purge() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN DELETE FROM audit_log; RETURN NEW; END $$;\n"
+        "CREATE TRIGGER purge AFTER UPDATE ON notes FOR EACH ROW EXECUTE FUNCTION purge();\n"
+    )
+    assert [(f.rule, f.severity) for f in check(parse(sql))] == [("delete-all", "warning")]

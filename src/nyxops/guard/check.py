@@ -73,7 +73,10 @@ class FileCheck:
 
     Bodies that run later (functions, rule actions, prepared statements) are checked when they
     are created; what they would destroy is a warning there, and an error at the statement of
-    the same file that calls, fires or executes them.
+    the same file that calls, fires or executes them. A protected column is the exception: a
+    rule's action, or a function a trigger of the file runs, is run by the app's own writes from
+    commit on, where no migration guard looks, so what it would do to the column blocks where it
+    is armed (``_armed``).
     """
 
     def __init__(self, policy: Policy) -> None:
@@ -123,7 +126,9 @@ class FileCheck:
                 scope.see(kind, node)
                 hits: list[Hit] = []
                 if kind == "CreateTrigStmt":
-                    hits = self.trigger_writes.trigger(self._trigger(node))
+                    trigger = self._trigger(node)
+                    hits = self.trigger_writes.trigger(trigger)
+                    findings.extend(self._run_by_the_app(trigger, stmt))
                 elif kind == "CreateFunctionStmt" and not visit.inner:
                     hits = self.trigger_writes.function(node, stmt.text)
                 elif kind == "RuleStmt":
@@ -135,7 +140,41 @@ class FileCheck:
                 self.deferred.setdefault(unit, []).append(finding)
                 self.defined_at.setdefault(unit, stmt.line)
                 self.watch.add(unit[1].upper())
+                self._armed(finding, unit)
         return findings
+
+    def _armed(self, finding: Finding, unit: tuple[str, str]) -> None:
+        """A body's hit on a protected column blocks where the body is armed: a rule's action (the
+        rule is created with it), or a function a trigger of this file already runs."""
+        if finding.severity != "warning" or finding.rule in registry.META_RULES:
+            return
+        if self.policy.protected_hit(finding) is None:
+            return
+        if unit[0] == "rule":
+            finding.severity = "error"
+            finding.notes.append("the rule fires on the app's own writes from commit on")
+            return
+        for trig in self.triggers:
+            if trig.unit == unit:
+                finding.severity = "error"
+                finding.notes.append(f"trigger {trig.name} runs it on the app's own writes from commit on")
+                return
+
+    def _run_by_the_app(self, trigger: Trigger, stmt: Statement) -> list[Finding]:
+        """CREATE TRIGGER for a function of this file: what its body does to a protected column, here."""
+        out = []
+        for original in self.deferred.get(trigger.unit, []):
+            if original.rule in registry.META_RULES or self.policy.protected_hit(original) is None:
+                continue
+            copy = dataclasses.replace(original, notes=list(original.notes), unit=None, severity="error")
+            copy.line, copy.column = stmt.line, stmt.column
+            copy.statement_index, copy.statement_text = stmt.index, stmt.text
+            copy.notes.append(
+                f"trigger {trigger.name} runs {trigger.unit[1]} (line {self.defined_at.get(trigger.unit, '?')}) on the "
+                "app's own writes from commit on, which does this"
+            )
+            out.append(copy)
+        return out
 
     def _found(self, rule_id: str, hit: Hit, stmt: Statement, visit: Visit) -> Finding:
         located = Hit(hit.object, None, hit.tables, hit.columns, hit.detail) if visit.inner else hit

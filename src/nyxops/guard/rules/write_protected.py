@@ -5,6 +5,8 @@ drop. Caught in UPDATE, ``INSERT … ON CONFLICT DO UPDATE`` and MERGE, wherever
 backfill stays possible: a write restricted to rows where the column IS NULL changes no value
 that existed. An allow comment cannot allow it; take the column out of the protected list first.
 A generated column's new expression (PostgreSQL 17's ``SET EXPRESSION``) recomputes every value.
+In a rule's action it blocks where the rule is created: the app's own writes fire it from commit on
+(guard/check.py, ``_armed``).
 """
 
 from collections.abc import Iterator
@@ -35,6 +37,9 @@ FAIL = [
     "THEN UPDATE SET embedding = s.e",
     "DO $$ BEGIN EXECUTE format('UPDATE workflow_insights SET embedding = NULL WHERE id = %s', 7); END $$",
     "ALTER TABLE workflow_insights ALTER COLUMN embedding SET EXPRESSION AS (NULL::vector)",
+    "CREATE RULE wipe AS ON UPDATE TO workflow_insights DO ALSO UPDATE workflow_insights SET embedding = NULL "
+    "WHERE id = NEW.id",
+    "CREATE RULE wipe AS ON INSERT TO notes DO ALSO UPDATE workflow_insights SET embedding = NULL WHERE id = NEW.id",
 ]
 PASS = [
     "UPDATE workflow_insights SET embedding = '[1,2]' WHERE embedding IS NULL AND id = 1",
@@ -48,6 +53,8 @@ PASS = [
     "THEN UPDATE SET embedding = s.e",
     "ALTER TABLE workflow_insights ALTER COLUMN title SET EXPRESSION AS (upper(body))",
     "ALTER TABLE workflow_insights ALTER COLUMN embedding DROP EXPRESSION",
+    "CREATE RULE fill AS ON INSERT TO notes DO ALSO UPDATE workflow_insights SET embedding = NEW.e "
+    "WHERE id = NEW.id AND embedding IS NULL",
 ]
 
 
