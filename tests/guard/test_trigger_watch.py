@@ -91,8 +91,11 @@ def test_a_trigger_armed_to_wipe_embeddings_on_later_edits_is_refused(way: str, 
     result = nyxops("migrate", "apply", env=env)
     said = " ".join(result.stderr.split())
     assert result.code == 1, result.output
-    assert "0005_arm.sql lost no row today, but: public.workflow_insights trigger wi_edit now runs" in said
-    assert "which sets NEW.embedding before every UPDATE: each row the app updates from now on loses its" in said
+    assert "0005_arm.sql lost no row today, but: public.workflow_insights trigger wi_edit (runs " in said
+    assert (
+        "()) sets NEW.embedding before every UPDATE, so from now on the app's own writes overwrite "
+        "public.workflow_insights.embedding" in said
+    )
     assert "Protected values cannot be allowed away" in said
     assert snapshot(db_url) == data_before
     assert scalar(db_url, TRIGGER_STATE) == trigger_before
@@ -135,3 +138,55 @@ def test_the_apps_own_trigger_does_not_block_other_migrations(env, db_url, migra
     result = nyxops("migrate", "apply", env=env)
     assert result.code == 0, result.output
     assert scalar(db_url, "SELECT count(*) FROM information_schema.columns WHERE column_name = 'score'") == 1
+
+
+NULL_EMBEDDINGS = "UPDATE workflow_insights SET embedding = NULL WHERE workflow_insights.title IS NOT NULL"
+PIPELINE_EDIT = (
+    "UPDATE pipeline_insights SET summary = summary || '!' WHERE id = (SELECT min(id) FROM pipeline_insights)"
+)
+ARMED_ELSEWHERE = {  # armed on pipeline_insights: the app's writes there overwrite workflow_insights.embedding
+    "a trigger for a body an earlier file created": (
+        "CREATE FUNCTION wipe_all() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN\n"
+        f"  {NULL_EMBEDDINGS}; RETURN NEW; END $$;\n",  # lint warns: created, never run by the file
+        None,
+        "CREATE TRIGGER wipe_all AFTER UPDATE ON pipeline_insights FOR EACH ROW EXECUTE FUNCTION wipe_all();\n",
+    ),
+    "a rule built by dynamic SQL": (
+        None,
+        None,
+        "DO $$ DECLARE t text := 'pipeline' || '_insights'; BEGIN\n"
+        f"  EXECUTE format('CREATE RULE wipe AS ON UPDATE TO %I DO ALSO {NULL_EMBEDDINGS}', t);\nEND $$;\n",
+    ),
+    "a disabled rule enabled again": (
+        None,
+        f"CREATE RULE wipe AS ON UPDATE TO pipeline_insights DO ALSO {NULL_EMBEDDINGS};\n"
+        "ALTER TABLE pipeline_insights DISABLE RULE wipe;\n",
+        "ALTER TABLE pipeline_insights ENABLE RULE wipe;\n",
+    ),
+}
+ARMED_STATE = (
+    "SELECT (SELECT array_agg(ev_enabled::text) FROM pg_rewrite WHERE rulename = 'wipe'),"
+    " (SELECT array_agg(tgname::text) FROM pg_trigger WHERE tgname = 'wipe_all')"
+)
+
+
+@pytest.mark.parametrize("way", sorted(ARMED_ELSEWHERE))
+def test_a_trigger_or_rule_on_another_table_that_overwrites_embeddings_is_refused(
+    way: str, env, db_url, migrations: Path
+) -> None:
+    earlier, by_hand, sql = ARMED_ELSEWHERE[way]
+    _before(env, db_url, migrations, earlier, by_hand)
+    path = add_migration(migrations, "0005_arm.sql", sql)
+    assert nyxops("lint", str(path), env=env).code == 0
+    state, data_before = scalar(db_url, ARMED_STATE), snapshot(db_url)
+
+    result = nyxops("migrate", "apply", env=env)
+    said = " ".join(result.stderr.split())
+    assert result.code == 1, result.output
+    assert "0005_arm.sql lost no row today, but: public.pipeline_insights " in said
+    assert "does what lint's write-protected rule refuses, so from now on the app's own writes overwrite" in said
+    assert snapshot(db_url) == data_before and scalar(db_url, ARMED_STATE) == state
+    with psycopg.connect(db_url) as conn:  # the app edits a pipeline insight: every embedding stays
+        conn.execute(PIPELINE_EDIT)
+        assert conn.execute(EMBEDDINGS).fetchone() == (382,)
+        conn.rollback()

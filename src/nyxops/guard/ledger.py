@@ -91,7 +91,7 @@ class Entry:
     views: tuple[QualifiedName, ...] = ()
     """The views that read it: a write through an updatable view lands in its table."""
     armed: tuple[trigger_watch.Armed, ...] = ()
-    """BEFORE UPDATE row triggers the file armed on it whose functions set columns on NEW."""
+    """Triggers and rules the file armed on it that overwrite a protected column on the app's writes."""
 
     def describe(self) -> str:
         parts = []
@@ -106,9 +106,7 @@ class Entry:
         if self.detached_from:
             parents = ", ".join(map(str, self.detached_from))
             parts.append(f"detached from {parents} (every query of it misses these rows)")
-        for arm in self.armed:
-            fields = "the whole NEW row" if "*" in arm.fields else ", ".join(f"NEW.{f}" for f in sorted(arm.fields))
-            parts.append(f"trigger {arm.trigger} now runs {arm.function}(), which sets {fields} before every UPDATE")
+        parts.extend(map(str, self.armed))
         return f"{self.table}: " + ", ".join(parts)
 
 
@@ -132,8 +130,8 @@ class Snapshot:
     dropped: int = 0
     inherits: dict[tuple[int, int], tuple[QualifiedName, QualifiedName]] = field(default_factory=dict)
     """(child oid, parent oid) -> their names: the partitions and inheritance children of tables."""
-    triggers: trigger_watch.Triggers = field(default_factory=dict)
-    """The BEFORE UPDATE row triggers, with what decides what they write."""
+    watched: trigger_watch.Watched = field(default_factory=trigger_watch.Watched)
+    """Every trigger and rule, with what decides what they write."""
 
 
 _EXISTING = "SELECT oid::bigint FROM pg_catalog.pg_class WHERE oid = ANY(%s::oid[])"
@@ -161,8 +159,9 @@ def _inherits(conn: psycopg.Connection) -> dict[tuple[int, int], tuple[Qualified
     return {(i.child_oid, i.parent_oid): (i.child, i.parent) for i in catalog.inherits(conn) if not i.detach_pending}
 
 
-def read(conn: psycopg.Connection, before: Snapshot) -> Ledger:
-    """What happened since ``before`` to the tables that existed then."""
+def read(conn: psycopg.Connection, before: Snapshot, protected: Iterable[QualifiedName] = ()) -> Ledger:
+    """What happened since ``before`` to the tables that existed then, and the triggers and rules
+    armed since on any table that overwrite a ``protected`` column."""
     entries: dict[int, Entry] = {}
     for oid, _schema, _name, deleted, updated in conn.execute(_ROWS):
         oid = int(oid)
@@ -181,8 +180,9 @@ def read(conn: psycopg.Connection, before: Snapshot) -> Ledger:
         if old_persistence == "p" and persistence == "u":
             entries.setdefault(oid, Entry(name)).unlogged = True
     _detached(conn, before, entries)
-    for oid, arms in trigger_watch.armed(conn, before.triggers, set(before.files)).items():
-        entries.setdefault(oid, Entry(before.files[oid][0])).armed = tuple(arms)
+    for arm in trigger_watch.armed(conn, before.watched, protected):
+        entry = entries.setdefault(arm.table_oid, Entry(arm.table))
+        entry.armed = (*entry.armed, arm)
     if entries:
         for oid, schema, name in conn.execute(_ANCESTORS, (list(entries),)):
             entry = entries[int(oid)]
@@ -273,11 +273,9 @@ class Quiet:
         return f"{self.table} {self.what}"
 
 
-def quiet_losses(
-    ledger: Ledger, allowed: Mapping[str, Iterable[QualifiedName]], protected: Iterable[QualifiedName] = ()
-) -> list[Quiet]:
+def quiet_losses(ledger: Ledger, allowed: Mapping[str, Iterable[QualifiedName]]) -> list[Quiet]:
     """Each table made unlogged or detached that no allowed finding of that rule names, and each
-    trigger armed to overwrite a ``protected`` column (which nothing allows).
+    trigger or rule armed to overwrite a protected column (which nothing allows).
 
     Checked whether or not the file names the table: the static rules read only what is written,
     and ``EXECUTE 'ALTER TABLE ' || t || ' SET UNLOGGED'`` is written nowhere.
@@ -293,25 +291,7 @@ def quiet_losses(
             out.append(
                 Quiet("detach-partition", entry.table, f"detached from {parents} (every query of it misses these rows)")
             )
-        out.extend(_overwrites_later(entry, protected))
-    return out
-
-
-def _overwrites_later(entry: Entry, protected: Iterable[QualifiedName]) -> list[Quiet]:
-    """A partition's trigger cloned from its parent's counts for the parent's protected column."""
-    tables = {(t.schema, t.table) for t in (entry.table, *entry.ancestors)}
-    out = []
-    for col in protected:
-        if col.column is None or (col.schema, col.table) not in tables:
-            continue
-        for arm in entry.armed:
-            what = arm.sets(col.column)
-            if what is not None:
-                detail = (
-                    f"trigger {arm.trigger} now runs {arm.function}(), which sets {what} before every UPDATE: "
-                    f"each row the app updates from now on loses its {col}"
-                )
-                out.append(Quiet("write-protected", entry.table, detail))
+        out.extend(Quiet("write-protected", entry.table, str(arm)) for arm in entry.armed)
     return out
 
 

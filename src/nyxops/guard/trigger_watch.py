@@ -1,108 +1,193 @@
-"""Layer 2 for later writes: a row trigger the migration arms that overwrites a column on each UPDATE.
+"""Layer 2 for later writes: triggers and rules the migration arms that overwrite protected values.
 
-The static check (guard/trigger_writes.py) reads a trigger and its function only when the file
-writes both. A trigger created for a function an earlier file created, a trigger function
-replaced under a trigger that already runs it, a disabled trigger enabled again, or any of these
-built by dynamic SQL: the migration itself writes nothing, and each row the app updates from then
-on loses its value. The catalog knows after the fact, so the ledger reads each BEFORE UPDATE row
-trigger before and after the file; one that is new, changed or newly firing has its function's
-definition read back (``pg_get_functiondef``) and parsed as the static check parses it.
+A trigger or a rule runs on the app's own writes from commit on, where no migration guard looks:
+the migration itself writes nothing, no count before and after moves, and the loss comes one
+edit at a time. Lint reads a trigger's function or a rule's action only when the file writes it
+(guard/check.py, ``_armed``); a trigger created for a function an earlier file created, a
+function replaced under a trigger that already runs it, a disabled trigger or rule enabled
+again, or any of these built by dynamic SQL, it cannot. The catalog knows after the fact: the
+ledger reads every trigger and rule before and after the file, and each one that is new, changed
+or newly firing is read back as the server prints it (``pg_get_functiondef``,
+``pg_get_ruledef``) and checked as lint checks a file's own:
 
-Only PL/pgSQL functions can be read: one in another language (C, PL/Python) is not, and says
-nothing here. A trigger enabled for replicas only never fires for the app's session.
+- a BEFORE UPDATE row trigger on a protected column's table (or a partition of it) whose
+  function sets the column on NEW (``NEW.embedding := NULL``);
+- a trigger whose function, or a rule whose action, overwrites a protected column's values or
+  drops or empties its table, on whatever table it fires.
+
+Only PL/pgSQL and SQL functions can be read: one in C or PL/Python is not, and says nothing here.
+A trigger or rule enabled for replicas only never fires for the app's session.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import psycopg
 from pglast import parser
 
+from nyxops.errors import SqlParseError
 from nyxops.guard import dynamic
+from nyxops.guard.check import statement_findings
+from nyxops.guard.policy import Policy
+from nyxops.names import QualifiedName
+from nyxops.sql import parse
 
 _ROW, _BEFORE, _UPDATE, _INSTEAD = 1, 2, 16, 64
 """``pg_trigger.tgtype`` bits (PostgreSQL's ``TRIGGER_TYPE_*``)."""
 _FIRING = ("O", "A")
-"""``tgenabled``: fires in an ordinary session (origin, always); 'R' fires only on replicas, 'D' never."""
+"""``tgenabled`` / ``ev_enabled``: fires in an ordinary session (origin, always); 'R' only on replicas, 'D' never."""
+_READABLE = ("plpgsql", "sql")
 
 _TRIGGERS = """
-SELECT t.oid::bigint, t.tgrelid::bigint, t.tgname, t.tgfoid::bigint, t.tgenabled::text, t.tgtype::int,
-       pg_catalog.md5(p.prosrc), l.lanname
+SELECT t.oid::bigint, t.tgrelid::bigint, n.nspname, c.relname, t.tgname, t.tgfoid::bigint, t.tgenabled::text,
+       t.tgtype::int, pg_catalog.md5(p.prosrc), l.lanname,
+       ARRAY(SELECT ARRAY[an.nspname::text, a.relname::text]
+             FROM pg_catalog.pg_partition_ancestors(t.tgrelid) r(relid)
+             JOIN pg_catalog.pg_class a ON a.oid = r.relid JOIN pg_catalog.pg_namespace an ON an.oid = a.relnamespace)
 FROM pg_catalog.pg_trigger t
+JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid JOIN pg_catalog.pg_language l ON l.oid = p.prolang
-WHERE NOT t.tgisinternal AND (t.tgtype::int & %s) = %s AND (t.tgtype::int & %s) = 0
+WHERE NOT t.tgisinternal
 """
-"""BEFORE … FOR EACH ROW triggers firing on UPDATE (nyxops' own overwrite trigger fires AFTER), in any
-schema: a function hidden in the ``nyxops`` schema is read like any other."""
+"""Every user trigger, in any schema (a function hidden in ``nyxops`` is read like any other), with
+its table's partition ancestors (a trigger on a partitioned table is cloned onto each partition)."""
+_RULES = """
+SELECT r.oid::bigint, r.ev_class::bigint, n.nspname, c.relname, r.rulename, r.ev_enabled::text,
+       pg_catalog.pg_get_ruledef(r.oid)
+FROM pg_catalog.pg_rewrite r
+JOIN pg_catalog.pg_class c ON c.oid = r.ev_class JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE r.rulename <> '_RETURN' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+"""
+"""Rules other than views' own (a view is its ``_RETURN`` rule: what it reads, not what it writes)."""
 
 
 @dataclass(frozen=True)
-class State:
-    """What decides what a trigger writes: its function, that function's source, when it fires."""
-
+class Trigger:
+    table_oid: int
+    table: QualifiedName
+    name: str
     function: int
     source: str
+    """md5 of the function's source: a replaced body is a changed trigger."""
     enabled: str
     kind: int
+    language: str
+    tables: frozenset[tuple[str, str]]
+    """The table and its partition ancestors, as (schema, table)."""
+
+    def state(self) -> tuple[int, str, str, int]:
+        return self.function, self.source, self.enabled, self.kind
+
+
+@dataclass(frozen=True)
+class Rule:
+    table_oid: int
+    table: QualifiedName
+    name: str
+    enabled: str
+    definition: str
+
+
+@dataclass
+class Watched:
+    """Every trigger and rule, by oid, as they were."""
+
+    triggers: dict[int, Trigger] = field(default_factory=dict)
+    rules: dict[int, Rule] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Armed:
-    """A trigger that, from this file on, sets ``fields`` on the rows the app updates."""
+    """A trigger or rule that, from this file on, overwrites a protected column on the app's writes."""
 
-    trigger: str
-    function: str
-    fields: frozenset[str]
-    """Column names, or ``*``: the whole row."""
+    table_oid: int
+    table: QualifiedName
+    what: str
+    """``trigger wi_edit (runs public.wi_wipe())`` or ``rule wipe``."""
+    how: str
+    column: QualifiedName
 
-    def sets(self, column: str) -> str | None:
-        """How it overwrites ``column`` (``NEW.col``, the whole NEW row), or None when it does not."""
-        if column in self.fields:
-            return f"NEW.{column}"
-        return "the whole NEW row" if "*" in self.fields else None
-
-
-Triggers = dict[int, tuple[int, str, State, str]]
-"""Per trigger oid: its table's oid, its name, its state and its function's language."""
+    def __str__(self) -> str:
+        return f"{self.what} {self.how}, so from now on the app's own writes overwrite {self.column}"
 
 
-def read(conn: psycopg.Connection) -> Triggers:
-    mask = _ROW | _BEFORE | _UPDATE
-    out: Triggers = {}
-    for oid, relid, name, function, enabled, kind, source, language in conn.execute(_TRIGGERS, (mask, mask, _INSTEAD)):
-        state = State(int(function), str(source), str(enabled), int(kind))
-        out[int(oid)] = (int(relid), str(name), state, str(language))
+def read(conn: psycopg.Connection) -> Watched:
+    watched = Watched()
+    for row in conn.execute(_TRIGGERS):
+        oid, relid, schema, table, name, function, enabled, kind, source, language, tables = row
+        watched.triggers[int(oid)] = Trigger(
+            int(relid), QualifiedName(schema, table), str(name), int(function), str(source), str(enabled),
+            int(kind), str(language), frozenset([(schema, table), *((str(s), str(t)) for s, t in tables)]),
+        )  # fmt: skip
+    for oid, relid, schema, table, name, enabled, definition in conn.execute(_RULES):
+        watched.rules[int(oid)] = Rule(int(relid), QualifiedName(schema, table), str(name), str(enabled), definition)
+    return watched
+
+
+def armed(conn: psycopg.Connection, before: Watched, protected: Iterable[QualifiedName]) -> list[Armed]:
+    """The triggers and rules the file armed (new, changed, firing again) that overwrite a
+    ``protected`` column. One unchanged since ``before`` is the app's own business, not the file's."""
+    policy = Policy(tuple(c for c in protected if c.column is not None))
+    if not policy.protected:
+        return []
+    now = read(conn)
+    out: list[Armed] = []
+    for oid, trig in now.triggers.items():
+        old = before.triggers.get(oid)
+        if trig.enabled not in _FIRING or trig.language not in _READABLE or (old and old.state() == trig.state()):
+            continue
+        definition = _function_definition(conn, trig.function)
+        what = f"trigger {trig.name} (runs {_function_name(conn, trig.function)}())"
+        for column, how in _new_fields(trig, definition, policy) + _body_hits(definition, policy):
+            out.append(Armed(trig.table_oid, trig.table, what, how, column))
+    for oid, rule in now.rules.items():
+        old_rule = before.rules.get(oid)
+        if rule.enabled not in _FIRING or (old_rule and old_rule == rule):
+            continue
+        for column, how in _body_hits(rule.definition, policy):
+            out.append(Armed(rule.table_oid, rule.table, f"rule {rule.name}", how, column))
     return out
 
 
-def armed(conn: psycopg.Connection, before: Triggers, tables: set[int]) -> dict[int, list[Armed]]:
-    """Per table of ``tables`` (those that existed before): the triggers the file armed that set
-    columns on NEW. A trigger unchanged since ``before`` is the app's own business, not the file's."""
-    out: dict[int, list[Armed]] = {}
-    for oid, (relid, name, state, language) in read(conn).items():
-        if relid not in tables or state.enabled not in _FIRING or language != "plpgsql":
-            continue
-        old = before.get(oid)
-        if old is not None and old[2] == state:
-            continue
-        fields = _fields(conn, state.function)
-        if fields:
-            function = _name(conn, state.function)
-            out.setdefault(relid, []).append(Armed(name, function, frozenset(fields)))
-    return out
-
-
-def _fields(conn: psycopg.Connection, function: int) -> set[str]:
-    row = conn.execute("SELECT pg_catalog.pg_get_functiondef(%s::oid)", (function,)).fetchone()
-    if row is None:
-        return set()
+def _new_fields(trig: Trigger, definition: str, policy: Policy) -> list[tuple[QualifiedName, str]]:
+    """What a BEFORE UPDATE row trigger sets on NEW, for a protected column of its table."""
+    before_update_row = _ROW | _BEFORE | _UPDATE
+    if trig.kind & before_update_row != before_update_row or trig.kind & _INSTEAD or trig.language != "plpgsql":
+        return []
     try:
-        return dynamic.new_fields_assigned(str(row[0]))
+        fields = dynamic.new_fields_assigned(definition)
     except (parser.ParseError, RecursionError):
-        return set()  # not readable by this parser: verify's embeddings check finds the NULLs it leaves
+        return []  # not readable by this parser: verify's embeddings check finds the NULLs it leaves
+    out = []
+    for col in policy.protected:
+        if (col.schema, col.table) in trig.tables and (col.column in fields or "*" in fields):
+            what = f"NEW.{col.column}" if col.column in fields else "the whole NEW row"
+            out.append((col, f"sets {what} before every UPDATE"))
+    return out
 
 
-def _name(conn: psycopg.Connection, function: int) -> str:
+def _body_hits(definition: str, policy: Policy) -> list[tuple[QualifiedName, str]]:
+    """What lint finds in the definition that touches a protected column (its body's writes, drops, TRUNCATE)."""
+    try:
+        statements = parse(definition)
+    except SqlParseError:
+        return []  # as above
+    out = []
+    for stmt in statements:
+        for finding in statement_findings(stmt, policy):
+            column = policy.protected_hit(finding)
+            if column is not None:
+                out.append((column, f"does what lint's {finding.rule} rule refuses"))
+    return out
+
+
+def _function_definition(conn: psycopg.Connection, function: int) -> str:
+    row = conn.execute("SELECT pg_catalog.pg_get_functiondef(%s::oid)", (function,)).fetchone()
+    return str(row[0]) if row else ""
+
+
+def _function_name(conn: psycopg.Connection, function: int) -> str:
     row = conn.execute("SELECT %s::oid::regproc::text", (function,)).fetchone()
     return str(row[0]) if row else str(function)

@@ -151,14 +151,14 @@ class _Guarded:
         runtime.check_migration_guard(conn, self.tripwire)
         if self.armed is not None:
             overwrite.check(conn, self.armed)
-        seen = ledger.read(conn, self.before)
-        quiet = ledger.quiet_losses(seen, pf.quiet_allowed(), pf.protected)
+        seen = ledger.read(conn, self.before, pf.protected)
+        quiet = ledger.quiet_losses(seen, pf.quiet_allowed())
         if quiet:
             if quiet[0].rule == "write-protected":
                 way = (
-                    "Protected values cannot be allowed away: drop that trigger in the file, or have its function "
-                    "leave the protected column as it is (NEW.col := OLD.col keeps it), and have the file reviewed "
-                    "again."
+                    "Protected values cannot be allowed away: drop that trigger or rule in the file, or have it leave "
+                    "the protected column as it is (a backfill writes only where it IS NULL; NEW.col := OLD.col keeps "
+                    "it), and have the file reviewed again."
                 )
             else:
                 way = (

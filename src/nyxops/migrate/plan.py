@@ -145,10 +145,10 @@ def _plan_statement(conn: psycopg.Connection, pf: PendingFile, stmt: Statement) 
             entry.ms = (time.perf_counter() - started) * 1000
             entry.rows = max(cur.rowcount, 0)
             entry.locks = sorted(f"{rel}: {mode}" for rel, mode in _locks(conn) - held)
-            seen = ledger.read(conn, before)
+            seen = ledger.read(conn, before, pf.protected)
             entry.ledger = seen.lines()
             hidden = ledger.unexplained(seen, pf.named_tables, pf.indirect_allowed(), pf.protected)
-            quiet = ledger.quiet_losses(seen, pf.quiet_allowed(), pf.protected)
+            quiet = ledger.quiet_losses(seen, pf.quiet_allowed())
             if quiet:
                 why = "no allowed statement says so"
                 if quiet[0].rule == "write-protected":
