@@ -93,7 +93,7 @@ def test_a_trigger_armed_to_wipe_embeddings_on_later_edits_is_refused(way: str, 
     assert result.code == 1, result.output
     assert "0005_arm.sql lost no row today, but: public.workflow_insights trigger wi_edit (runs " in said
     assert (
-        "()) sets NEW.embedding before every UPDATE, so from now on the app's own writes overwrite "
+        "()) sets NEW.embedding before every UPDATE, so from now on the app's own writes lose values of "
         "public.workflow_insights.embedding" in said
     )
     assert "Protected values cannot be allowed away" in said
@@ -184,7 +184,7 @@ def test_a_trigger_or_rule_on_another_table_that_overwrites_embeddings_is_refuse
     said = " ".join(result.stderr.split())
     assert result.code == 1, result.output
     assert "0005_arm.sql lost no row today, but: public.pipeline_insights " in said
-    assert "does what lint's write-protected rule refuses, so from now on the app's own writes overwrite" in said
+    assert "does what lint's write-protected rule refuses, so from now on the app's own writes lose values of" in said
     assert snapshot(db_url) == data_before and scalar(db_url, ARMED_STATE) == state
     with psycopg.connect(db_url) as conn:  # the app edits a pipeline insight: every embedding stays
         conn.execute(PIPELINE_EDIT)

@@ -15,7 +15,8 @@ or newly firing is read back as the server prints it (``pg_get_functiondef``,
 - a trigger whose function, or a rule whose action, overwrites a protected column's values or
   drops or empties its table, on whatever table it fires.
 
-Only PL/pgSQL and SQL functions can be read: one in C or PL/Python is not, and says nothing here.
+Only PL/pgSQL trigger functions can be read: one in C or PL/Python is not, and says nothing here;
+nor is a function that a trigger function or a rule action calls, unless it is the rule's own SQL.
 A trigger or rule enabled for replicas only never fires for the app's session.
 """
 
@@ -38,7 +39,8 @@ _ROW, _BEFORE, _UPDATE, _INSTEAD = 1, 2, 16, 64
 """``pg_trigger.tgtype`` bits (PostgreSQL's ``TRIGGER_TYPE_*``)."""
 _FIRING = ("O", "A")
 """``tgenabled`` / ``ev_enabled``: fires in an ordinary session (origin, always); 'R' only on replicas, 'D' never."""
-_READABLE = ("plpgsql", "sql")
+_READABLE = ("plpgsql",)
+"""Trigger functions nyxops can read (PostgreSQL has no SQL-language trigger functions)."""
 
 _TRIGGERS = """
 SELECT t.oid::bigint, t.tgrelid::bigint, n.nspname, c.relname, t.tgname, t.tgfoid::bigint, t.tgenabled::text,
@@ -110,7 +112,7 @@ class Armed:
     column: QualifiedName
 
     def __str__(self) -> str:
-        return f"{self.what} {self.how}, so from now on the app's own writes overwrite {self.column}"
+        return f"{self.what} {self.how}, so from now on the app's own writes lose values of {self.column}"
 
 
 def read(conn: psycopg.Connection) -> Watched:
@@ -174,12 +176,13 @@ def _body_hits(definition: str, policy: Policy) -> list[tuple[QualifiedName, str
         statements = parse(definition)
     except SqlParseError:
         return []  # as above
-    out = []
+    out: list[tuple[QualifiedName, str]] = []
     for stmt in statements:
         for finding in statement_findings(stmt, policy):
             column = policy.protected_hit(finding)
-            if column is not None:
-                out.append((column, f"does what lint's {finding.rule} rule refuses"))
+            hit = (column, f"does what lint's {finding.rule} rule refuses")
+            if column is not None and hit not in out:
+                out.append((column, hit[1]))
     return out
 
 
