@@ -17,9 +17,9 @@ unless it holds a protected column.
 Three changes lose no row that day and are refused whether or not the file names the table
 (``quiet_losses``): a table made unlogged (``relpersistence``: the next crash empties it) and a
 partition or child detached from its parent (``pg_inherits``: every query of the parent misses its
-rows), unless an allowed finding of their rule names it; and a BEFORE UPDATE row trigger armed on
-a protected column's table whose function sets that column (guard/trigger_watch.py: each row the
-app updates from then on loses its value), which no allow comment lets through.
+rows), unless an allowed finding of their rule names it; and a trigger or rule the file armed, on
+any table, through which the app's own writes overwrite a protected column from commit on
+(guard/trigger_watch.py), which no allow comment lets through.
 """
 
 from __future__ import annotations
