@@ -15,8 +15,9 @@ or newly firing is read back as the server prints it (``pg_get_functiondef``,
 - a trigger whose function, or a rule whose action, overwrites a protected column's values or
   drops or empties its table, on whatever table it fires.
 
-Only PL/pgSQL trigger functions can be read: one in C or PL/Python is not, and says nothing here;
-nor is a function that a trigger function or a rule action calls, unless it is the rule's own SQL.
+Only PL/pgSQL trigger functions can be read: one in C or PL/Python is not, and says nothing here.
+The functions a body calls are followed into the database (``_CALL_DEPTH`` calls deep): a
+trigger function that only calls ``wipe_embeddings()``, created by an earlier file, counts.
 A trigger or rule enabled for replicas only never fires for the app's session.
 """
 
@@ -32,6 +33,7 @@ from nyxops.errors import SqlParseError
 from nyxops.guard import dynamic
 from nyxops.guard.check import statement_findings
 from nyxops.guard.policy import Policy
+from nyxops.guard.walk import function_name, visits
 from nyxops.names import QualifiedName
 from nyxops.sql import parse
 
@@ -39,6 +41,7 @@ _ROW, _BEFORE, _UPDATE, _INSTEAD = 1, 2, 16, 64
 """``pg_trigger.tgtype`` bits (PostgreSQL's ``TRIGGER_TYPE_*``)."""
 _FIRING = ("O", "A")
 """``tgenabled`` / ``ev_enabled``: fires in an ordinary session (origin, always); 'R' only on replicas, 'D' never."""
+_CALL_DEPTH = 3
 _READABLE = ("plpgsql",)
 """Trigger functions nyxops can read (PostgreSQL has no SQL-language trigger functions)."""
 
@@ -55,6 +58,14 @@ WHERE NOT t.tgisinternal
 """
 """Every user trigger, in any schema (a function hidden in ``nyxops`` is read like any other), with
 its table's partition ancestors (a trigger on a partitioned table is cloned onto each partition)."""
+_CALLED = """
+SELECT p.oid::bigint, p.proname FROM pg_catalog.pg_proc p
+JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+WHERE p.proname = ANY(%s) AND l.lanname IN ('plpgsql', 'sql') AND p.prokind IN ('f', 'p')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+ORDER BY p.proname, p.oid
+"""
+"""The user functions and procedures of the names a body calls (every overload: calls match by name)."""
 _RULES = """
 SELECT r.oid::bigint, r.ev_class::bigint, n.nspname, c.relname, r.rulename, r.ev_enabled::text,
        pg_catalog.pg_get_ruledef(r.oid)
@@ -142,13 +153,13 @@ def armed(conn: psycopg.Connection, before: Watched, protected: Iterable[Qualifi
             continue
         definition = _function_definition(conn, trig.function)
         what = f"trigger {trig.name} (runs {_function_name(conn, trig.function)}())"
-        for column, how in _new_fields(trig, definition, policy) + _body_hits(definition, policy):
+        for column, how in _new_fields(trig, definition, policy) + _body_hits(conn, definition, policy):
             out.append(Armed(trig.table_oid, trig.table, what, how, column))
     for oid, rule in now.rules.items():
         old_rule = before.rules.get(oid)
         if rule.enabled not in _FIRING or (old_rule and old_rule == rule):
             continue
-        for column, how in _body_hits(rule.definition, policy):
+        for column, how in _body_hits(conn, rule.definition, policy):
             out.append(Armed(rule.table_oid, rule.table, f"rule {rule.name}", how, column))
     return out
 
@@ -170,19 +181,36 @@ def _new_fields(trig: Trigger, definition: str, policy: Policy) -> list[tuple[Qu
     return out
 
 
-def _body_hits(definition: str, policy: Policy) -> list[tuple[QualifiedName, str]]:
-    """What lint finds in the definition that touches a protected column (its body's writes, drops, TRUNCATE)."""
+def _body_hits(
+    conn: psycopg.Connection, definition: str, policy: Policy, seen: set[int] | None = None, depth: int = 0
+) -> list[tuple[QualifiedName, str]]:
+    """What lint finds in the definition that touches a protected column (its body's writes, drops,
+    TRUNCATE), and in the database's functions it calls, each read once."""
     try:
         statements = parse(definition)
     except SqlParseError:
         return []  # as above
+    seen = set() if seen is None else seen
     out: list[tuple[QualifiedName, str]] = []
+    called: set[str] = set()
     for stmt in statements:
         for finding in statement_findings(stmt, policy):
             column = policy.protected_hit(finding)
-            hit = (column, f"does what lint's {finding.rule} rule refuses")
-            if column is not None and hit not in out:
-                out.append((column, hit[1]))
+            if column is not None and (column, how := f"does what lint's {finding.rule} rule refuses") not in out:
+                out.append((column, how))
+        for visit in visits(stmt.node, stmt.text):
+            if visit.kind in ("FuncCall", "CallStmt"):
+                call = visit.node.get("funccall", {}) if visit.kind == "CallStmt" else visit.node
+                called.add(function_name(call.get("funcname", [])))
+    if depth >= _CALL_DEPTH or not called:
+        return out
+    for oid, name in conn.execute(_CALLED, (sorted(called),)).fetchall():
+        if int(oid) in seen:
+            continue
+        seen.add(int(oid))
+        for column, how in _body_hits(conn, _function_definition(conn, int(oid)), policy, seen, depth + 1):
+            if (column, through := f"calls {name}(), which {how}") not in out:
+                out.append((column, through))
     return out
 
 
