@@ -146,6 +146,10 @@ PIPELINE_EDIT = (
 )
 WIPE_LATER = f"CREATE FUNCTION wipe_later() RETURNS void LANGUAGE sql AS $$ {NULL_EMBEDDINGS} $$;\n"
 """Created, never called by its file: lint warns, and apply lets it in."""
+ON_EDIT = (
+    "CREATE FUNCTION on_edit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM wipe_later(); RETURN NEW; END $$;\n"
+    "CREATE TRIGGER wipe_all AFTER UPDATE ON pipeline_insights FOR EACH ROW EXECUTE FUNCTION on_edit();\n"
+)
 ARMED_ELSEWHERE = {  # armed on pipeline_insights: the app's writes there overwrite workflow_insights.embedding
     "a trigger for a body an earlier file created": (
         "CREATE FUNCTION wipe_all() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN\n"
@@ -162,13 +166,17 @@ ARMED_ELSEWHERE = {  # armed on pipeline_insights: the app's writes there overwr
     "a trigger whose function calls one an earlier file created": (
         WIPE_LATER,
         None,
-        "CREATE FUNCTION on_edit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM wipe_later(); RETURN NEW; END $$;\n"
-        "CREATE TRIGGER wipe_all AFTER UPDATE ON pipeline_insights FOR EACH ROW EXECUTE FUNCTION on_edit();\n",
+        ON_EDIT,
     ),
     "a rule whose action calls one an earlier file created": (
         WIPE_LATER,
         None,
         "CREATE RULE wipe AS ON UPDATE TO pipeline_insights DO ALSO SELECT wipe_later();\n",
+    ),
+    "a function the app's trigger calls, replaced": (
+        "CREATE FUNCTION wipe_later() RETURNS void LANGUAGE sql AS $$ SELECT 1 $$;\n" + ON_EDIT,
+        None,
+        WIPE_LATER.replace("CREATE", "CREATE OR REPLACE"),
     ),
     "a disabled rule enabled again": (
         None,
@@ -203,3 +211,12 @@ def test_a_trigger_or_rule_on_another_table_that_overwrites_embeddings_is_refuse
         conn.execute(PIPELINE_EDIT)
         assert conn.execute(EMBEDDINGS).fetchone() == (382,)
         conn.rollback()
+
+
+def test_a_file_that_changes_no_function_a_trigger_calls_applies(env, db_url, migrations: Path) -> None:
+    """The app's own trigger already wipes through wipe_later(); a file that creates another function
+    changes nothing it does, and is not blamed for it."""
+    _before(env, db_url, migrations, None, WIPE_LATER + ON_EDIT)
+    add_migration(migrations, "0005_fn.sql", "CREATE FUNCTION answer() RETURNS int LANGUAGE sql AS $$ SELECT 42 $$;\n")
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output

@@ -17,7 +17,8 @@ or newly firing is read back as the server prints it (``pg_get_functiondef``,
 
 Only PL/pgSQL trigger functions can be read: one in C or PL/Python is not, and says nothing here.
 The functions a body calls are followed into the database (``_CALL_DEPTH`` calls deep): a
-trigger function that only calls ``wipe_embeddings()``, created by an earlier file, counts.
+trigger function that only calls ``wipe_embeddings()``, created by an earlier file, counts, and
+so does a trigger the file left alone when the file replaced a function it calls.
 A trigger or rule enabled for replicas only never fires for the app's session.
 """
 
@@ -66,6 +67,12 @@ WHERE p.proname = ANY(%s) AND l.lanname IN ('plpgsql', 'sql') AND p.prokind IN (
 ORDER BY p.proname, p.oid
 """
 """The user functions and procedures of the names a body calls (every overload: calls match by name)."""
+_FUNCTIONS = """
+SELECT p.oid::bigint, pg_catalog.md5(p.prosrc) FROM pg_catalog.pg_proc p
+JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+WHERE l.lanname IN ('plpgsql', 'sql') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+"""
+"""The bodies a trigger or rule can call, by their source's md5."""
 _RULES = """
 SELECT r.oid::bigint, r.ev_class::bigint, n.nspname, c.relname, r.rulename, r.ev_enabled::text,
        pg_catalog.pg_get_ruledef(r.oid)
@@ -109,6 +116,12 @@ class Watched:
 
     triggers: dict[int, Trigger] = field(default_factory=dict)
     rules: dict[int, Rule] = field(default_factory=dict)
+    functions: dict[int, str] = field(default_factory=dict)
+    """PL/pgSQL and SQL functions: the md5 of each one's source."""
+
+
+Hit = tuple[QualifiedName, str, frozenset[int]]
+"""A protected column, how it is overwritten, and the called functions the way goes through."""
 
 
 @dataclass(frozen=True)
@@ -136,35 +149,42 @@ def read(conn: psycopg.Connection) -> Watched:
         )  # fmt: skip
     for oid, relid, schema, table, name, enabled, definition in conn.execute(_RULES):
         watched.rules[int(oid)] = Rule(int(relid), QualifiedName(schema, table), str(name), str(enabled), definition)
+    watched.functions = {int(oid): str(source) for oid, source in conn.execute(_FUNCTIONS)}
     return watched
 
 
 def armed(conn: psycopg.Connection, before: Watched, protected: Iterable[QualifiedName]) -> list[Armed]:
-    """The triggers and rules the file armed (new, changed, firing again) that overwrite a
-    ``protected`` column. One unchanged since ``before`` is the app's own business, not the file's."""
+    """The triggers and rules the file armed (new, changed, firing again, or calling a function the
+    file replaced) that overwrite a ``protected`` column. What one unchanged since ``before`` does
+    without going through a function the file changed is the app's own business, not the file's."""
     policy = Policy(tuple(c for c in protected if c.column is not None))
     if not policy.protected:
         return []
     now = read(conn)
+    changed = frozenset(oid for oid, source in now.functions.items() if before.functions.get(oid) != source)
     out: list[Armed] = []
     for oid, trig in now.triggers.items():
         old = before.triggers.get(oid)
-        if trig.enabled not in _FIRING or trig.language not in _READABLE or (old and old.state() == trig.state()):
+        same = old is not None and old.state() == trig.state()
+        if trig.enabled not in _FIRING or trig.language not in _READABLE or (same and not changed):
             continue
         definition = _function_definition(conn, trig.function)
         what = f"trigger {trig.name} (runs {_function_name(conn, trig.function)}())"
-        for column, how in _new_fields(trig, definition, policy) + _body_hits(conn, definition, policy):
-            out.append(Armed(trig.table_oid, trig.table, what, how, column))
+        for column, how, via in _new_fields(trig, definition, policy) + _body_hits(conn, definition, policy):
+            if not same or via & changed:
+                out.append(Armed(trig.table_oid, trig.table, what, how, column))
     for oid, rule in now.rules.items():
         old_rule = before.rules.get(oid)
-        if rule.enabled not in _FIRING or (old_rule and old_rule == rule):
+        same = old_rule is not None and old_rule == rule
+        if rule.enabled not in _FIRING or (same and not changed):
             continue
-        for column, how in _body_hits(conn, rule.definition, policy):
-            out.append(Armed(rule.table_oid, rule.table, f"rule {rule.name}", how, column))
+        for column, how, via in _body_hits(conn, rule.definition, policy):
+            if not same or via & changed:
+                out.append(Armed(rule.table_oid, rule.table, f"rule {rule.name}", how, column))
     return out
 
 
-def _new_fields(trig: Trigger, definition: str, policy: Policy) -> list[tuple[QualifiedName, str]]:
+def _new_fields(trig: Trigger, definition: str, policy: Policy) -> list[Hit]:
     """What a BEFORE UPDATE row trigger sets on NEW, for a protected column of its table."""
     before_update_row = _ROW | _BEFORE | _UPDATE
     if trig.kind & before_update_row != before_update_row or trig.kind & _INSTEAD or trig.language != "plpgsql":
@@ -173,17 +193,17 @@ def _new_fields(trig: Trigger, definition: str, policy: Policy) -> list[tuple[Qu
         fields = dynamic.new_fields_assigned(definition)
     except (parser.ParseError, RecursionError):
         return []  # not readable by this parser: verify's embeddings check finds the NULLs it leaves
-    out = []
+    out: list[Hit] = []
     for col in policy.protected:
         if (col.schema, col.table) in trig.tables and (col.column in fields or "*" in fields):
             what = f"NEW.{col.column}" if col.column in fields else "the whole NEW row"
-            out.append((col, f"sets {what} before every UPDATE"))
+            out.append((col, f"sets {what} before every UPDATE", frozenset()))
     return out
 
 
 def _body_hits(
     conn: psycopg.Connection, definition: str, policy: Policy, seen: set[int] | None = None, depth: int = 0
-) -> list[tuple[QualifiedName, str]]:
+) -> list[Hit]:
     """What lint finds in the definition that touches a protected column (its body's writes, drops,
     TRUNCATE), and in the database's functions it calls, each read once."""
     try:
@@ -191,13 +211,14 @@ def _body_hits(
     except SqlParseError:
         return []  # as above
     seen = set() if seen is None else seen
-    out: list[tuple[QualifiedName, str]] = []
+    out: list[Hit] = []
     called: set[str] = set()
     for stmt in statements:
         for finding in statement_findings(stmt, policy):
             column = policy.protected_hit(finding)
-            if column is not None and (column, how := f"does what lint's {finding.rule} rule refuses") not in out:
-                out.append((column, how))
+            hit = (column, f"does what lint's {finding.rule} rule refuses", frozenset[int]())
+            if column is not None and hit not in out:
+                out.append((column, hit[1], hit[2]))
         for visit in visits(stmt.node, stmt.text):
             if visit.kind in ("FuncCall", "CallStmt"):
                 call = visit.node.get("funccall", {}) if visit.kind == "CallStmt" else visit.node
@@ -208,9 +229,8 @@ def _body_hits(
         if int(oid) in seen:
             continue
         seen.add(int(oid))
-        for column, how in _body_hits(conn, _function_definition(conn, int(oid)), policy, seen, depth + 1):
-            if (column, through := f"calls {name}(), which {how}") not in out:
-                out.append((column, through))
+        for column, how, via in _body_hits(conn, _function_definition(conn, int(oid)), policy, seen, depth + 1):
+            out.append((column, f"calls {name}(), which {how}", via | {int(oid)}))
     return out
 
 
