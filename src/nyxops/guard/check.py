@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from nyxops.guard import registry
+from nyxops.guard import trigger_writes as tw
 from nyxops.guard.created import CreatedTables
 from nyxops.guard.model import Finding, Hit
 from nyxops.guard.policy import Policy
@@ -57,8 +58,12 @@ UNALLOWABLE = {"guard-tamper"}
 """Rules no allow comment can allow: a migration never switches the guard off."""
 
 
-_TRIGGER_EVENTS = {4: "CMD_INSERT", 8: "CMD_DELETE", 16: "CMD_UPDATE", 32: "CMD_TRUNCATE"}
-_TRIGGER_BEFORE = 2  # CreateTrigStmt's timing bit (TRIGGER_TYPE_BEFORE)
+_TRIGGER_EVENTS = {
+    tw.INSERT: "CMD_INSERT",
+    tw.DELETE: "CMD_DELETE",
+    tw.UPDATE: "CMD_UPDATE",
+    tw.TRUNCATE: "CMD_TRUNCATE",
+}
 _WRITE_EVENT = {
     "InsertStmt": "CMD_INSERT",
     "UpdateStmt": "CMD_UPDATE",
@@ -166,13 +171,13 @@ class FileCheck:
         for original in self.deferred.get(trigger.unit, []):
             if original.rule in registry.META_RULES or self.policy.protected_hit(original) is None:
                 continue
-            copy = dataclasses.replace(original, notes=list(original.notes), unit=None, severity="error")
-            copy.line, copy.column = stmt.line, stmt.column
-            copy.statement_index, copy.statement_text = stmt.index, stmt.text
-            copy.notes.append(
+            copy = _restated(
+                original,
+                stmt,
                 f"trigger {trigger.name} runs {trigger.unit[1]} (line {self.defined_at.get(trigger.unit, '?')}) on the "
-                "app's own writes from commit on, which does this"
+                "app's own writes from commit on, which does this",
             )
+            copy.severity = "error"
             out.append(copy)
         return out
 
@@ -219,13 +224,10 @@ class FileCheck:
         out: list[Finding] = []
         for unit in units:
             for original in self.deferred.get(unit, []):
-                copy = dataclasses.replace(original, notes=list(original.notes), unit=None)
-                copy.line, copy.column = stmt.line, stmt.column
-                copy.statement_index, copy.statement_text = stmt.index, stmt.text
                 how = "fires" if unit[0] == "rule" else "runs"
-                copy.notes.append(
-                    f"this statement {how} {unit[0]} {unit[1]} (line {self.defined_at.get(unit, '?')}), which does this"
-                )
+                line = self.defined_at.get(unit, "?")
+                why = f"this statement {how} {unit[0]} {unit[1]} (line {line}), which does this"
+                copy = _restated(original, stmt, why)
                 if frame is None:
                     copy.severity = original.severity if original.rule in registry.META_RULES else "error"
                 else:
@@ -244,7 +246,7 @@ class FileCheck:
         rel = node.get("relation", {})
         tables = self.scope.tables(rel)
         function = ("function", function_name(node.get("funcname", [])))
-        before_row = bool(node.get("row")) and bool(int(node.get("timing", 0)) & _TRIGGER_BEFORE)
+        before_row = bool(node.get("row")) and bool(int(node.get("timing", 0)) & tw.BEFORE)
         trigger = Trigger(tables, events, function, node.get("trigname", "?"), before_row, rel.get("location"))
         self.triggers.append(trigger)
         for table in tables:
@@ -280,6 +282,14 @@ class FileCheck:
             return False
         shown = self.scope.tables(sources[0]["RangeVar"])
         return any((t.schema, t.table) == (table.schema, table.table) for t in shown)
+
+
+def _restated(original: Finding, stmt: Statement, note: str) -> Finding:
+    """A body's finding, said again at the statement that runs or arms the body, with why."""
+    copy = dataclasses.replace(original, notes=[*original.notes, note], unit=None)
+    copy.line, copy.column = stmt.line, stmt.column
+    copy.statement_index, copy.statement_text = stmt.index, stmt.text
+    return copy
 
 
 def _body_problem(stmt: Statement, visit: Visit) -> Finding:

@@ -32,14 +32,14 @@ from pglast import parser
 
 from nyxops.errors import SqlParseError
 from nyxops.guard import dynamic
+from nyxops.guard import trigger_writes as tw
 from nyxops.guard.check import statement_findings
 from nyxops.guard.policy import Policy
+from nyxops.guard.trigger_writes import overwritten
 from nyxops.guard.walk import function_name, visits
 from nyxops.names import QualifiedName
 from nyxops.sql import parse
 
-_ROW, _BEFORE, _UPDATE, _INSTEAD = 1, 2, 16, 64
-"""``pg_trigger.tgtype`` bits (PostgreSQL's ``TRIGGER_TYPE_*``)."""
 _FIRING = ("O", "A")
 """``tgenabled`` / ``ev_enabled``: fires in an ordinary session (origin, always); 'R' only on replicas, 'D' never."""
 _CALL_DEPTH = 3
@@ -48,7 +48,7 @@ _READABLE = ("plpgsql",)
 
 _TRIGGERS = """
 SELECT t.oid::bigint, t.tgrelid::bigint, n.nspname, c.relname, t.tgname, t.tgfoid::bigint, t.tgenabled::text,
-       t.tgtype::int, pg_catalog.md5(p.prosrc), l.lanname,
+       t.tgtype::int, pg_catalog.md5(p.prosrc), l.lanname, t.tgfoid::regproc::text,
        ARRAY(SELECT ARRAY[an.nspname::text, a.relname::text]
              FROM pg_catalog.pg_partition_ancestors(t.tgrelid) r(relid)
              JOIN pg_catalog.pg_class a ON a.oid = r.relid JOIN pg_catalog.pg_namespace an ON an.oid = a.relnamespace)
@@ -96,6 +96,7 @@ class Trigger:
     language: str
     tables: frozenset[tuple[str, str]]
     """The table and its partition ancestors, as (schema, table)."""
+    function_name: str
 
     def state(self) -> tuple[int, str, str, int]:
         return self.function, self.source, self.enabled, self.kind
@@ -142,10 +143,11 @@ class Armed:
 def read(conn: psycopg.Connection) -> Watched:
     watched = Watched()
     for row in conn.execute(_TRIGGERS):
-        oid, relid, schema, table, name, function, enabled, kind, source, language, tables = row
+        oid, relid, schema, table, name, function, enabled, kind, source, language, function_name, tables = row
         watched.triggers[int(oid)] = Trigger(
             int(relid), QualifiedName(schema, table), str(name), int(function), str(source), str(enabled),
             int(kind), str(language), frozenset([(schema, table), *((str(s), str(t)) for s, t in tables)]),
+            str(function_name),
         )  # fmt: skip
     for oid, relid, schema, table, name, enabled, definition in conn.execute(_RULES):
         watched.rules[int(oid)] = Rule(int(relid), QualifiedName(schema, table), str(name), str(enabled), definition)
@@ -169,7 +171,7 @@ def armed(conn: psycopg.Connection, before: Watched, protected: Iterable[Qualifi
         if trig.enabled not in _FIRING or trig.language not in _READABLE or (same and not changed):
             continue
         definition = _function_definition(conn, trig.function)
-        what = f"trigger {trig.name} (runs {_function_name(conn, trig.function)}())"
+        what = f"trigger {trig.name} (runs {trig.function_name}())"
         for column, how, via in _new_fields(trig, definition, policy) + _body_hits(conn, definition, policy):
             if not same or via & changed:
                 out.append(Armed(trig.table_oid, trig.table, what, how, column))
@@ -186,8 +188,8 @@ def armed(conn: psycopg.Connection, before: Watched, protected: Iterable[Qualifi
 
 def _new_fields(trig: Trigger, definition: str, policy: Policy) -> list[Hit]:
     """What a BEFORE UPDATE row trigger sets on NEW, for a protected column of its table."""
-    before_update_row = _ROW | _BEFORE | _UPDATE
-    if trig.kind & before_update_row != before_update_row or trig.kind & _INSTEAD or trig.language != "plpgsql":
+    before_update_row = tw.ROW | tw.BEFORE | tw.UPDATE
+    if trig.kind & before_update_row != before_update_row or trig.kind & tw.INSTEAD or trig.language != "plpgsql":
         return []
     try:
         fields = dynamic.new_fields_assigned(definition)
@@ -195,8 +197,8 @@ def _new_fields(trig: Trigger, definition: str, policy: Policy) -> list[Hit]:
         return []  # not readable by this parser: verify's embeddings check finds the NULLs it leaves
     out: list[Hit] = []
     for col in policy.protected:
-        if (col.schema, col.table) in trig.tables and (col.column in fields or "*" in fields):
-            what = f"NEW.{col.column}" if col.column in fields else "the whole NEW row"
+        what = overwritten(fields, col.column or "") if (col.schema, col.table) in trig.tables else None
+        if what is not None:
             out.append((col, f"sets {what} before every UPDATE", frozenset()))
     return out
 
@@ -237,8 +239,3 @@ def _body_hits(
 def _function_definition(conn: psycopg.Connection, function: int) -> str:
     row = conn.execute("SELECT pg_catalog.pg_get_functiondef(%s::oid)", (function,)).fetchone()
     return str(row[0]) if row else ""
-
-
-def _function_name(conn: psycopg.Connection, function: int) -> str:
-    row = conn.execute("SELECT %s::oid::regproc::text", (function,)).fetchone()
-    return str(row[0]) if row else str(function)

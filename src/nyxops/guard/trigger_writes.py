@@ -21,6 +21,16 @@ from nyxops.guard.walk import function_name
 from nyxops.names import QualifiedName
 from nyxops.sql import Node
 
+ROW, BEFORE, INSERT, DELETE, UPDATE, TRUNCATE, INSTEAD = 1, 2, 4, 8, 16, 32, 64
+"""PostgreSQL's ``TRIGGER_TYPE_*`` bits: ``pg_trigger.tgtype``, and CreateTrigStmt's timing and events."""
+
+
+def overwritten(fields: set[str] | frozenset[str], column: str) -> str | None:
+    """How a trigger function that sets ``fields`` on NEW (``*``: the whole row) overwrites ``column``."""
+    if column in fields:
+        return f"NEW.{column}"
+    return "the whole NEW row" if "*" in fields else None
+
 
 @dataclass
 class Trigger:
@@ -72,8 +82,8 @@ class TriggerWrites:
         for col in self.scope.protected:
             if col.column is None or not any((t.schema, t.table) == (col.schema, col.table) for t in trig.tables):
                 continue
-            if "*" in fields or col.column in fields:
-                what = f"NEW.{col.column}" if col.column in fields else "the whole NEW row"
+            what = overwritten(fields, col.column)
+            if what is not None:
                 detail = (
                     f"trigger {trig.name} runs {trig.unit[1]}(), which sets {what} before every UPDATE: each row "
                     "the app updates from now on loses its value"
