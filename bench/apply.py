@@ -1,4 +1,5 @@
-"""``nyxops migrate apply`` against ``psql -f`` (and ``psql -1 -f``) on the same server, same file."""
+"""``nyxops migrate apply`` against ``psql -f`` (and ``psql -1 -f``) on the same server, same file;
+and what ``migrate plan`` pays for its report of every statement, against apply of the same file."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import shutil
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 
 from bench.common import Comparison, alternate, fresh_database, timed
@@ -27,21 +29,26 @@ def generate(count: int = 10_000) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(rounds: int, admin_url: str) -> list[Comparison]:
-    folder = Path(tempfile.mkdtemp(prefix="nyxbench-apply-"))
-    migrations = folder / "migrations"
+def _reviewed(folder: Path, count: int) -> tuple[Path, Path]:
+    migrations = folder / f"migrations{count}"
     migrations.mkdir()
     path = migrations / "0001_bench.sql"
-    path.write_text(generate())
+    path.write_text(generate(count))
     store.review(migrations, [path], "bench")
+    return migrations, path
+
+
+def run(rounds: int, admin_url: str) -> list[Comparison]:
+    folder = Path(tempfile.mkdtemp(prefix="nyxbench-apply-"))
+    migrations, path = _reviewed(folder, 10_000)
     nyxops = str(Path(sys.executable).parent / "nyxops")
     psql = shutil.which("psql") or "psql"
 
-    def ours() -> float:
+    def ours(command: str = "apply", directory: Path = migrations) -> float:
         with fresh_database(admin_url, seed=False) as url:
-            env = {**os.environ, "DATABASE_URL": url, "NYXOPS_MIGRATIONS_DIR": str(migrations)}
+            env = {**os.environ, "DATABASE_URL": url, "NYXOPS_MIGRATIONS_DIR": str(directory)}
             env["NYXOPS_PROTECTED_COLUMNS"] = "[]"
-            return timed([nyxops, "migrate", "apply"], env)
+            return timed([nyxops, "migrate", command], env)
 
     def psql_plain() -> float:
         with fresh_database(admin_url, seed=False) as url:
@@ -53,7 +60,12 @@ def run(rounds: int, admin_url: str) -> list[Comparison]:
 
     a, b = alternate(rounds, ours, psql_plain)
     c, d = alternate(rounds, ours, psql_one)
+    # plan reads locks and the ledger around every statement, in a savepoint each: a smaller file
+    # keeps the row's rounds short (each statement costs the same at any length).
+    small, _ = _reviewed(folder, 2_000)
+    e, f = alternate(rounds, partial(ours, "plan", small), partial(ours, "apply", small))
     return [
         Comparison("apply, 10,000 statements (guard, ledger, timeouts, history, census)", a, b, "psql -f", "(context)"),
         Comparison("apply, same file", c, d, "psql -1 -f (one transaction, as nyxops runs a file)", "<= 1.1"),
+        Comparison("plan, 2,000 statements (each one's locks and ledger)", e, f, "apply of the same file", "(cost)"),
     ]

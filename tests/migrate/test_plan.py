@@ -63,3 +63,29 @@ def test_plan_says_what_it_could_not_check_and_what_apply_will_refuse(env, db_ur
     assert "0005_unreviewed.sql is not reviewed (or changed since): apply will refuse it" in result.stdout
     assert lines[-1].startswith("plan incomplete: 1 statement(s) could not run in the dry run"), lines[-1]
     assert "plan ok" not in lines[-1]
+
+
+def test_each_statements_ledger_is_its_own(env, db_url, migrations: Path) -> None:
+    """Plan starts each statement from the state the last one's ledger read; a failed statement's
+    rows stay counted in the transaction, so the one after it must start from a fresh read."""
+    pick = "WHERE id IN (SELECT id FROM pipeline_insights ORDER BY id LIMIT {})"
+    add_migration(
+        migrations,
+        "0004_steps.sql",
+        f"UPDATE pipeline_insights SET summary = upper(summary) {pick.format(3)};\n"
+        f"WITH gone AS (DELETE FROM pipeline_insights {pick.format(5)} RETURNING 1)"
+        " SELECT 1 / (count(*) - 5) FROM gone;\n"
+        "COMMENT ON TABLE pipeline_insights IS 'steps';\n"
+        f"UPDATE pipeline_insights SET summary = lower(summary) {pick.format(2)};\n"
+        "COMMENT ON TABLE pipeline_insights IS 'done';\n",
+    )
+    before = snapshot(db_url)
+    result = nyxops("migrate", "plan", "--json", env=env)
+    plan = json.loads(result.stdout)
+    steps = {s["statement"]: s for s in plan["statements"] if s["file"] == "0004_steps.sql"}
+    assert steps[1]["ledger"] == ["public.pipeline_insights: 3 rows updated"], result.output
+    assert "division by zero" in steps[2]["error"]
+    assert steps[3]["ledger"] == [] and steps[3]["error"] is None
+    assert steps[4]["ledger"] == ["public.pipeline_insights: 2 rows updated"] and steps[5]["ledger"] == []
+    assert plan["ledger"]["0004_steps.sql"] == ["public.pipeline_insights: 3 rows updated"] + steps[4]["ledger"]
+    assert snapshot(db_url) == before

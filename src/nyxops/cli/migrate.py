@@ -23,6 +23,7 @@ from nyxops.cli.base import (
     tunnel_option,
     url_option,
 )
+from nyxops.migrate.states import NOT_WELL
 
 
 @app.group("migrate")
@@ -117,11 +118,7 @@ def migrate_status(directory: Path | None, database_url: str | None, as_json: bo
         print(json.dumps([render.state_dict(s) for s in found], indent=2, default=str))
     else:
         render.status_table(found, out())
-    finish(1 if any(s.state in _NOT_WELL for s in found) else 0)
-
-
-_NOT_WELL = {"drifted", "unreviewed", "changed-since-review", "missing-file", "invalid-index", "pending-detach"}
-"""States that make ``migrate status`` exit 1 (pending files are expected between deploys)."""
+    finish(1 if any(s.state in NOT_WELL for s in found) else 0)
 
 
 @migrate_app.command("plan")

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from nyxops.deploy.hostdata import HostData
 from nyxops.errors import NyxopsError
+from nyxops.migrate.states import LEFT_BEHIND
 
 
 class StageFailed(NyxopsError):
@@ -92,7 +93,7 @@ def pending_migrations(env: Mapping[str, str], migrations: Path, cwd: Path) -> l
     if done.returncode not in (0, 1) or not done.stdout.strip():
         return None
     states = json.loads(done.stdout)
-    return [s["name"] for s in states if s["state"] not in ("applied", "invalid-index", "pending-detach")]
+    return [s["name"] for s in states if s["state"] not in ("applied", *LEFT_BEHIND)]
 
 
 def protect_current(env: Mapping[str, str], cwd: Path) -> bool:

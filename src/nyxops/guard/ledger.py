@@ -115,6 +115,8 @@ class Ledger:
     entries: list[Entry] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     """Objects the event trigger saw dropped (``sql_drop``), as ``type identity``."""
+    after: Snapshot | None = None
+    """The state it was read in: the snapshot before the next step (plan reads one statement at a time)."""
 
     def lines(self) -> list[str]:
         return [e.describe() for e in self.entries] + [f"dropped {d}" for d in self.dropped]
@@ -135,7 +137,7 @@ class Snapshot:
 
 
 _EXISTING = "SELECT oid::bigint FROM pg_catalog.pg_class WHERE oid = ANY(%s::oid[])"
-_DROPPED = "SELECT object_type, identity FROM pg_temp.nyxops_dropped WHERE n > %s ORDER BY n"
+_DROPPED = "SELECT n, object_type, identity FROM pg_temp.nyxops_dropped WHERE n > %s ORDER BY n"
 _DROPPED_SO_FAR = "SELECT coalesce(max(n), 0) FROM pg_temp.nyxops_dropped"
 
 
@@ -145,12 +147,16 @@ def _has_drops_table(conn: psycopg.Connection) -> bool:
 
 
 def snapshot(conn: psycopg.Connection) -> Snapshot:
-    files = {int(r[0]): (QualifiedName(r[1], r[2]), int(r[3]), str(r[4])) for r in conn.execute(_TABLES)}
-    rows = {int(r[0]): (int(r[3]), int(r[4])) for r in conn.execute(_ROWS)}
     dropped = 0
     if _has_drops_table(conn):
         row = conn.execute(_DROPPED_SO_FAR).fetchone()
         dropped = int(row[0]) if row else 0
+    return _state(conn, dropped)
+
+
+def _state(conn: psycopg.Connection, dropped: int) -> Snapshot:
+    files = {int(r[0]): (QualifiedName(r[1], r[2]), int(r[3]), str(r[4])) for r in conn.execute(_TABLES)}
+    rows = {int(r[0]): (int(r[3]), int(r[4])) for r in conn.execute(_ROWS)}
     return Snapshot(files, rows, dropped, _inherits(conn), trigger_watch.read(conn))
 
 
@@ -161,26 +167,26 @@ def _inherits(conn: psycopg.Connection) -> dict[tuple[int, int], tuple[Qualified
 
 def read(conn: psycopg.Connection, before: Snapshot, protected: Iterable[QualifiedName] = ()) -> Ledger:
     """What happened since ``before`` to the tables that existed then, and the triggers and rules
-    armed since on any table that overwrite a ``protected`` column."""
+    armed since on any table that overwrite a ``protected`` column. The state read for it is the
+    ledger's ``after``: plan starts the next statement from it instead of reading it all again."""
+    now = _state(conn, before.dropped)
     entries: dict[int, Entry] = {}
-    for oid, _schema, _name, deleted, updated in conn.execute(_ROWS):
-        oid = int(oid)
+    for oid, (deleted, updated) in now.rows.items():
         if oid not in before.files:
             continue
         old_deleted, old_updated = before.rows.get(oid, (0, 0))
-        if int(deleted) > old_deleted or int(updated) > old_updated:
-            entries[oid] = Entry(before.files[oid][0], int(deleted) - old_deleted, int(updated) - old_updated)
-    for oid, _schema, _name, filenode, persistence in conn.execute(_TABLES):
-        oid = int(oid)
+        if deleted > old_deleted or updated > old_updated:
+            entries[oid] = Entry(before.files[oid][0], deleted - old_deleted, updated - old_updated)
+    for oid, (_name, filenode, persistence) in now.files.items():
         if oid not in before.files:
             continue
         name, old_filenode, old_persistence = before.files[oid]
-        if old_filenode != int(filenode):
+        if old_filenode != filenode:
             entries.setdefault(oid, Entry(name)).rewritten = True
         if old_persistence == "p" and persistence == "u":
             entries.setdefault(oid, Entry(name)).unlogged = True
-    _detached(conn, before, entries)
-    for arm in trigger_watch.armed(conn, before.watched, protected):
+    _detached(conn, before, now, entries)
+    for arm in trigger_watch.armed(conn, before.watched, now.watched, protected):
         entry = entries.setdefault(arm.table_oid, Entry(arm.table))
         entry.armed = (*entry.armed, arm)
     if entries:
@@ -192,13 +198,15 @@ def read(conn: psycopg.Connection, before: Snapshot, protected: Iterable[Qualifi
             entry.views = (*entry.views, QualifiedName(schema, name))
     dropped = []
     if _has_drops_table(conn):
-        dropped = [f"{r[0]} {r[1]}" for r in conn.execute(_DROPPED, (before.dropped,))]
-    return Ledger(sorted(entries.values(), key=lambda e: str(e.table)), dropped)
+        for n, object_type, identity in conn.execute(_DROPPED, (before.dropped,)):
+            dropped.append(f"{object_type} {identity}")
+            now.dropped = max(now.dropped, int(n))
+    return Ledger(sorted(entries.values(), key=lambda e: str(e.table)), dropped, now)
 
 
-def _detached(conn: psycopg.Connection, before: Snapshot, entries: dict[int, Entry]) -> None:
+def _detached(conn: psycopg.Connection, before: Snapshot, now: Snapshot, entries: dict[int, Entry]) -> None:
     """Pairs gone since ``before`` whose child still exists (a dropped one is the tripwire's)."""
-    gone = set(before.inherits) - set(_inherits(conn))
+    gone = set(before.inherits) - set(now.inherits)
     if not gone:
         return
     existing = {int(r[0]) for r in conn.execute(_EXISTING, ([child for child, _ in gone],))}

@@ -155,14 +155,14 @@ def read(conn: psycopg.Connection) -> Watched:
     return watched
 
 
-def armed(conn: psycopg.Connection, before: Watched, protected: Iterable[QualifiedName]) -> list[Armed]:
-    """The triggers and rules the file armed (new, changed, firing again, or calling a function the
-    file replaced) that overwrite a ``protected`` column. What one unchanged since ``before`` does
-    without going through a function the file changed is the app's own business, not the file's."""
+def armed(conn: psycopg.Connection, before: Watched, now: Watched, protected: Iterable[QualifiedName]) -> list[Armed]:
+    """The triggers and rules the file armed between ``before`` and ``now`` (new, changed, firing
+    again, or calling a function the file replaced) that overwrite a ``protected`` column. What one
+    unchanged since ``before`` does without going through a function the file changed is the app's
+    own business, not the file's."""
     policy = Policy(tuple(c for c in protected if c.column is not None))
     if not policy.protected:
         return []
-    now = read(conn)
     changed = frozenset(oid for oid, source in now.functions.items() if before.functions.get(oid) != source)
     out: list[Armed] = []
     for oid, trig in now.triggers.items():

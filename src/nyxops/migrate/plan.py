@@ -123,13 +123,17 @@ def _locks(conn: psycopg.Connection) -> set[tuple[str, str]]:
     return {(r[0], r[1]) for r in conn.execute(_LOCKS)}
 
 
-def _plan_statement(conn: psycopg.Connection, pf: PendingFile, stmt: Statement) -> StatementPlan:
+def _plan_statement(
+    conn: psycopg.Connection, pf: PendingFile, stmt: Statement, before: ledger.Snapshot | None
+) -> tuple[StatementPlan, ledger.Snapshot | None]:
+    """The statement's plan, and the state after it when the ledger read it (the next statement's
+    ``before``); None when the statement failed: its counts stay in the transaction's, read anew."""
     entry = StatementPlan(pf.file.name, stmt.index, stmt.line, stmt.text)
     entry.findings = [f for f in pf.findings if f.statement_index == stmt.index]
     reason = non_transactional_reason(stmt)
     if reason:
         entry.not_executed = reason
-        return entry
+        return entry, before
     for finding in entry.findings:
         if finding.severity == "error":
             entry.losses.extend(what_would_be_lost(conn, finding))
@@ -137,7 +141,8 @@ def _plan_statement(conn: psycopg.Connection, pf: PendingFile, stmt: Statement) 
             entry.values.extend(_value_changes(conn, stmt, finding))
     entry.external_calls = _external_calls(conn, pf, stmt)
     held = _locks(conn)
-    before = ledger.snapshot(conn)
+    before = before or ledger.snapshot(conn)
+    after = None
     started = time.perf_counter()
     try:
         with conn.transaction():
@@ -146,6 +151,7 @@ def _plan_statement(conn: psycopg.Connection, pf: PendingFile, stmt: Statement) 
             entry.rows = max(cur.rowcount, 0)
             entry.locks = sorted(f"{rel}: {mode}" for rel, mode in _locks(conn) - held)
             seen = ledger.read(conn, before, pf.protected)
+            after = seen.after
             entry.ledger = seen.lines()
             hidden = ledger.unexplained(seen, pf.named_tables, pf.indirect_allowed(), pf.protected)
             quiet = ledger.quiet_losses(seen, pf.quiet_allowed())
@@ -162,7 +168,8 @@ def _plan_statement(conn: psycopg.Connection, pf: PendingFile, stmt: Statement) 
         entry.ms = (time.perf_counter() - started) * 1000
         entry.error = exc.diag.message_primary or str(exc).strip()
         entry.stopped_by_guard = "nyxops runtime guard" in entry.error
-    return entry
+        after = None
+    return entry, after
 
 
 _USER_FUNCTIONS = (
@@ -213,9 +220,11 @@ def plan(settings: Settings, directory: Path | None = None) -> Plan:
                     runtime.install_migration_guard(conn, allowed)
                     result.overwrite_armed = overwrite.arm(conn) is not None  # rolled back with the rest
                     result.before = census.take(conn, columns)
+                    before = None
                     for pf in pending:
                         for stmt in pf.statements:
-                            result.statements.append(_plan_statement(conn, pf, stmt))
+                            planned, before = _plan_statement(conn, pf, stmt, before)
+                            result.statements.append(planned)
                     result.after = census.take(conn, columns)
                     raise psycopg.Rollback()
             finally:

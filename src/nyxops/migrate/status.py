@@ -13,6 +13,7 @@ from nyxops.errors import MigrationError, UsageError
 from nyxops.migrate import history, reconcile, store
 from nyxops.migrate.lock import migration_lock
 from nyxops.migrate.pending import FileState, states
+from nyxops.migrate.states import INVALID_INDEX, PENDING_DETACH
 from nyxops.names import QualifiedName
 from nyxops.sql import parse_file
 
@@ -25,13 +26,13 @@ def status(settings: Settings, directory: Path | None = None) -> list[FileState]
         found = states(directory or settings.migrations_dir, history.applied(conn))
         for index in reconcile.invalid_indexes(conn):
             detail = "a concurrent build failed; migrate apply rebuilds it when its file resumes, or REINDEX it"
-            found.append(FileState("", index, "invalid-index", detail))
+            found.append(FileState("", index, INVALID_INDEX, detail))
         for child, parent in reconcile.pending_detaches(conn):
             detail = (
                 f"from {parent}: a DETACH … CONCURRENTLY was interrupted; migrate apply finishes it when its file "
                 f"resumes, or run ALTER TABLE {parent} DETACH PARTITION {child} FINALIZE"
             )
-            found.append(FileState("", child, "pending-detach", detail))
+            found.append(FileState("", child, PENDING_DETACH, detail))
         return found
     finally:
         conn.close()
