@@ -141,7 +141,8 @@ def _plan_statement(
             entry.values.extend(_value_changes(conn, stmt, finding))
     entry.external_calls = _external_calls(conn, pf, stmt)
     held = _locks(conn)
-    before = before or ledger.snapshot(conn)
+    if before is None:
+        before = ledger.snapshot(conn)
     after = None
     started = time.perf_counter()
     try:
@@ -220,10 +221,10 @@ def plan(settings: Settings, directory: Path | None = None) -> Plan:
                     runtime.install_migration_guard(conn, allowed)
                     result.overwrite_armed = overwrite.arm(conn) is not None  # rolled back with the rest
                     result.before = census.take(conn, columns)
-                    before = None
+                    state: ledger.Snapshot | None = None  # read by the first statement
                     for pf in pending:
                         for stmt in pf.statements:
-                            planned, before = _plan_statement(conn, pf, stmt, before)
+                            planned, state = _plan_statement(conn, pf, stmt, state)
                             result.statements.append(planned)
                     result.after = census.take(conn, columns)
                     raise psycopg.Rollback()
