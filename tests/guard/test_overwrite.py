@@ -56,12 +56,12 @@ CALLS = {
     "truncated in dynamic SQL, and filled again": (
         "SELECT 1",
         "CREATE TABLE copy AS SELECT * FROM workflow_insights;\n"
-        "DO $$ DECLARE t text := 'workflow_' || 'insights'; BEGIN\n"
+        "DO $$ DECLARE t text := (SELECT 'workflow_' || 'insights'); BEGIN\n"
         "  EXECUTE 'TRUNCATE ' || t; EXECUTE 'INSERT INTO ' || t || ' SELECT * FROM copy'; END $$;\n",
     ),
     "set to NULL in dynamic SQL, the count made up": (
         "SELECT 1",
-        "DO $$ DECLARE t text := 'workflow_' || 'insights'; BEGIN\n"
+        "DO $$ DECLARE t text := (SELECT 'workflow_' || 'insights'); BEGIN\n"
         "  EXECUTE 'UPDATE ' || t || ' SET embedding = NULL WHERE id = ''wi_00001''';\n"
         "  EXECUTE 'INSERT INTO ' || t || ' (id, title, content, embedding) SELECT ''x'', ''t'', ''c'', embedding"
         " FROM ' || t || ' WHERE id = ''wi_00002'''; END $$;\n",
@@ -178,8 +178,8 @@ def test_a_migration_cannot_switch_the_overwrite_trigger_off(way: str, env, db_u
     _install(env)
     other = OTHER_VECTOR.replace("workflow_insights", "' || t || '")
     sql = (
-        "DO $$ DECLARE t text := 'workflow_' || 'insights'; k text := 'nyxops_' || 'keep_' || 'embedding';\n"
-        "    n text := 'nyx' || 'ops';\n"
+        "DO $$ DECLARE t text := (SELECT 'workflow_' || 'insights'); k text := (SELECT 'nyxops_' || 'keep_' || 'embedding');\n"
+        "    n text := (SELECT 'nyx' || 'ops');\n"
         f"BEGIN\n    {TAMPER[way]}\n    EXECUTE 'UPDATE ' || t || ' SET embedding = {other}';\n"
         f"    {RESTORE.get(way, '')}\nEND $$;\n"
     )

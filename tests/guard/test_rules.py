@@ -6,7 +6,7 @@ import pytest
 
 from nyxops.guard import registry
 from nyxops.guard.check import check
-from nyxops.guard.dynamic import literal_value
+from nyxops.guard.fold import literal_value
 from nyxops.guard.policy import Policy
 from nyxops.sql import parse
 
@@ -161,10 +161,104 @@ def test_do_block_static_statement_is_checked() -> None:
 
 
 def test_dynamic_sql_built_at_run_time_is_a_warning_naming_the_runtime_guard() -> None:
-    sql = "DO $$ DECLARE c text := 'embedding'; BEGIN EXECUTE format('ALTER TABLE t DROP COLUMN %I', c); END $$;"
+    sql = (
+        "DO $$ DECLARE c text; BEGIN SELECT attname INTO c FROM pg_attribute LIMIT 1;"
+        " EXECUTE format('ALTER TABLE t DROP COLUMN %I', c); END $$;"
+    )
     [finding] = check(parse(sql))
     assert finding.rule == "dynamic-sql" and not finding.blocking
     assert "apply refuses the drops" in finding.message and "only migrate plan shows" in finding.message
+
+
+VARIABLES = [
+    # a text variable declared with a literal and never written again: EXECUTE runs that literal
+    ("DECLARE s text := 'ALTER TABLE workflow_insights DROP COLUMN embedding'; BEGIN EXECUTE s;", ["drop-column"]),
+    (
+        "DECLARE t text := 'workflow_insights'; c varchar := 'embedding';"
+        " s text := format('ALTER TABLE %I DROP COLUMN %I', t, c); BEGIN EXECUTE s;",
+        ["drop-column"],
+    ),
+    ("DECLARE s CONSTANT text := 'DELETE FROM workflow_insights'; BEGIN EXECUTE s || ' WHERE true';", ["delete-all"]),
+    ("DECLARE c text := 'embedding'; BEGIN EXECUTE format('ALTER TABLE t DROP COLUMN %I', c);", ["drop-column"]),
+    # a FOREACH over a known array: EXECUTE runs once for each value
+    (
+        "DECLARE t text; BEGIN FOREACH t IN ARRAY ARRAY['users', 'workflow_insights'] LOOP"
+        " EXECUTE 'TRUNCATE ' || t; END LOOP;",
+        ["truncate", "truncate"],
+    ),
+    (
+        "DECLARE ts text[] := ARRAY['users', 'posts']::text[]; t text; c text; BEGIN FOREACH t IN ARRAY ts LOOP"
+        " FOREACH c IN ARRAY ARRAY['note'] LOOP EXECUTE format('ALTER TABLE %I DROP COLUMN %I', t, c); END LOOP;"
+        " END LOOP;",
+        ["drop-column", "drop-column"],
+    ),
+    (
+        "DECLARE t text; BEGIN FOREACH t IN ARRAY ARRAY['users', 'posts'] LOOP"
+        " EXECUTE format('ALTER TABLE %I ADD COLUMN IF NOT EXISTS note text', t); END LOOP;",
+        [],
+    ),
+    # written somewhere, shadowed, passed to CALL (INOUT) or not text: what EXECUTE runs is unknown
+    ("DECLARE s text := 'SELECT 1'; BEGIN s := 'ALTER TABLE t DROP COLUMN c'; EXECUTE s;", ["dynamic-sql"]),
+    ("DECLARE s text := 'SELECT 1'; BEGIN SELECT 'x' INTO s; EXECUTE s;", ["dynamic-sql"]),
+    ("DECLARE s text := 'SELECT 1'; BEGIN FOR s IN SELECT 'y' LOOP EXECUTE s; END LOOP;", ["dynamic-sql"]),
+    ("DECLARE s text := 'SELECT 1'; BEGIN EXECUTE 'SELECT 2' INTO s; EXECUTE s;", ["dynamic-sql"]),
+    ("DECLARE s text := 'SELECT 1'; BEGIN CALL p(s); EXECUTE s;", ["dynamic-sql"]),
+    ("DECLARE s text := 'SELECT 1'; BEGIN GET DIAGNOSTICS s = PG_CONTEXT; EXECUTE s;", ["dynamic-sql"]),
+    ("DECLARE s text := 'SELECT 1'; BEGIN DECLARE s text; BEGIN EXECUTE s; END;", ["dynamic-sql"]),
+    ("DECLARE n int := 1.5; BEGIN EXECUTE 'DELETE FROM t WHERE id > ' || n;", ["dynamic-sql"]),
+    (
+        "DECLARE t text; BEGIN FOREACH t IN ARRAY ARRAY['a', 'b'] LOOP t := 'workflow_insights';"
+        " EXECUTE 'TRUNCATE ' || t; END LOOP;",
+        ["dynamic-sql"],
+    ),
+    (
+        "DECLARE t text; BEGIN FOREACH t IN ARRAY ARRAY['a', NULL] LOOP EXECUTE 'TRUNCATE ' || t; END LOOP;",
+        ["dynamic-sql"],
+    ),
+    ("DECLARE t text; BEGIN FOREACH t IN ARRAY ARRAY['a'] LOOP END LOOP; EXECUTE 'TRUNCATE ' || t;", ["dynamic-sql"]),
+]
+
+
+@pytest.mark.parametrize(("body", "rules"), VARIABLES)
+def test_a_variable_whose_value_is_known_is_executed_as_that_value(body: str, rules: list[str]) -> None:
+    findings = check(parse(f"DO $$ {body} END $$;"))
+    assert [(f.rule, f.blocking) for f in findings] == [(rule, rule != "dynamic-sql") for rule in rules]
+
+
+def test_a_loop_of_more_values_than_nyxops_reads_is_left_to_the_runtime_guard() -> None:
+    from nyxops.guard.variables import MAX_BINDINGS
+
+    def loop(count: int) -> str:
+        names = ", ".join(f"'t{i}'" for i in range(count))
+        return f"DO $$ DECLARE t text; BEGIN FOREACH t IN ARRAY ARRAY[{names}] LOOP EXECUTE 'TRUNCATE ' || t; END LOOP; END $$;"
+
+    assert [f.rule for f in check(parse(loop(MAX_BINDINGS)))] == ["truncate"] * MAX_BINDINGS
+    assert [f.rule for f in check(parse(loop(MAX_BINDINGS + 1)))] == ["dynamic-sql"]
+
+
+def test_a_variable_keeps_the_value_postgresql_gives_it(db_url: str) -> None:
+    """What nyxops reads EXECUTE to run is what PostgreSQL builds: the same declarations and loops,
+    in a function that collects the texts instead of running them. (Names that PostgreSQL quotes
+    too: nyxops' %I always quotes, the same identifier.)"""
+    import psycopg
+
+    from nyxops.guard.dynamic import embedded_sql
+
+    declare = (
+        "DECLARE t text := 'Wi'; c varchar := 'Emb'; s text := format('ALTER TABLE %I DROP %I', t, c) || ';';"
+        " tables text[] := ARRAY['A', 'B c', 'D' || 'e']; x text;"
+    )
+    loop = "FOREACH x IN ARRAY tables LOOP {run} format('ALTER TABLE %I DROP %I;', x, c); END LOOP; {run} s;"
+    ours = loop.format(run="EXECUTE")
+    theirs = loop.format(run="out := out ||").replace("s;", "s; RETURN out;")
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE FUNCTION pg_temp.f() RETURNS text[] LANGUAGE plpgsql AS $$ {declare} out text[] := '{{}}';"
+            f" BEGIN {theirs} END $$"
+        )
+        row = conn.execute("SELECT pg_temp.f()").fetchone()
+    executed = [piece.sql for piece in embedded_sql(f"{declare} BEGIN {ours} END") if piece.dynamic]
+    assert row is not None and len(row[0]) == 4 and sorted(executed) == sorted(row[0])
 
 
 def test_conditional_enum_creation_passes() -> None:

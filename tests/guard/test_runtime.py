@@ -11,7 +11,7 @@ from tests.helpers import add_migration, nyxops, scalar, snapshot
 
 EMBEDDINGS = "SELECT count(embedding) FROM workflow_insights"
 HIDDEN_DROP = """DO $$
-DECLARE col text := 'embed' || 'ding';
+DECLARE col text := (SELECT 'embed' || 'ding');
 BEGIN
     EXECUTE format('ALTER TABLE %I DROP COLUMN %I, ADD COLUMN %I vector(1536)', 'workflow_insights', col, col);
 END

@@ -51,7 +51,7 @@ ARMED = {
     "built by dynamic SQL": (
         None,
         None,
-        "DO $$ DECLARE f text := 'wi_' || 'wipe'; t text := 'workflow' || '_insights';\n"
+        "DO $$ DECLARE f text := (SELECT 'wi_' || 'wipe'); t text := (SELECT 'workflow' || '_insights');\n"
         f"BEGIN\n  EXECUTE format('CREATE FUNCTION %I() RETURNS trigger LANGUAGE plpgsql AS %L', f, '{WIPE}');\n"
         "  EXECUTE format('CREATE TRIGGER wi_edit BEFORE UPDATE ON %I FOR EACH ROW EXECUTE FUNCTION %I()', t, f);\n"
         "END $$;\n",
@@ -59,7 +59,7 @@ ARMED = {
     "a function hidden in nyxops' schema": (
         None,
         None,
-        "DO $$ DECLARE s text := 'nyx' || 'ops'; t text := 'workflow' || '_insights';\n"
+        "DO $$ DECLARE s text := (SELECT 'nyx' || 'ops'); t text := (SELECT 'workflow' || '_insights');\n"
         f"BEGIN\n  EXECUTE format('CREATE FUNCTION %I.wi_wipe() RETURNS trigger LANGUAGE plpgsql AS %L', s, '{WIPE}');\n"
         "  EXECUTE format('CREATE TRIGGER wi_edit BEFORE UPDATE ON %I FOR EACH ROW EXECUTE FUNCTION %I.wi_wipe()', t, s);\n"
         "END $$;\n",
@@ -160,7 +160,7 @@ ARMED_ELSEWHERE = {  # armed on pipeline_insights: the app's writes there overwr
     "a rule built by dynamic SQL": (
         None,
         None,
-        "DO $$ DECLARE t text := 'pipeline' || '_insights'; BEGIN\n"
+        "DO $$ DECLARE t text := (SELECT 'pipeline' || '_insights'); BEGIN\n"
         f"  EXECUTE format('CREATE RULE wipe AS ON UPDATE TO %I DO ALSO {NULL_EMBEDDINGS}', t);\nEND $$;\n",
     ),
     "a trigger whose function calls one an earlier file created": (

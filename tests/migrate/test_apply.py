@@ -252,7 +252,7 @@ def test_census_decrease_aborts_before_commit(env, db_url, migrations: Path) -> 
     add_migration(
         migrations,
         "0004_null_some.sql",
-        "DO $$ DECLARE c text := 'embed' || 'ding'; BEGIN\n"
+        "DO $$ DECLARE c text := (SELECT 'embed' || 'ding'); BEGIN\n"
         "EXECUTE format('UPDATE workflow_insights SET %I = NULL WHERE id < %L', c, 'wi_00010'); END $$;\n",
     )
     result = nyxops("migrate", "apply", env=env)
@@ -268,7 +268,7 @@ def test_census_decrease_in_a_journaled_file_stops_at_that_statement(env, db_url
         migrations,
         "0004_journaled_loss.sql",
         "CREATE INDEX CONCURRENTLY wi_created_idx ON workflow_insights (created_at);\n"
-        "DO $$ DECLARE c text := 'embedding'; BEGIN\n"
+        "DO $$ DECLARE c text := (SELECT 'embedding'); BEGIN\n"
         "EXECUTE format('UPDATE workflow_insights SET %I = NULL WHERE id = %L', c, 'wi_00001'); END $$;\n"
         "CREATE TABLE after_loss (id int);\n",
     )

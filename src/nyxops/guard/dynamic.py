@@ -2,21 +2,23 @@
 
 pglast parses PL/pgSQL too: static statements in a body are checked like any other, and an
 ``EXECUTE`` of a string literal (or of literals joined with ``||`` or passed to ``format()``,
-``concat()``, ``concat_ws()``, ``quote_ident()``, ``quote_literal()``) is parsed and checked as SQL.
-What is built at run time (variables) cannot be read here; it becomes a warning that names the
-runtime guard, which sees the real statement when it runs.
+``concat()``, ``concat_ws()``, ``quote_ident()``, ``quote_literal()``: ``fold.py``) is parsed and
+checked as SQL, and so is one built from variables whose values are known (``variables.py``: a
+constant text, each value of a FOREACH over a known array). What is built at run time cannot be
+read here; it becomes a warning that names the runtime guard, which sees the real statement.
 """
 
 from __future__ import annotations
 
 import functools
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from pglast import parser
 
+from nyxops.guard.fold import literal_value
+from nyxops.guard.variables import EXECUTED, Variables
 from nyxops.sql import Node, load_tree, walk
 
 
@@ -47,119 +49,6 @@ def body_and_language(kind: str, body: Node) -> tuple[str | None, str]:
     return code, language
 
 
-def literal_value(expression: str) -> str | None:
-    """The string an expression always evaluates to, when it is literals joined by ``||``."""
-    try:
-        tree = load_tree(parser.parse_sql_json(f"SELECT {expression}"))
-        target = tree["stmts"][0]["stmt"]["SelectStmt"]["targetList"][0]["ResTarget"]["val"]
-    except (parser.ParseError, KeyError, IndexError):
-        return None
-    return _fold(target)
-
-
-_PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-
-
-def _constant_text(const: Node) -> str | None:
-    """A literal's text as PostgreSQL prints it: ``format('… id = %s', 4)`` and ``'…' || 4`` read 4
-    as '4', and true as 't'."""
-    if "sval" in const:
-        return str(const["sval"].get("sval", ""))
-    if "ival" in const:
-        return str(const["ival"].get("ival", 0))  # libpg_query leaves out a zero
-    if "boolval" in const:
-        return "t" if const["boolval"].get("boolval") else "f"  # bool's output function
-    if "fval" in const:  # 1e3 prints as 1000 and .5 as 0.5: only the plain forms are read
-        text = str(const["fval"].get("fval", ""))
-        return text if _PLAIN_NUMBER.fullmatch(text) else None
-    return None  # NULL
-
-
-def _fold(node: Node) -> str | None:
-    if "A_Const" in node:
-        return _constant_text(node["A_Const"])
-    if "A_Expr" in node:
-        expr = node["A_Expr"]
-        op = [n.get("String", {}).get("sval") for n in expr.get("name", [])]
-        if op == ["||"]:
-            left, right = _fold(expr.get("lexpr", {})), _fold(expr.get("rexpr", {}))
-            if left is not None and right is not None:
-                return left + right
-    if "TypeCast" in node:
-        cast = node["TypeCast"]
-        arg = cast.get("arg", {})
-        names = [n.get("String", {}).get("sval") for n in cast.get("typeName", {}).get("names", [])]
-        if "sval" not in arg.get("A_Const", {"sval": None}) and names[-1:] not in (["text"], ["varchar"]):
-            return None  # 1.5::int prints 2, true::int 1: only a cast to text keeps the literal's text
-        return _fold(arg)
-    if "FuncCall" in node:
-        call = node["FuncCall"]
-        names = [n.get("String", {}).get("sval") for n in call.get("funcname", [])]
-        name = names[-1] if names[:-1] in ([], ["pg_catalog"]) else None
-        args = [_fold(a) for a in call.get("args", [])]
-        if name not in _BUILDERS or not args or any(a is None for a in args):
-            return None
-        return _BUILDERS[name]([a for a in args if a is not None])
-    return None
-
-
-_SPEC = re.compile(r"%(?:(\d+)\$)?(-?\d*)([sIL%])")
-
-
-def _format(args: list[str]) -> str | None:
-    """``format()`` of literals, as PostgreSQL computes it (``%s``, ``%I``, ``%L``, ``%n$``)."""
-    template, values = args[0], args[1:]
-    position = 0
-    out: list[str] = []
-    last = 0
-    for match in _SPEC.finditer(template):
-        out.append(template[last : match.start()])
-        last = match.end()
-        argno, _width, spec = match.groups()
-        if spec == "%":
-            out.append("%")
-            continue
-        index = int(argno) - 1 if argno else position
-        position = index + 1
-        if index >= len(values):
-            return None
-        value = values[index]
-        if spec == "I":
-            out.append(_ident(value))
-        elif spec == "L":
-            out.append(_literal(value))
-        else:
-            out.append(value)
-    out.append(template[last:])
-    return "".join(out)
-
-
-def _ident(value: str) -> str:
-    """quote_ident's meaning, always quoted (``%I``, ``quote_ident()``)."""
-    return '"' + value.replace('"', '""') + '"'
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _quote_literal(args: list[str]) -> str | None:
-    if len(args) != 1 or "\\" in args[0]:
-        return None  # a backslash makes it E'…' in PostgreSQL: not folded
-    return _literal(args[0])
-
-
-_BUILDERS: dict[str, Callable[[list[str]], str | None]] = {
-    "format": _format,
-    "concat": lambda args: "".join(args),
-    "concat_ws": lambda args: args[0].join(args[1:]),
-    "quote_ident": lambda args: _ident(args[0]) if len(args) == 1 else None,
-    "quote_literal": _quote_literal,
-}
-"""The string builders a migration writes its EXECUTE with, folded when every argument is a literal.
-``quote_ident`` always quotes: the same identifier PostgreSQL means when it quotes only as needed."""
-
-
 @functools.lru_cache(maxsize=8)
 def _plpgsql(whole: str) -> Any:
     """pglast's PL/pgSQL tree of a CREATE FUNCTION (read only): a trigger function's is read twice,
@@ -178,14 +67,16 @@ def embedded_sql(code: str, whole: str | None = None) -> Iterator[Embedded]:
         whole or f"CREATE FUNCTION nyxops_body() RETURNS void LANGUAGE plpgsql AS $nyxops_body${code}$nyxops_body$"
     )
     tree = _plpgsql(wrapper)
+    variables = Variables(tree[0].get("PLpgSQL_function", {}) if isinstance(tree, list) and tree else {})
     executed: set[int] = set()
     for kind, node in walk(tree):
-        if kind in ("PLpgSQL_stmt_dynexecute", "PLpgSQL_stmt_dynfors", "PLpgSQL_stmt_open"):
-            expr = node.get("query" if kind != "PLpgSQL_stmt_open" else "dynquery", {}).get("PLpgSQL_expr")
-            if expr is not None:
+        if kind in EXECUTED:
+            for expr, bindings in variables.executed({kind: node}):
                 executed.add(id(expr))
                 expression = expr.get("query", "")
-                yield Embedded(literal_value(expression), expression, dynamic=True)
+                folded = {literal_value(expression, {**variables.constants, **binding}) for binding in bindings}
+                for sql in sorted(folded, key=lambda text: text or ""):  # one per loop value; None: unknown
+                    yield Embedded(sql, expression, dynamic=True)
                 yield Embedded("SELECT " + expression, expression, dynamic=False)  # calls inside the expression
         elif kind == "PLpgSQL_expr" and id(node) not in executed:
             query = node.get("query", "")

@@ -47,11 +47,21 @@ BEGIN
 END
 $$;
 
--- Built from a variable: only the runtime guard can see it (a warning here).
--- expect: none
+-- Built from a variable declared with literals and never written again: read as that literal.
+-- expect: drop-column
 DO $$
 DECLARE col text := 'embed' || 'ding';
 BEGIN
+    EXECUTE format('ALTER TABLE %I DROP COLUMN %I', 'workflow_insights', col);
+END
+$$;
+
+-- Built from a value read at run time: only the runtime guard can see it (a warning here).
+-- expect: none
+DO $$
+DECLARE col text;
+BEGIN
+    SELECT attname INTO col FROM pg_attribute WHERE attrelid = 'workflow_insights'::regclass AND attnum = 3;
     EXECUTE format('ALTER TABLE %I DROP COLUMN %I', 'workflow_insights', col);
 END
 $$;

@@ -23,6 +23,8 @@ FAIL = [
     "ALTER TABLE t DROP c",
     'ALTER TABLE "Sch"."Tab" ADD COLUMN x int, DROP COLUMN "Old"',
     "ALTER TYPE address DROP ATTRIBUTE street",
+    "DO $$ DECLARE s text := format('ALTER TABLE %I DROP %I', 'workflow_insights', 'embedding');"
+    " BEGIN EXECUTE s; END $$",
 ]
 PASS = [
     "ALTER TABLE t ALTER COLUMN c DROP DEFAULT",
