@@ -87,6 +87,50 @@ def test_a_migration_cannot_switch_the_tripwire_off(way: str, env, db_url, migra
     assert scalar(db_url, "SELECT count(*) FROM pg_event_trigger WHERE evtname = 'nyxops_migration_guard'") == 0
 
 
+STORED_SETTINGS = "SELECT coalesce(array_agg(c ORDER BY c), '{}') FROM pg_db_role_setting, unnest(setconfig) c"
+STORED = {
+    # what nyxops' protect reads to let a drop through: prisma db push could drop the embeddings again
+    "protect's allow list, for the database": (
+        "DO $$ DECLARE n text := (SELECT 'nyx' || 'ops'); BEGIN EXECUTE format('ALTER DATABASE %I SET %s.allow_drop"
+        " = %L', current_database(), n, 'public.workflow_insights.embedding'); END $$;\n",
+        "nyxops.allow_drop=public.workflow_insights.embedding for every later session of database",
+    ),
+    # the app's own triggers (its foreign keys' cascades among them) silenced in every later session
+    "replica, for the role": (
+        "DO $$ DECLARE s text := (SELECT 'session_' || 'replication_role'); BEGIN"
+        " EXECUTE format('ALTER ROLE %I SET %s = replica', current_user, s); END $$;\n",
+        "session_replication_role=replica for every later session of role",
+    ),
+}
+
+
+@pytest.mark.parametrize("way", sorted(STORED))
+def test_a_setting_that_switches_a_guard_off_for_later_sessions_is_refused(
+    way: str, env, db_url, migrations: Path
+) -> None:
+    """Stored with ALTER DATABASE|ROLE from dynamic SQL, the setting would outlive the migration:
+    the ledger reads the stored settings before and after, plan says apply would refuse, and apply
+    rolls back; afterwards a drop of the protected column from another client is still refused."""
+    installed = nyxops("protect", "install", env=env)
+    assert installed.code == 0, installed.output
+    assert nyxops("migrate", "apply", env=env).code == 0  # the repository's own files first
+    sql, stored = STORED[way]
+    add_migration(migrations, "0004_sneaky.sql", "CREATE TABLE side (id int);\n" + sql)
+    assert nyxops("lint", str(migrations / "0004_sneaky.sql"), env=env).code == 0  # lint can only warn
+    report = json.loads(nyxops("migrate", "plan", "--json", env=env).stdout)
+    [refused] = [s["refused"] for s in report["statements"] if s["refused"]]
+    assert refused.startswith("apply would refuse, a guard switched off for later sessions") and stored in refused
+    before, settings = snapshot(db_url), scalar(db_url, STORED_SETTINGS)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert f"0004_sneaky.sql stored {stored}" in result.stderr and "It was rolled back" in result.stderr
+    assert snapshot(db_url) == before and scalar(db_url, STORED_SETTINGS) == settings
+    assert scalar(db_url, "SELECT to_regclass('side') IS NULL") is True
+    with psycopg.connect(db_url, autocommit=True) as conn, pytest.raises(psycopg.errors.RaiseException):
+        conn.execute("ALTER TABLE workflow_insights DROP COLUMN embedding")  # prisma db push, a new session
+    assert scalar(db_url, "SELECT count(embedding) FROM workflow_insights") == 382
+
+
 def test_the_guard_fires_always(env, db_url, migrations: Path) -> None:
     """Installed ENABLE ALWAYS: session_replication_role = replica does not mute it."""
     import psycopg

@@ -17,7 +17,7 @@ import psycopg
 
 from nyxops.config import Settings
 from nyxops.db import connect
-from nyxops.errors import CensusDecreased, IndirectWrite, MigrationError, QuietLoss
+from nyxops.errors import CensusDecreased, GuardTampered, IndirectWrite, MigrationError, QuietLoss
 from nyxops.guard import ledger, overwrite, runtime
 from nyxops.guard.policy import Policy
 from nyxops.migrate import census, history, pipeline, reconcile, store
@@ -152,6 +152,12 @@ class _Guarded:
         if self.armed is not None:
             overwrite.check(conn, self.armed)
         seen = ledger.read(conn, self.before, pf.protected)
+        if seen.settings:
+            stored = "; ".join(map(str, seen.settings))
+            raise GuardTampered(
+                f"{pf.file.name} stored {stored}: that switches a guard off for every later session (the app's, "
+                f"prisma's). {undone} A migration may not change it: remove the statement that does it."
+            )
         quiet = ledger.quiet_losses(seen, pf.quiet_allowed())
         if quiet:
             if quiet[0].rule == "write-protected":

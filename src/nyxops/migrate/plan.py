@@ -156,7 +156,11 @@ def _plan_statement(
             entry.ledger = seen.lines()
             hidden = ledger.unexplained(seen, pf.named_tables, pf.indirect_allowed(), pf.protected)
             quiet = ledger.quiet_losses(seen, pf.quiet_allowed())
-            if quiet:
+            if seen.settings:
+                entry.refused = "apply would refuse, a guard switched off for later sessions: " + "; ".join(
+                    f"stored {s}" for s in seen.settings
+                )
+            elif quiet:
                 why = "no allowed statement says so"
                 if quiet[0].rule == "write-protected":
                     why = "protected values cannot be allowed away"

@@ -1,10 +1,14 @@
 """Statements that would switch the guard off from inside the migration.
 
-``SET session_replication_role = replica`` silences ordinary event triggers; altering, disabling
+``SET session_replication_role = replica`` silences ordinary event triggers, and
+``nyxops.allow_drop`` lets ``protect``'s drop guard pass a protected column (set for a role, a
+database or the server with ``ALTER ROLE|DATABASE|SYSTEM``, either outlives the migration and
+disarms the guard for every later session, the app's and ``prisma db push``'s); altering, disabling
 or dropping an event trigger, or replacing one of nyxops' own functions, removes the run-time
 check; so does disabling, replacing or dropping nyxops' row triggers (``nyxops_keep_…``, which
 refuse overwrites of protected values), or disabling every trigger of a protected table; writing
-nyxops' own tables rewrites its history. Writing a system catalog
+nyxops' own tables rewrites its history (``nyxops_dropped``, the migration's temporary table,
+holds what its event trigger saw dropped). Writing a system catalog
 (``UPDATE pg_event_trigger SET evtenabled = 'D'``, ``DELETE FROM pg_attribute …``) switches a
 trigger off or drops a column without any event trigger seeing it. None of this has a place in a
 reviewed migration, so no allow comment allows it.
@@ -23,6 +27,7 @@ NODES = (
     "VariableSetStmt",
     "AlterRoleSetStmt",
     "AlterDatabaseSetStmt",
+    "AlterSystemStmt",
     "FuncCall",
     "AlterEventTrigStmt",
     "DropStmt",
@@ -44,6 +49,15 @@ FAIL = [
     "SET LOCAL session_replication_role TO 'replica'",
     "SELECT set_config('session_replication_role', 'replica', true)",
     "ALTER ROLE app SET session_replication_role = replica",
+    "ALTER SYSTEM SET session_replication_role = replica",
+    "ALTER DATABASE nyxcore SET nyxops.allow_drop = 'public.workflow_insights.embedding'",
+    "ALTER SYSTEM SET nyxops.allow_drop TO 'public.workflow_insights.embedding'",
+    "SET nyxops.allow_drop = 'public.workflow_insights.embedding'",
+    'SET "NYXOPS"."Allow_Drop" = \'public.workflow_insights.embedding\'',
+    "SELECT set_config('Session_Replication_Role', 'replica', true)",
+    "SELECT pg_catalog.set_config('nyxops.allow_drop', 'public.workflow_insights.embedding', false)",
+    "DELETE FROM pg_temp.nyxops_dropped",
+    "TRUNCATE nyxops_dropped",
     "ALTER EVENT TRIGGER nyxops_migration_guard DISABLE",
     "DROP EVENT TRIGGER IF EXISTS nyxops_protect",
     "CREATE OR REPLACE FUNCTION nyxops.migration_guard() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN END$$",
@@ -69,6 +83,9 @@ FAIL = [
 PASS = [
     "SET lock_timeout = '5s'",
     "SELECT set_config('statement_timeout', '0', true)",
+    "ALTER SYSTEM SET work_mem = '64MB'",
+    "ALTER DATABASE nyxcore SET nyxops_app.mode = 'x'",
+    "DELETE FROM app.nyxops_dropped WHERE id = 1",
     "CREATE FUNCTION app.touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$",
     "UPDATE app.pg_settings_copy SET value = '1' WHERE name = 'x'",
     "INSERT INTO audit SELECT relname FROM pg_class WHERE oid = 1",
@@ -78,7 +95,10 @@ PASS = [
     "DROP TRIGGER app_touch ON workflow_insights",
     "CREATE TRIGGER app_touch AFTER UPDATE ON workflow_insights FOR EACH ROW EXECUTE FUNCTION f()",
 ]
-_SETTING = "session_replication_role"
+SETTINGS = {"session_replication_role": "silences triggers", "nyxops.allow_drop": "lets protected columns be dropped"}
+"""Settings no migration may change (names in lower case: PostgreSQL ignores their case). The
+ledger reads their stored values too, for what dynamic SQL stores with ``ALTER DATABASE|ROLE``."""
+_OWN_TEMP_TABLE = "nyxops_dropped"
 _OWN_TRIGGER = "nyxops_"
 _SWITCHES = {"AT_DisableTrig", "AT_EnableTrig", "AT_EnableReplicaTrig"}
 """Each leaves a trigger other than ALWAYS (ENABLE TRIGGER makes an ALWAYS one fire on origin only)."""
@@ -101,16 +121,19 @@ def _catalog(rel: Node, ctx: Scope) -> bool:
 
 def check(body: Node, ctx: Scope) -> Iterator[Hit]:
     kind = ctx.kind
-    if kind in ("VariableSetStmt", "AlterRoleSetStmt", "AlterDatabaseSetStmt"):
+    if kind in ("VariableSetStmt", "AlterRoleSetStmt", "AlterDatabaseSetStmt", "AlterSystemStmt"):
         setstmt = body.get("setstmt", body)
-        if setstmt.get("name") == _SETTING:
-            yield Hit(_SETTING, setstmt.get("location"), detail="session_replication_role silences triggers")
+        setting = str(setstmt.get("name", "")).lower()
+        if setting in SETTINGS:
+            yield Hit(setting, setstmt.get("location"), detail=f"{setting} {SETTINGS[setting]}")
     elif kind == "FuncCall":
         args = body.get("args", [])
         if name_list(body.get("funcname", []))[-1:] == ["set_config"] and args:
             first = args[0].get("A_Const", {}).get("sval", {}).get("sval")
-            if first is None or first == _SETTING:  # a name built at run time may be this one
-                yield Hit(_SETTING, body.get("location"), detail="set_config of session_replication_role")
+            first = first.lower() if isinstance(first, str) else None
+            if first is None or first in SETTINGS:  # a name built at run time may be one of them
+                setting = first or "a setting named at run time"
+                yield Hit(setting, body.get("location"), detail=f"set_config of {setting}")
     elif kind in ("AlterEventTrigStmt", "CreateEventTrigStmt"):
         yield Hit(body.get("trigname", "?"), detail=kind.removesuffix("Stmt"))
     elif kind == "DropStmt":
@@ -153,8 +176,11 @@ def check(body: Node, ctx: Scope) -> Iterator[Hit]:
             return  # COPY … TO reads
         rels = [body["relation"]] if "relation" in body else [r.get("RangeVar", {}) for r in body.get("relations", [])]
         for rel in rels:
-            if rel.get("schemaname") == "nyxops":
-                yield Hit(f"nyxops.{rel.get('relname')}", rel.get("location"), detail="writes nyxops' own table")
+            if rel.get("schemaname") == "nyxops" or (
+                rel.get("relname") == _OWN_TEMP_TABLE and rel.get("schemaname") in (None, "pg_temp")
+            ):
+                table = f"{rel.get('schemaname') or 'pg_temp'}.{rel.get('relname')}"
+                yield Hit(table, rel.get("location"), detail="writes nyxops' own table")
             elif _catalog(rel, ctx):
                 yield Hit(f"pg_catalog.{rel.get('relname')}", rel.get("location"), detail="writes a system catalog")
 
