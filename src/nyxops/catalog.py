@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import NamedTuple
 
 import psycopg
@@ -71,30 +70,3 @@ def inherits(conn: psycopg.Connection) -> list[Inherit]:
         Inherit(int(r[0]), int(r[1]), QualifiedName(r[2], r[3]), QualifiedName(r[4], r[5]), bool(r[6]))
         for r in conn.execute(_INHERITS)
     ]
-
-
-_ROLE_SETTINGS = """
-SELECT coalesce(d.datname, ''), coalesce(r.rolname, ''), c
-FROM pg_catalog.pg_db_role_setting s
-LEFT JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase
-LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.setrole
-CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) AS c
-WHERE pg_catalog.lower(pg_catalog.split_part(c, '=', 1)) = ANY(%s)
-"""
-
-
-class RoleSetting(NamedTuple):
-    """A setting every later session starts with (``ALTER DATABASE|ROLE … SET``); '' is "every"."""
-
-    database: str
-    role: str
-    setting: str
-
-    def __str__(self) -> str:
-        who = [f"database {self.database}" if self.database else "", f"role {self.role}" if self.role else ""]
-        return f"{self.setting} for every later session of {' and '.join(w for w in who if w)}"
-
-
-def role_settings(conn: psycopg.Connection, names: Sequence[str]) -> frozenset[RoleSetting]:
-    """The stored values of the ``names`` settings (lower case: setting names ignore case)."""
-    return frozenset(RoleSetting(str(r[0]), str(r[1]), str(r[2])) for r in conn.execute(_ROLE_SETTINGS, (list(names),)))

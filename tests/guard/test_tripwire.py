@@ -87,44 +87,81 @@ def test_a_migration_cannot_switch_the_tripwire_off(way: str, env, db_url, migra
     assert scalar(db_url, "SELECT count(*) FROM pg_event_trigger WHERE evtname = 'nyxops_migration_guard'") == 0
 
 
-STORED_SETTINGS = "SELECT coalesce(array_agg(c ORDER BY c), '{}') FROM pg_db_role_setting, unnest(setconfig) c"
-STORED = {
-    # what nyxops' protect reads to let a drop through: prisma db push could drop the embeddings again
-    "protect's allow list, for the database": (
+OUTLIVING_STATE = (
+    "SELECT (SELECT coalesce(array_agg(c ORDER BY c), '{}') FROM pg_db_role_setting, unnest(setconfig) c),"
+    " (SELECT array_agg(e.evtname || ':' || e.evtenabled::text || ':' || md5(p.prosrc) ORDER BY 1)"
+    "  FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid),"
+    " (SELECT array_agg(address::text ORDER BY 1) FROM nyxops.protected),"
+    " (SELECT array_agg(version ORDER BY 1) FROM nyxops.schema_migrations)"
+)
+OUTLIVING = {
+    # what protect reads to let a drop through: prisma db push could drop the embeddings again
+    "protect's allow list, stored for the database": (
         "DO $$ DECLARE n text := (SELECT 'nyx' || 'ops'); BEGIN EXECUTE format('ALTER DATABASE %I SET %s.allow_drop"
         " = %L', current_database(), n, 'public.workflow_insights.embedding'); END $$;\n",
-        "nyxops.allow_drop=public.workflow_insights.embedding for every later session of database",
+        "stored nyxops.allow_drop=public.workflow_insights.embedding for every later session of database",
     ),
     # the app's own triggers (its foreign keys' cascades among them) silenced in every later session
-    "replica, for the role": (
+    "replica, stored for the role": (
         "DO $$ DECLARE s text := (SELECT 'session_' || 'replication_role'); BEGIN"
         " EXECUTE format('ALTER ROLE %I SET %s = replica', current_user, s); END $$;\n",
-        "session_replication_role=replica for every later session of role",
+        "stored session_replication_role=replica for every later session of role",
+    ),
+    # event triggers do not fire for commands on event triggers: the tripwire never sees these
+    "protect's event trigger dropped": (
+        "DO $$ BEGIN EXECUTE (SELECT 'DROP EVENT TRIGGER ' || 'nyx' || 'ops_protect'); END $$;\n",
+        "dropped (or renamed) event trigger nyxops_protect",
+    ),
+    "protect's event trigger disabled": (
+        "DO $$ BEGIN EXECUTE (SELECT 'ALTER EVENT TRIGGER ' || 'nyx' || 'ops_protect DISABLE'); END $$;\n",
+        "disabled event trigger nyxops_protect",
+    ),
+    "protect's function emptied": (
+        "DO $$ BEGIN EXECUTE (SELECT 'CREATE OR REPLACE FUNCTION ' || 'nyx' || 'ops.protect_guard()"
+        " RETURNS event_trigger LANGUAGE plpgsql AS $f$BEGIN END$f$'); END $$;\n",
+        "gave event trigger nyxops_protect another function body",
+    ),
+    "an event trigger of the file's own": (
+        "CREATE FUNCTION on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $f$ BEGIN END $f$;\n"
+        "DO $$ BEGIN EXECUTE (SELECT 'CREATE EVENT TRIGGER ' || 'on_ddl ON ddl_command_start"
+        " EXECUTE FUNCTION on_ddl()'); END $$;\n",
+        "created event trigger on_ddl (it would run on every later session's DDL)",
+    ),
+    # nyxops' own tables: what protect guards, and which files ran (an allow comment changes nothing)
+    "protect's list emptied": (
+        "-- nyxops:allow indirect-write nyxops.protected\n"
+        "DO $$ BEGIN EXECUTE (SELECT 'DELETE FROM ' || 'nyx' || 'ops.protected'); END $$;\n",
+        "wrote nyxops' own table nyxops.protected (1 row(s) deleted)",
+    ),
+    "a history row forged": (
+        "DO $$ BEGIN EXECUTE (SELECT 'INSERT INTO ' || 'nyx' || 'ops.schema_migrations"
+        " VALUES (''0005'', ''0005_later.sql'', ''0'', ''x'', now(), ''x'', 0, 1)'); END $$;\n",
+        "wrote nyxops' own table nyxops.schema_migrations (1 row(s) inserted)",
     ),
 }
 
 
-@pytest.mark.parametrize("way", sorted(STORED))
-def test_a_setting_that_switches_a_guard_off_for_later_sessions_is_refused(
-    way: str, env, db_url, migrations: Path
-) -> None:
-    """Stored with ALTER DATABASE|ROLE from dynamic SQL, the setting would outlive the migration:
-    the ledger reads the stored settings before and after, plan says apply would refuse, and apply
-    rolls back; afterwards a drop of the protected column from another client is still refused."""
+@pytest.mark.parametrize("way", sorted(OUTLIVING))
+def test_a_guard_switched_off_for_later_sessions_is_refused(way: str, env, db_url, migrations: Path) -> None:
+    """A setting stored with ALTER DATABASE|ROLE, an event trigger dropped, disabled, replaced or
+    added, nyxops' own tables written: each from dynamic SQL, each outliving the migration. The
+    ledger reads them before and after, plan says apply would refuse, and apply rolls back;
+    afterwards a drop of the protected column from another client is still refused."""
     installed = nyxops("protect", "install", env=env)
     assert installed.code == 0, installed.output
     assert nyxops("migrate", "apply", env=env).code == 0  # the repository's own files first
-    sql, stored = STORED[way]
+    sql, what = OUTLIVING[way]
     add_migration(migrations, "0004_sneaky.sql", "CREATE TABLE side (id int);\n" + sql)
     assert nyxops("lint", str(migrations / "0004_sneaky.sql"), env=env).code == 0  # lint can only warn
     report = json.loads(nyxops("migrate", "plan", "--json", env=env).stdout)
     [refused] = [s["refused"] for s in report["statements"] if s["refused"]]
-    assert refused.startswith("apply would refuse, a guard switched off for later sessions") and stored in refused
-    before, settings = snapshot(db_url), scalar(db_url, STORED_SETTINGS)
+    assert refused.startswith("apply would refuse, a guard switched off or rewritten") and what in refused
+    before, state = snapshot(db_url), scalar(db_url, OUTLIVING_STATE)
     result = nyxops("migrate", "apply", env=env)
     assert result.code == 1, result.output
-    assert f"0004_sneaky.sql stored {stored}" in result.stderr and "It was rolled back" in result.stderr
-    assert snapshot(db_url) == before and scalar(db_url, STORED_SETTINGS) == settings
+    assert "0004_sneaky.sql switched off or rewrote a guard that would outlive it" in result.stderr
+    assert what in result.stderr and "It was rolled back" in result.stderr
+    assert snapshot(db_url) == before and scalar(db_url, OUTLIVING_STATE) == state
     assert scalar(db_url, "SELECT to_regclass('side') IS NULL") is True
     with psycopg.connect(db_url, autocommit=True) as conn, pytest.raises(psycopg.errors.RaiseException):
         conn.execute("ALTER TABLE workflow_insights DROP COLUMN embedding")  # prisma db push, a new session

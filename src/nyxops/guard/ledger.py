@@ -14,10 +14,8 @@ counts as named when the file names one of its ancestors without ``ONLY``; a tab
 named when the file names a view that reads it (an ``UPDATE`` of an updatable view lands there),
 unless it holds a protected column.
 
-A setting stored for every later session (``ALTER DATABASE|ROLE … SET``, from dynamic SQL: the
-static rule ``guard-tamper`` refuses it where it is written) that switches a guard off is refused
-too: ``nyxops.allow_drop`` would let ``prisma db push`` drop a protected column from then on, and
-``session_replication_role = replica`` silences the app's triggers.
+What switches a guard off for later sessions (a setting stored for them, ``protect``'s event
+trigger dropped or disabled, a new event trigger: guard/switches.py) is refused too, always.
 
 Three changes lose no row that day and are refused whether or not the file names the table
 (``quiet_losses``): a table made unlogged (``relpersistence``: the next crash empties it) and a
@@ -36,8 +34,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from nyxops import catalog
-from nyxops.guard import trigger_watch
-from nyxops.guard.rules.guard_tamper import SETTINGS
+from nyxops.guard import switches, trigger_watch
 from nyxops.guard.walk import visits
 from nyxops.names import QualifiedName
 from nyxops.sql import Statement
@@ -123,12 +120,11 @@ class Ledger:
     """Objects the event trigger saw dropped (``sql_drop``), as ``type identity``."""
     after: Snapshot | None = None
     """The state it was read in: the snapshot before the next step (plan reads one statement at a time)."""
-    settings: list[catalog.RoleSetting] = field(default_factory=list)
-    """Settings stored since, for every later session, that switch a guard off: always refused."""
+    switched_off: list[str] = field(default_factory=list)
+    """What it did that switches a guard off for later sessions (guard/switches.py): always refused."""
 
     def lines(self) -> list[str]:
-        stored = [f"stored {s}" for s in self.settings]
-        return [e.describe() for e in self.entries] + [f"dropped {d}" for d in self.dropped] + stored
+        return [e.describe() for e in self.entries] + [f"dropped {d}" for d in self.dropped] + self.switched_off
 
 
 @dataclass
@@ -143,8 +139,8 @@ class Snapshot:
     """(child oid, parent oid) -> their names: the partitions and inheritance children of tables."""
     watched: trigger_watch.Watched = field(default_factory=trigger_watch.Watched)
     """Every trigger and rule, with what decides what they write."""
-    settings: frozenset[catalog.RoleSetting] = frozenset()
-    """The stored values of the settings no migration may change (``guard_tamper.SETTINGS``)."""
+    switches: switches.State = field(default_factory=switches.State)
+    """Settings stored for later sessions and event triggers: what could switch a guard off."""
 
 
 _EXISTING = "SELECT oid::bigint FROM pg_catalog.pg_class WHERE oid = ANY(%s::oid[])"
@@ -168,8 +164,7 @@ def snapshot(conn: psycopg.Connection) -> Snapshot:
 def _state(conn: psycopg.Connection, dropped: int) -> Snapshot:
     files = {int(r[0]): (QualifiedName(r[1], r[2]), int(r[3]), str(r[4])) for r in conn.execute(_TABLES)}
     rows = {int(r[0]): (int(r[3]), int(r[4])) for r in conn.execute(_ROWS)}
-    settings = catalog.role_settings(conn, list(SETTINGS))
-    return Snapshot(files, rows, dropped, _inherits(conn), trigger_watch.read(conn), settings)
+    return Snapshot(files, rows, dropped, _inherits(conn), trigger_watch.read(conn), switches.read(conn))
 
 
 def _inherits(conn: psycopg.Connection) -> dict[tuple[int, int], tuple[QualifiedName, QualifiedName]]:
@@ -213,8 +208,8 @@ def read(conn: psycopg.Connection, before: Snapshot, protected: Iterable[Qualifi
         for n, object_type, identity in conn.execute(_DROPPED, (before.dropped,)):
             dropped.append(f"{object_type} {identity}")
             now.dropped = max(now.dropped, int(n))
-    stored = sorted(now.settings - before.settings, key=str)  # one taken away (RESET) switches nothing off
-    return Ledger(sorted(entries.values(), key=lambda e: str(e.table)), dropped, now, stored)
+    off = switches.turned_off(before.switches, now.switches)
+    return Ledger(sorted(entries.values(), key=lambda e: str(e.table)), dropped, now, off)
 
 
 def _detached(conn: psycopg.Connection, before: Snapshot, now: Snapshot, entries: dict[int, Entry]) -> None:

@@ -152,11 +152,12 @@ class _Guarded:
         if self.armed is not None:
             overwrite.check(conn, self.armed)
         seen = ledger.read(conn, self.before, pf.protected)
-        if seen.settings:
-            stored = "; ".join(map(str, seen.settings))
+        if seen.switched_off:
             raise GuardTampered(
-                f"{pf.file.name} stored {stored}: that switches a guard off for every later session (the app's, "
-                f"prisma's). {undone} A migration may not change it: remove the statement that does it."
+                f"{pf.file.name} switched off or rewrote a guard that would outlive it (for the app's, prisma's "
+                "and nyxops' later sessions): "
+                f"{'; '.join(seen.switched_off)}. {undone} "
+                "A migration may not do that: remove the statement that does it."
             )
         quiet = ledger.quiet_losses(seen, pf.quiet_allowed())
         if quiet:

@@ -156,9 +156,10 @@ def _plan_statement(
             entry.ledger = seen.lines()
             hidden = ledger.unexplained(seen, pf.named_tables, pf.indirect_allowed(), pf.protected)
             quiet = ledger.quiet_losses(seen, pf.quiet_allowed())
-            if seen.settings:
-                entry.refused = "apply would refuse, a guard switched off for later sessions: " + "; ".join(
-                    f"stored {s}" for s in seen.settings
+            if seen.switched_off:
+                entry.refused = (
+                    "apply would refuse, a guard switched off or rewritten for later sessions: "
+                    + "; ".join(seen.switched_off)
                 )
             elif quiet:
                 why = "no allowed statement says so"
