@@ -43,7 +43,6 @@ class Variables:
             for key, node in walk(function)
             if key == "PLpgSQL_stmt_call"
         )
-        self._datums = datums
         self._loop_variables: dict[int, str] = {}
         self.constants: Binding = {}
         self.arrays: dict[str, list[str]] = {}
@@ -75,10 +74,8 @@ class Variables:
 
     def executed(self, node: Node) -> Iterator[tuple[Node, list[Binding]]]:
         """The expression an EXECUTE-like statement runs, with the loop bindings it runs under."""
-        for kind, key in EXECUTED.items():
-            expr = node.get(kind, {}).get(key, {}).get("PLpgSQL_expr")
-            if expr is not None:
-                yield expr, self.bindings.get(id(expr), [{}])
+        for expr in _executed(node):
+            yield expr, self.bindings.get(id(expr), [{}])
 
     def _bind(self, node: Any, bindings: list[Binding]) -> None:
         if isinstance(node, list):
@@ -88,8 +85,8 @@ class Variables:
         if not isinstance(node, dict):
             return
         loop = node.get("PLpgSQL_stmt_foreach_a")
-        for _expr, _ in self.executed(node):
-            self.bindings[id(_expr)] = bindings
+        for expr in _executed(node):
+            self.bindings[id(expr)] = bindings
         if loop is not None and not loop.get("slice"):
             name = self._loop_variables.get(int(loop.get("varno", 0)))
             query = loop.get("expr", {}).get("PLpgSQL_expr", {}).get("query", "")
@@ -101,6 +98,13 @@ class Variables:
         for value in node.values():
             if isinstance(value, dict | list):
                 self._bind(value, bindings)
+
+
+def _executed(node: Node) -> Iterator[Node]:
+    for kind, key in EXECUTED.items():
+        expr = node.get(kind, {}).get(key, {}).get("PLpgSQL_expr")
+        if expr is not None:
+            yield expr
 
 
 def _written(node: Any) -> Iterator[int]:
