@@ -138,6 +138,12 @@ OUTLIVING = {
         " VALUES (''0005'', ''0005_later.sql'', ''0'', ''x'', now(), ''x'', 0, 1)'); END $$;\n",
         "wrote nyxops' own table nyxops.schema_migrations (1 row(s) inserted)",
     ),
+    # what the tripwire saw dropped, erased from the ledger's report
+    "the tripwire's record emptied": (
+        "CREATE INDEX side_id ON side (id);\nDROP INDEX side_id;\n"
+        "DO $$ BEGIN EXECUTE (SELECT 'DELETE FROM pg_temp.' || 'nyx' || 'ops_dropped'); END $$;\n",
+        "wrote nyxops' own table pg_temp.nyxops_dropped (1 row(s) deleted)",
+    ),
 }
 
 
@@ -155,11 +161,11 @@ def test_a_guard_switched_off_for_later_sessions_is_refused(way: str, env, db_ur
     assert nyxops("lint", str(migrations / "0004_sneaky.sql"), env=env).code == 0  # lint can only warn
     report = json.loads(nyxops("migrate", "plan", "--json", env=env).stdout)
     [refused] = [s["refused"] for s in report["statements"] if s["refused"]]
-    assert refused.startswith("apply would refuse, a guard switched off or rewritten") and what in refused
+    assert refused.startswith("apply would refuse, nyxops' guards or records switched off") and what in refused
     before, state = snapshot(db_url), scalar(db_url, OUTLIVING_STATE)
     result = nyxops("migrate", "apply", env=env)
     assert result.code == 1, result.output
-    assert "0004_sneaky.sql switched off or rewrote a guard that would outlive it" in result.stderr
+    assert "0004_sneaky.sql switched off or rewrote nyxops' guards or records" in result.stderr
     assert what in result.stderr and "It was rolled back" in result.stderr
     assert snapshot(db_url) == before and scalar(db_url, OUTLIVING_STATE) == state
     assert scalar(db_url, "SELECT to_regclass('side') IS NULL") is True

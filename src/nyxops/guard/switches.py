@@ -9,7 +9,8 @@ disabled or given another function; a new one, which runs on every later session
 triggers do not fire for commands on event triggers, so the tripwire never sees these: only a
 read of the catalog before and after does. And nyxops' own tables, written by the file:
 ``nyxops.protected`` emptied leaves ``protect`` nothing to guard, a row forged in
-``nyxops.schema_migrations`` skips a reviewed file. Written as statements, ``guard-tamper`` refuses
+``nyxops.schema_migrations`` skips a reviewed file, the tripwire's record emptied hides what it saw
+dropped. Written as statements, ``guard-tamper`` refuses
 all of this in lint; built by dynamic SQL, the ledger refuses it with this, and nothing allows it.
 """
 
@@ -37,16 +38,20 @@ SELECT
             AND d.deptype = 'e')))
      FROM pg_catalog.pg_event_trigger e LEFT JOIN pg_catalog.pg_proc p ON p.oid = e.evtfoid
      WHERE e.evtname <> 'nyxops_migration_guard'),
-    (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(c.relname, c.relfilenode::bigint,
+    (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(
+        CASE WHEN n.nspname = 'nyxops' THEN 'nyxops.' ELSE 'pg_temp.' END || c.relname, c.relfilenode::bigint,
         coalesce(s.n_tup_ins, 0), coalesce(s.n_tup_upd, 0), coalesce(s.n_tup_del, 0)))
      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
      LEFT JOIN pg_catalog.pg_stat_xact_user_tables s ON s.relid = c.oid
-     WHERE n.nspname = 'nyxops' AND c.relkind IN ('r', 'p'))
+     WHERE c.relkind IN ('r', 'p') AND (n.nspname = 'nyxops'
+        OR (c.relnamespace = pg_catalog.pg_my_temp_schema() AND c.relname = 'nyxops_dropped')))
 """
 """One round trip (plan reads it for every statement): the stored values of the settings, the
 event triggers but the migration guard (it comes and goes with each file, and the tripwire checks
 it), and nyxops' own tables (``protected``: what ``protect`` guards; ``schema_migrations``: what
-ran) with the rows this transaction wrote in each, which nyxops itself never does while a file runs."""
+ran; ``pg_temp.nyxops_dropped``: what the tripwire saw dropped) with the rows this transaction
+wrote in each, which nyxops itself never does while a file runs (but the tripwire's inserts)."""
+_TRIPWIRE_RECORD = "pg_temp.nyxops_dropped"
 _FIRES = {"A": {"origin", "local", "replica"}, "O": {"origin", "local"}, "R": {"replica"}, "D": set()}
 """Under which ``session_replication_role`` an event trigger in each ``evtenabled`` state fires."""
 
@@ -121,15 +126,17 @@ def _event_triggers(before: State, now: State) -> list[str]:
 
 def _own_tables(before: State, now: State) -> list[str]:
     out = []
-    for name, table in sorted(now.own_tables.items()):
-        was = before.own_tables.get(name)
-        if was is None:
-            continue  # created by the file in nyxops' schema: guard-tamper's, in lint
-        done = [f"{n - w} row(s) {what}" for n, w, what in zip(table.rows, was.rows, _WRITTEN, strict=True) if n > w]
+    for name, was in sorted(before.own_tables.items()):
+        table = now.own_tables.get(name)
+        if table is None:  # dropped: the tripwire refuses that in nyxops' schema, and fails without its record
+            continue
+        written = zip(table.rows, was.rows, _WRITTEN, strict=True)
+        ignored = "inserted" if name == _TRIPWIRE_RECORD else None  # the tripwire inserts what it sees dropped
+        done = [f"{n - w} row(s) {what}" for n, w, what in written if n > w and what != ignored]
         if table.filenode != was.filenode:
             done.append("truncated or rewritten")
         if done:
-            out.append(f"wrote nyxops' own table nyxops.{name} ({', '.join(done)})")
+            out.append(f"wrote nyxops' own table {name} ({', '.join(done)})")
     return out
 
 

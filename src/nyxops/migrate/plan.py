@@ -157,9 +157,8 @@ def _plan_statement(
             hidden = ledger.unexplained(seen, pf.named_tables, pf.indirect_allowed(), pf.protected)
             quiet = ledger.quiet_losses(seen, pf.quiet_allowed())
             if seen.switched_off:
-                entry.refused = (
-                    "apply would refuse, a guard switched off or rewritten for later sessions: "
-                    + "; ".join(seen.switched_off)
+                entry.refused = "apply would refuse, nyxops' guards or records switched off or rewritten: " + "; ".join(
+                    seen.switched_off
                 )
             elif quiet:
                 why = "no allowed statement says so"
