@@ -81,7 +81,9 @@ class FileCheck:
     the same file that calls, fires or executes them. A protected column is the exception: a
     rule's action, or a function a trigger of the file runs, is run by the app's own writes from
     commit on, where no migration guard looks, so what it would do to the column blocks where it
-    is armed (``_armed``).
+    is armed (``_armed``). A body that would switch nyxops' guard off (``guard-tamper``) blocks
+    where it is created: a trigger, a cron job or the app may run it later (with its owner's rights
+    if SECURITY DEFINER), where no migration guard looks either.
     """
 
     def __init__(self, policy: Policy) -> None:
@@ -190,6 +192,9 @@ class FileCheck:
             if visit.frame.kind != "rule"
             else f"{visit.where}: runs when it fires"
         )
+        if rule_id == "guard-tamper":  # nothing allows it, and whoever runs it later has no migration guard
+            note = f"{visit.where}: blocks where it is created, as anyone may run it later, unguarded"
+            return _finding(rule_id, located, stmt, note=note)
         finding = _finding(rule_id, located, stmt, warning=True, note=note)
         finding.unit = (visit.frame.kind, visit.frame.name)
         return finding

@@ -79,6 +79,10 @@ FAIL = [
     "DROP TRIGGER IF EXISTS nyxops_keep_embedding ON workflow_insights",
     "ALTER TRIGGER nyxops_keep_embedding ON workflow_insights RENAME TO x",
     "CREATE OR REPLACE TRIGGER nyxops_keep_embedding AFTER UPDATE ON t FOR EACH ROW EXECUTE FUNCTION f()",
+    "CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS"
+    " $$ BEGIN ALTER EVENT TRIGGER nyxops_protect DISABLE; RETURN NEW; END $$",
+    "CREATE FUNCTION g() RETURNS void LANGUAGE plpgsql AS $$ BEGIN EXECUTE 'DROP EVENT TRIGGER nyxops_protect'; END $$",
+    "CREATE FUNCTION h() RETURNS void LANGUAGE sql AS $$ SELECT set_config('nyxops.allow_drop', 'x', true) $$",
 ]
 PASS = [
     "SET lock_timeout = '5s'",
