@@ -138,6 +138,12 @@ OUTLIVING = {
         " VALUES (''0005'', ''0005_later.sql'', ''0'', ''x'', now(), ''x'', 0, 1)'); END $$;\n",
         "wrote nyxops' own table nyxops.schema_migrations (1 row(s) inserted)",
     ),
+    # a function that switches protect off whenever something runs it later, as its owner
+    "a function that switches protect off later": (
+        "DO $$ BEGIN EXECUTE (SELECT 'CREATE FUNCTION later() RETURNS void LANGUAGE plpgsql SECURITY DEFINER"
+        " AS $f$ BEGIN ALTER EVENT TRIGGER ' || 'nyx' || 'ops_protect DISABLE; END $f$'); END $$;\n",
+        "created or replaced function later(), which would switch nyxops' guard off",
+    ),
     # what the tripwire saw dropped, erased from the ledger's report
     "the tripwire's record emptied": (
         "CREATE INDEX side_id ON side (id);\nDROP INDEX side_id;\n"

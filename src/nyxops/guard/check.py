@@ -194,8 +194,7 @@ class FileCheck:
         )
         if rule_id == "guard-tamper":  # nothing allows it, and whoever runs it later has no migration guard
             note = f"{visit.where}: blocks where it is created, as anyone may run it later, unguarded"
-            return _finding(rule_id, located, stmt, note=note)
-        finding = _finding(rule_id, located, stmt, warning=True, note=note)
+        finding = _finding(rule_id, located, stmt, warning=rule_id != "guard-tamper", note=note)
         finding.unit = (visit.frame.kind, visit.frame.name)
         return finding
 

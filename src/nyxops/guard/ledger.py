@@ -208,7 +208,9 @@ def read(conn: psycopg.Connection, before: Snapshot, protected: Iterable[Qualifi
         for n, object_type, identity in conn.execute(_DROPPED, (before.dropped,)):
             dropped.append(f"{object_type} {identity}")
             now.dropped = max(now.dropped, int(n))
-    off = switches.turned_off(before.switches, now.switches)
+    off = switches.turned_off(before.switches, now.switches) + trigger_watch.tampering(
+        conn, before.watched, now.watched
+    )
     return Ledger(sorted(entries.values(), key=lambda e: str(e.table)), dropped, now, off)
 
 

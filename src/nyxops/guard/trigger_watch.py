@@ -186,6 +186,34 @@ def armed(conn: psycopg.Connection, before: Watched, now: Watched, protected: It
     return out
 
 
+_NOT_EXTENSIONS = """
+SELECT p.oid::bigint FROM pg_catalog.pg_proc p WHERE p.oid = ANY(%s::oid[]) AND NOT EXISTS (SELECT
+    FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid
+    AND d.deptype = 'e') ORDER BY 1
+"""
+"""Of the functions given, those no extension created (``CREATE EXTENSION`` scripts are not the file's own SQL)."""
+
+
+def tampering(conn: psycopg.Connection, before: Watched, now: Watched) -> list[str]:
+    """Functions the file created or replaced whose body would switch nyxops' guard off when it
+    runs later (a trigger, a job, the app; with its owner's rights if SECURITY DEFINER): lint's
+    ``guard-tamper`` on the definition read back, for what dynamic SQL created unseen."""
+    changed = sorted(oid for oid, source in now.functions.items() if before.functions.get(oid) != source)
+    if not changed:
+        return []
+    out = []
+    for (oid,) in conn.execute(_NOT_EXTENSIONS, (changed,)).fetchall():
+        try:
+            statements = parse(_function_definition(conn, oid))
+        except SqlParseError:
+            continue  # not readable by this parser: PostgreSQL accepted it, which it may do for newer syntax
+        body = (f for stmt in statements for f in statement_findings(stmt) if f.unit is not None)
+        if any(f.rule == "guard-tamper" for f in body):  # its body's; where it was created is the switches' to read
+            row = conn.execute("SELECT %s::oid::pg_catalog.regprocedure::text", (oid,)).fetchone()
+            out.append(f"created or replaced function {row[0] if row else oid}, which would switch nyxops' guard off")
+    return out
+
+
 def _new_fields(trig: Trigger, definition: str, policy: Policy) -> list[Hit]:
     """What a BEFORE UPDATE row trigger sets on NEW, for a protected column of its table."""
     before_update_row = tw.ROW | tw.BEFORE | tw.UPDATE
