@@ -14,8 +14,10 @@ counts as named when the file names one of its ancestors without ``ONLY``; a tab
 named when the file names a view that reads it (an ``UPDATE`` of an updatable view lands there),
 unless it holds a protected column.
 
-What switches a guard off for later sessions (a setting stored for them, ``protect``'s event
-trigger dropped or disabled, a new event trigger: guard/switches.py) is refused too, always.
+What would switch a guard off after the file is gone is refused too, always: a setting stored for
+later sessions, ``protect``'s event trigger dropped or disabled, a new event trigger, rows written
+in nyxops' own tables (guard/switches.py), a function whose body would do it when run later
+(``trigger_watch.tampering``).
 
 Three changes lose no row that day and are refused whether or not the file names the table
 (``quiet_losses``): a table made unlogged (``relpersistence``: the next crash empties it) and a
@@ -121,7 +123,8 @@ class Ledger:
     after: Snapshot | None = None
     """The state it was read in: the snapshot before the next step (plan reads one statement at a time)."""
     switched_off: list[str] = field(default_factory=list)
-    """What it did that switches a guard off for later sessions (guard/switches.py): always refused."""
+    """What it did that would switch a guard off after it is gone (switches.py, ``trigger_watch.tampering``):
+    always refused."""
 
     def lines(self) -> list[str]:
         return [e.describe() for e in self.entries] + [f"dropped {d}" for d in self.dropped] + self.switched_off
@@ -140,7 +143,7 @@ class Snapshot:
     watched: trigger_watch.Watched = field(default_factory=trigger_watch.Watched)
     """Every trigger and rule, with what decides what they write."""
     switches: switches.State = field(default_factory=switches.State)
-    """Settings stored for later sessions and event triggers: what could switch a guard off."""
+    """Settings stored for later sessions, event triggers, nyxops' own tables: what could switch a guard off."""
 
 
 _EXISTING = "SELECT oid::bigint FROM pg_catalog.pg_class WHERE oid = ANY(%s::oid[])"

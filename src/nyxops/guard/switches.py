@@ -10,8 +10,8 @@ triggers do not fire for commands on event triggers, so the tripwire never sees 
 read of the catalog before and after does. And nyxops' own tables, written by the file:
 ``nyxops.protected`` emptied leaves ``protect`` nothing to guard, a row forged in
 ``nyxops.schema_migrations`` skips a reviewed file, the tripwire's record emptied hides what it saw
-dropped. Written as statements, ``guard-tamper`` refuses
-all of this in lint; built by dynamic SQL, the ledger refuses it with this, and nothing allows it.
+dropped. Written as statements, ``guard-tamper`` refuses all of this in lint; built by dynamic SQL,
+the ledger refuses it with this, and nothing allows it.
 """
 
 from __future__ import annotations

@@ -154,10 +154,8 @@ class _Guarded:
         seen = ledger.read(conn, self.before, pf.protected)
         if seen.switched_off:
             raise GuardTampered(
-                f"{pf.file.name} switched off or rewrote nyxops' guards or records (which outlive a migration, or "
-                "report it): "
-                f"{'; '.join(seen.switched_off)}. {undone} "
-                "A migration may not do that: remove the statement that does it."
+                f"{pf.file.name} switched off or rewrote nyxops' guards or records: {'; '.join(seen.switched_off)}. "
+                f"{undone} A migration may not do that: remove the statement that does it."
             )
         quiet = ledger.quiet_losses(seen, pf.quiet_allowed())
         if quiet:
