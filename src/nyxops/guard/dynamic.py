@@ -67,10 +67,12 @@ def embedded_sql(code: str, whole: str | None = None) -> Iterator[Embedded]:
         whole or f"CREATE FUNCTION nyxops_body() RETURNS void LANGUAGE plpgsql AS $nyxops_body${code}$nyxops_body$"
     )
     tree = _plpgsql(wrapper)
-    variables = Variables(tree[0].get("PLpgSQL_function", {}) if isinstance(tree, list) and tree else {})
+    variables: Variables | None = None  # read at the first EXECUTE: most bodies have none
     executed: set[int] = set()
     for kind, node in walk(tree):
         if kind in EXECUTED:
+            if variables is None:
+                variables = Variables(tree[0].get("PLpgSQL_function", {}) if isinstance(tree, list) and tree else {})
             for expr, bindings in variables.executed({kind: node}):
                 executed.add(id(expr))
                 expression = expr.get("query", "")

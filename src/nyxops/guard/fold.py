@@ -36,13 +36,18 @@ def array_value(expression: str, constants: dict[str, str], arrays: dict[str, li
     if target is None:
         return None
     if "ColumnRef" in target:
-        fields = target["ColumnRef"].get("fields", [])
-        known = arrays.get(fields[0].get("String", {}).get("sval", "")) if len(fields) == 1 else None
+        known = arrays.get(_variable(target))
         return None if known is None else list(known)
     if "A_ArrayExpr" not in target:
         return None
     elements = [_fold(element, constants) for element in target["A_ArrayExpr"].get("elements", [])]
     return None if any(element is None for element in elements) else [e for e in elements if e is not None]
+
+
+def _variable(column_ref: Node) -> str:
+    """The name a one-part ``ColumnRef`` reads (a body's variable); '' for a qualified one (``blk.x``)."""
+    fields = column_ref["ColumnRef"].get("fields", [])
+    return str(fields[0].get("String", {}).get("sval", "")) if len(fields) == 1 else ""
 
 
 def _expression(expression: str) -> Node | None:
@@ -76,8 +81,7 @@ def _fold(node: Node, constants: dict[str, str]) -> str | None:
     if "A_Const" in node:
         return _constant_text(node["A_Const"])
     if "ColumnRef" in node:  # a variable of the body, when its value is known
-        fields = node["ColumnRef"].get("fields", [])
-        return constants.get(fields[0].get("String", {}).get("sval", "")) if len(fields) == 1 else None
+        return constants.get(_variable(node))
     if "A_Expr" in node:
         expr = node["A_Expr"]
         op = [n.get("String", {}).get("sval") for n in expr.get("name", [])]
