@@ -131,7 +131,7 @@ class FileCheck:
                 findings.extend(self._set_off(kind, node, stmt, frame))
             if frame is None:
                 scope.see(kind, node)
-                hits: list[Hit] = []
+                hits: list[tuple[str, Hit]] = []
                 if kind == "CreateTrigStmt":
                     trigger = self._trigger(node)
                     hits = self.trigger_writes.trigger(trigger)
@@ -140,7 +140,7 @@ class FileCheck:
                     hits = self.trigger_writes.function(node, stmt.text)
                 elif kind == "RuleStmt":
                     self._rule(node)
-                findings.extend(self._found("write-protected", hit, stmt, visit) for hit in hits)
+                findings.extend(self._found(rule_id, hit, stmt, visit) for rule_id, hit in hits)
         for finding in findings:
             unit = finding.unit
             if unit is not None:
@@ -251,7 +251,8 @@ class FileCheck:
         tables = self.scope.tables(rel)
         function = ("function", function_name(node.get("funcname", [])))
         before_row = bool(node.get("row")) and bool(int(node.get("timing", 0)) & tw.BEFORE)
-        trigger = Trigger(tables, events, function, node.get("trigname", "?"), before_row, rel.get("location"))
+        name, location, when = node.get("trigname", "?"), rel.get("location"), "whenClause" in node
+        trigger = Trigger(tables, events, function, name, before_row, location, when)
         self.triggers.append(trigger)
         for table in tables:
             self.watch.add(table.table.upper())

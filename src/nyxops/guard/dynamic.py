@@ -50,9 +50,9 @@ def body_and_language(kind: str, body: Node) -> tuple[str | None, str]:
 
 
 @functools.lru_cache(maxsize=8)
-def _plpgsql(whole: str) -> Any:
-    """pglast's PL/pgSQL tree of a CREATE FUNCTION (read only): a trigger function's is read twice,
-    by the walk (``embedded_sql``) and by ``new_fields_assigned``, and parsed once."""
+def plpgsql_tree(whole: str) -> Any:
+    """pglast's PL/pgSQL tree of a CREATE FUNCTION (read only): a trigger function's is read three
+    times, by the walk (``embedded_sql``), ``new_fields_assigned`` and ``silence``, and parsed once."""
     return load_tree(parser.parse_plpgsql_json(whole))
 
 
@@ -66,7 +66,7 @@ def embedded_sql(code: str, whole: str | None = None) -> Iterator[Embedded]:
     wrapper = (
         whole or f"CREATE FUNCTION nyxops_body() RETURNS void LANGUAGE plpgsql AS $nyxops_body${code}$nyxops_body$"
     )
-    tree = _plpgsql(wrapper)
+    tree = plpgsql_tree(wrapper)
     variables: Variables | None = None  # read at the first EXECUTE: most bodies have none
     executed: set[int] = set()
     for kind, node in walk(tree):
@@ -98,7 +98,7 @@ def new_fields_assigned(whole: str) -> set[str]:
     and ``NEW := …`` as a whole (``jsonb_populate_record``). Keeping the old value (``:= OLD.col``,
     ``NEW := OLD``) is left out. ``whole`` is the CREATE FUNCTION statement.
     """
-    tree = _plpgsql(whole)
+    tree = plpgsql_tree(whole)
     function = tree[0].get("PLpgSQL_function", {}) if isinstance(tree, list) and tree else {}
     datums = function.get("datums", [])
 

@@ -29,6 +29,7 @@ from nyxops.guard.rules import (
     rename_type,
     rename_view,
     set_unlogged,
+    silenced_write,
     truncate,
     update_all,
     write_protected,
@@ -54,6 +55,7 @@ RULES: tuple[ModuleType, ...] = (
     delete_all,
     update_all,
     write_protected,
+    silenced_write,
     drop_cascade,
     move_table,
     rename_schema,
@@ -77,7 +79,7 @@ META_RULES = {
     UNUSED_ALLOW: "An allow comment matches nothing in the statement below it.",
 }
 BY_ID: dict[str, ModuleType] = {rule.ID: rule for rule in RULES}
-COLUMN_RULES = {"drop-column", "alter-column-type", "rename-column", "write-protected"}
+COLUMN_RULES = {"drop-column", "alter-column-type", "rename-column", "write-protected", "silenced-write"}
 TABLE_RULES = {
     "indirect-write",
     "drop-table",

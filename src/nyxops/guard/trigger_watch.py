@@ -13,7 +13,9 @@ or newly firing is read back as the server prints it (``pg_get_functiondef``,
 - a BEFORE UPDATE row trigger on a protected column's table (or a partition of it) whose
   function sets the column on NEW (``NEW.embedding := NULL``);
 - a trigger whose function, or a rule whose action, overwrites a protected column's values or
-  drops or empties its table, on whatever table it fires.
+  drops or empties its table, on whatever table it fires;
+- a trigger or rule on a protected column's table that makes the app's writes there do nothing
+  (guard/silence.py: ``DO INSTEAD NOTHING``, a BEFORE row trigger that only returns NULL).
 
 Only PL/pgSQL trigger functions can be read: one in C or PL/Python is not, and says nothing here.
 The functions a body calls are followed into the database (``_CALL_DEPTH`` calls deep): a
@@ -31,7 +33,7 @@ import psycopg
 from pglast import parser
 
 from nyxops.errors import SqlParseError
-from nyxops.guard import dynamic
+from nyxops.guard import dynamic, silence
 from nyxops.guard import trigger_writes as tw
 from nyxops.guard.check import statement_findings
 from nyxops.guard.policy import Policy
@@ -48,7 +50,7 @@ _READABLE = ("plpgsql",)
 
 _TRIGGERS = """
 SELECT t.oid::bigint, t.tgrelid::bigint, n.nspname, c.relname, t.tgname, t.tgfoid::bigint, t.tgenabled::text,
-       t.tgtype::int, pg_catalog.md5(p.prosrc), l.lanname, t.tgfoid::regproc::text,
+       t.tgtype::int, pg_catalog.md5(p.prosrc), l.lanname, t.tgfoid::regproc::text, t.tgqual IS NOT NULL,
        ARRAY(SELECT ARRAY[an.nspname::text, a.relname::text]
              FROM pg_catalog.pg_partition_ancestors(t.tgrelid) r(relid)
              JOIN pg_catalog.pg_class a ON a.oid = r.relid JOIN pg_catalog.pg_namespace an ON an.oid = a.relnamespace)
@@ -97,6 +99,8 @@ class Trigger:
     tables: frozenset[tuple[str, str]]
     """The table and its partition ancestors, as (schema, table)."""
     function_name: str
+    when: bool
+    """It has a WHEN condition (which cannot be changed without creating the trigger again)."""
 
     def state(self) -> tuple[int, str, str, int]:
         return self.function, self.source, self.enabled, self.kind
@@ -143,11 +147,11 @@ class Armed:
 def read(conn: psycopg.Connection) -> Watched:
     watched = Watched()
     for row in conn.execute(_TRIGGERS):
-        oid, relid, schema, table, name, function, enabled, kind, source, language, function_name, tables = row
+        oid, relid, schema, table, name, function, enabled, kind, source, language, function_name, when, tables = row
         watched.triggers[int(oid)] = Trigger(
             int(relid), QualifiedName(schema, table), str(name), int(function), str(source), str(enabled),
             int(kind), str(language), frozenset([(schema, table), *((str(s), str(t)) for s, t in tables)]),
-            str(function_name),
+            str(function_name), bool(when),
         )  # fmt: skip
     for oid, relid, schema, table, name, enabled, definition in conn.execute(_RULES):
         watched.rules[int(oid)] = Rule(int(relid), QualifiedName(schema, table), str(name), str(enabled), definition)
@@ -172,7 +176,8 @@ def armed(conn: psycopg.Connection, before: Watched, now: Watched, protected: It
             continue
         definition = _function_definition(conn, trig.function)
         what = f"trigger {trig.name} (runs {trig.function_name}())"
-        for column, how, via in _new_fields(trig, definition, policy) + _body_hits(conn, definition, policy):
+        hits = _new_fields(trig, definition, policy) + _silenced(trig, definition, policy)
+        for column, how, via in hits + _body_hits(conn, definition, policy):
             if not same or via & changed:
                 out.append(Armed(trig.table_oid, trig.table, what, how, column))
     for oid, rule in now.rules.items():
@@ -180,7 +185,7 @@ def armed(conn: psycopg.Connection, before: Watched, now: Watched, protected: It
         same = old_rule is not None and old_rule == rule
         if rule.enabled not in _FIRING or (same and not changed):
             continue
-        for column, how, via in _body_hits(conn, rule.definition, policy):
+        for column, how, via in _rule_silences(rule, policy) + _body_hits(conn, rule.definition, policy):
             if not same or via & changed:
                 out.append(Armed(rule.table_oid, rule.table, f"rule {rule.name}", how, column))
     return out
@@ -231,6 +236,31 @@ def _new_fields(trig: Trigger, definition: str, policy: Policy) -> list[Hit]:
     return out
 
 
+def _silenced(trig: Trigger, definition: str, policy: Policy) -> list[Hit]:
+    """A BEFORE row trigger on a protected column's table (or a partition) that only returns NULL."""
+    events = {event for bit, event in ((tw.INSERT, "CMD_INSERT"), (tw.UPDATE, "CMD_UPDATE")) if trig.kind & bit}
+    before_row = trig.kind & (tw.ROW | tw.BEFORE) == tw.ROW | tw.BEFORE
+    if not events or not before_row or trig.when:  # the body is read only for a trigger it could silence
+        return []
+    how = silence.by_trigger(events, before_row, trig.when, silence.by_trigger_function(definition))
+    if how is None:
+        return []
+    return [(col, how, frozenset()) for col in policy.protected if (col.schema, col.table) in trig.tables]
+
+
+def _rule_silences(rule: Rule, policy: Policy) -> list[Hit]:
+    """A rule on a protected column's table that makes its INSERTs or UPDATEs do nothing."""
+    try:
+        statements = parse(rule.definition)
+    except SqlParseError:
+        return []  # not readable by this parser: PostgreSQL accepted it, which it may do for newer syntax
+    how = next((silence.by_rule(s.body) for s in statements if s.kind == "RuleStmt"), None)
+    if how is None:
+        return []
+    table = (rule.table.schema, rule.table.table)
+    return [(col, how, frozenset()) for col in policy.protected if (col.schema, col.table) == table]
+
+
 def _body_hits(
     conn: psycopg.Connection, definition: str, policy: Policy, seen: set[int] | None = None, depth: int = 0
 ) -> list[Hit]:
@@ -245,6 +275,8 @@ def _body_hits(
     called: set[str] = set()
     for stmt in statements:
         for finding in statement_findings(stmt, policy):
+            if finding.rule == "silenced-write" and finding.unit is None:
+                continue  # the rule read back itself: _rule_silences says so in its own words
             column = policy.protected_hit(finding)
             hit = (column, f"does what lint's {finding.rule} rule refuses", frozenset[int]())
             if column is not None and hit not in out:

@@ -1,11 +1,13 @@
-"""Triggers that overwrite a protected column on every later UPDATE of the app.
+"""Triggers that overwrite a protected column, or silence its table, on the app's later writes.
 
 ``NEW.embedding := NULL`` in a BEFORE UPDATE row trigger on the protected table writes nothing
 while the migration runs: it overwrites the value of each row the app updates afterwards, where
-no migration guard looks. The file creates both the function and the trigger (CREATE TRIGGER
-needs the function to exist), in either order of replacement: a function replaced after its
-trigger exists counts too. A function created by an earlier file cannot be read here: the ledger
-reads it from the catalog at run time (guard/trigger_watch.py).
+no migration guard looks (``write-protected``). A function that returns NULL instead makes each
+of those writes do nothing (``silenced-write``, guard/silence.py). The file creates both the
+function and the trigger (CREATE TRIGGER needs the function to exist), in either order of
+replacement: a function replaced after its trigger exists counts too. A function created by an
+earlier file cannot be read here: the ledger reads it from the catalog at run time
+(guard/trigger_watch.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 
 from pglast import parser
 
-from nyxops.guard import dynamic
+from nyxops.guard import dynamic, silence
 from nyxops.guard.model import Hit
 from nyxops.guard.scope import Scope
 from nyxops.guard.walk import function_name
@@ -45,6 +47,8 @@ class Trigger:
     """BEFORE … FOR EACH ROW: what its function sets on NEW is what gets written."""
     location: int | None = None
     """Where its table is named in CREATE TRIGGER."""
+    when: bool = False
+    """It has a WHEN condition: it runs for some rows only."""
 
 
 @dataclass
@@ -55,9 +59,12 @@ class TriggerWrites:
     triggers: list[Trigger]
     """The file's triggers so far (the checker's own list, shared)."""
     sets: dict[str, set[str]] = field(default_factory=dict)
+    returns_null: dict[str, bool] = field(default_factory=dict)
+    """Each trigger function's ``silence.by_trigger_function``."""
 
-    def function(self, node: Node, whole: str | None) -> list[Hit]:
-        """A CREATE [OR REPLACE] FUNCTION … RETURNS trigger: hits for triggers of this file already using it."""
+    def function(self, node: Node, whole: str | None) -> list[tuple[str, Hit]]:
+        """A CREATE [OR REPLACE] FUNCTION … RETURNS trigger: (rule id, hit) for triggers of this file
+        already using it."""
         returns = [n.get("String", {}).get("sval") for n in node.get("returnType", {}).get("names", [])]
         code, language = dynamic.body_and_language("CreateFunctionStmt", node)
         if returns[-1:] != ["trigger"] or language != "plpgsql" or code is None or whole is None:
@@ -67,17 +74,20 @@ class TriggerWrites:
             self.sets[name] = dynamic.new_fields_assigned(whole)
         except (parser.ParseError, RecursionError):
             return []  # the body's own problem is reported where it is walked
+        self.returns_null[name] = silence.by_trigger_function(whole)
         return [hit for trig in self.triggers if trig.unit[1] == name for hit in self._hits(trig, None)]
 
-    def trigger(self, trig: Trigger) -> list[Hit]:
-        """A CREATE TRIGGER: hits when it runs, per row, before an UPDATE, a function that sets a protected column."""
+    def trigger(self, trig: Trigger) -> list[tuple[str, Hit]]:
+        """A CREATE TRIGGER: (rule id, hit) when it runs, per row, before an UPDATE, a function that
+        sets a protected column, or before an INSERT or UPDATE of its table, one that returns NULL."""
         return self._hits(trig, trig.location)
 
-    def _hits(self, trig: Trigger, location: int | None) -> list[Hit]:
+    def _hits(self, trig: Trigger, location: int | None) -> list[tuple[str, Hit]]:
         """``location``: the trigger's table in CREATE TRIGGER; None (the statement) in a later CREATE FUNCTION."""
-        if not trig.before_row or "CMD_UPDATE" not in trig.events:
+        if not trig.before_row:
             return []
-        fields = self.sets.get(trig.unit[1], set())
+        fields = self.sets.get(trig.unit[1], set()) if "CMD_UPDATE" in trig.events else set()
+        quiet = silence.by_trigger(trig.events, True, trig.when, self.returns_null.get(trig.unit[1], False))
         hits = []
         for col in self.scope.protected:
             if col.column is None or not any((t.schema, t.table) == (col.schema, col.table) for t in trig.tables):
@@ -88,5 +98,8 @@ class TriggerWrites:
                     f"trigger {trig.name} runs {trig.unit[1]}(), which sets {what} before every UPDATE: each row "
                     "the app updates from now on loses its value"
                 )
-                hits.append(Hit(str(col), location, columns=(col,), detail=detail))
+                hits.append(("write-protected", Hit(str(col), location, columns=(col,), detail=detail)))
+            if quiet is not None:
+                detail = f"trigger {trig.name} runs {trig.unit[1]}(), which {quiet}: {silence.UNSEEN}"
+                hits.append(("silenced-write", Hit(str(col), location, columns=(col,), detail=detail)))
         return hits
