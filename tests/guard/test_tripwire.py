@@ -62,6 +62,10 @@ WAYS_AROUND = {
         ),
         "its event trigger was replaced by another function",
     ),
+    "drop its record": (
+        _dynamic("EXECUTE 'DROP TABLE pg_temp.' || n || '_dropped';"),
+        "nyxops runtime guard: this statement dropped pg_temp.nyxops_dropped, nyxops' record of what the migration",
+    ),
     "allow list from a setting": (
         _dynamic(
             "EXECUTE 'SET LOCAL ' || n || '.plan_allow = ''[[\"public\", \"workflow_insights\", \"content\"]]''';"

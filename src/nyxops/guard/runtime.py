@@ -28,6 +28,12 @@ DECLARE
     addr jsonb;
     allowed constant jsonb := __ALLOWED__::jsonb;
 BEGIN
+    IF pg_catalog.to_regclass('pg_temp.nyxops_dropped') IS NULL THEN
+        RAISE EXCEPTION 'nyxops runtime guard: this statement dropped pg_temp.nyxops_dropped, nyxops'' record of '
+            'what the migration drops'
+            USING HINT = 'A migration must leave nyxops'' own objects alone. Take that statement out of the file '
+                || 'and have it reviewed again.';
+    END IF;
     FOR obj IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() LOOP
         CONTINUE WHEN obj.is_temporary;
         INSERT INTO pg_temp.nyxops_dropped (object_type, identity) VALUES (obj.object_type, obj.object_identity);

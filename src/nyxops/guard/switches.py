@@ -128,7 +128,7 @@ def _own_tables(before: State, now: State) -> list[str]:
     out = []
     for name, was in sorted(before.own_tables.items()):
         table = now.own_tables.get(name)
-        if table is None:  # dropped: the tripwire refuses that in nyxops' schema, and fails without its record
+        if table is None:  # dropped: the tripwire refuses that, in nyxops' schema and of its own record
             continue
         written = zip(table.rows, was.rows, _WRITTEN, strict=True)
         ignored = "inserted" if name == _TRIPWIRE_RECORD else None  # the tripwire inserts what it sees dropped
