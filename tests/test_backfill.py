@@ -206,6 +206,34 @@ def test_row_written_meanwhile_by_the_app_is_left_alone(env, db_url) -> None:
     assert scalar(db_url, "SELECT embedding::text LIKE '[0.5,0.5,%%' FROM workflow_insights WHERE id = 'wi_n00002'")
 
 
+SILENCERS = {
+    "a rule": "CREATE RULE keep AS ON UPDATE TO workflow_insights DO INSTEAD NOTHING",
+    "a trigger": "CREATE FUNCTION keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;"
+    " CREATE TRIGGER keep BEFORE UPDATE ON workflow_insights FOR EACH ROW EXECUTE FUNCTION keep()",
+}
+
+
+@pytest.mark.parametrize("silencer", sorted(SILENCERS))
+def test_writes_that_store_nothing_stop_the_run_loudly(silencer: str, env, db_url) -> None:
+    """The incident's second half: each write "succeeds" and stores nothing (UPDATE 0, no error).
+    Made by hand outside nyxops' migrations, here by a rule or a trigger: the first batch says so
+    and the run stops, instead of paying the provider for every row and reporting success."""
+    _null_out(db_url, 200)
+    with psycopg.connect(db_url) as conn:
+        conn.execute(SILENCERS[silencer])
+    with FakeOpenAI(Faults()) as openai:
+        result = nyxops("backfill", "--target", "workflow_insights", "--batch-size", "20", "--concurrency", "1",
+                        env=_provider_env(env, openai))  # fmt: skip
+        requests = openai.record.requests
+    said = " ".join(result.stderr.split())
+    assert result.code == 1, result.output
+    assert "workflow_insights: batch 1 wrote 0 of 20 rows, and 20 of them are still NULL" in said, said
+    assert "something makes writes to public.workflow_insights do nothing without an error" in said
+    assert requests <= 3, requests  # the probe, the first batch, at most one more in flight: not all ten
+    assert scalar(db_url, "SELECT count(*) FROM workflow_insights WHERE embedding IS NULL") == 200
+    assert scalar(db_url, "SELECT count(embedding) FROM workflow_insights") == 382
+
+
 def test_ollama_provider_with_tenacity_retries(env, db_url) -> None:
     _null_out(db_url, 120)
     embedder = OllamaModelSpec("nomic-embed-text", 300_000_000, capabilities=("embedding",), embedding_length=1536)

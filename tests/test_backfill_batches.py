@@ -97,6 +97,32 @@ def test_submit_then_collect_in_later_runs(env, db_url) -> None:
     assert openai.record.paths["/v1/embeddings"] == 0  # nothing went through the live path
 
 
+def test_answers_a_silenced_table_swallowed_are_written_by_the_next_run_unpaid(env, db_url) -> None:
+    """A rule makes every write to the table do nothing (UPDATE 0, no error): the collecting run
+    stops loudly with the batch left collectable, and once the rule is gone the next run writes
+    the same answers, with no text sent to OpenAI twice."""
+    _null_out(db_url, 50)
+    with psycopg.connect(db_url) as conn:
+        conn.execute("CREATE RULE keep AS ON UPDATE TO workflow_insights DO INSTEAD NOTHING")
+    with FakeOpenAI() as openai:
+        run_env = _provider_env(env, openai)
+        assert nyxops(*ARGS, env=run_env).code == 0
+        openai.batch_api.finish()
+        stopped = nyxops(*ARGS, env=run_env)
+        said = " ".join(stopped.stderr.split())
+        assert stopped.code == 1, stopped.output
+        assert "wrote 0 of 50 rows, and 50 of them are still NULL: something makes writes to" in said, said
+        assert "The batch stays collectable" in said
+        assert scalar(db_url, NULLS) == 50 and _states(db_url) == ["submitted"]
+        with psycopg.connect(db_url) as conn:
+            conn.execute("DROP RULE keep ON workflow_insights")
+        done = nyxops(*ARGS, env=run_env)
+        assert done.code == 0, done.output
+        assert max(openai.batch_api.submitted_inputs.values()) == 1
+    assert scalar(db_url, NULLS) == 0 and _states(db_url) == ["written"]
+    _vectors_right(db_url, 50)
+
+
 def test_request_files_stay_within_the_apis_limits(env, db_url) -> None:
     """Small limits stand for the API's (50,000 inputs, 50,000 requests, 200 MB); the fake enforces the bytes."""
     _null_out(db_url, 1000)

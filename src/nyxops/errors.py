@@ -79,6 +79,13 @@ class DimensionMismatch(ProviderError):
     """A provider returned vectors of the wrong size for the column."""
 
 
+class WritesSilenced(ProviderError):
+    """A batch's write reported success and stored nothing: a rule, trigger or policy on the table.
+
+    A provider error in kind (the run stops, what was written stays, a re-run continues), raised
+    at the first such batch so that no more vectors are paid for that the table will not keep."""
+
+
 class RemoteError(NyxopsError):
     """An SSH connection or tunnel to the host failed."""
 

@@ -25,9 +25,9 @@ import psycopg
 from nyxops.config import EmbeddingTarget, Settings
 from nyxops.db import connect
 from nyxops.embeddings import vector_index
-from nyxops.embeddings.target_table import Rows, TargetTable
+from nyxops.embeddings.target_table import Rows, TargetTable, silenced
 from nyxops.embeddings.vectors import register
-from nyxops.errors import DimensionMismatch, ProviderError, UsageError
+from nyxops.errors import DimensionMismatch, ProviderError, UsageError, WritesSilenced
 from nyxops.providers.base import Embedder
 
 log = logging.getLogger("nyxops.embeddings.backfill")
@@ -258,6 +258,15 @@ def _run(
             if conn is None:
                 return  # interrupted while it waited for a writer: the same
             written = table.write(conn, keys, matrix, bounds=bounds)
+            # Fewer rows than keys: the app filled or deleted some meanwhile, which is fine, or the
+            # table keeps nothing that is written to it, which is the incident: say so and stop.
+            unwritten = table.still_null(conn, keys) if written < len(keys) else 0
+        if unwritten:
+            raise WritesSilenced(
+                f"{target.name}: batch {number} wrote {written} of {len(keys)} rows, and {unwritten} of them are "
+                f"still NULL: {silenced(table)} The run stopped so that no more vectors are paid for that the table "
+                "will not keep; once that is removed, run backfill again: it continues where it stopped."
+            )
         with lock:
             summary.embedded += written
             summary.truncated += sum(len(request.cut) for request in requests)

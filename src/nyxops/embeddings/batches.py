@@ -33,9 +33,9 @@ from psycopg.rows import dict_row
 from nyxops.config import EmbeddingTarget, Settings
 from nyxops.db import connect
 from nyxops.embeddings.backfill import Options, Summary, check_shape, prepare
-from nyxops.embeddings.target_table import TargetTable
+from nyxops.embeddings.target_table import TargetTable, silenced
 from nyxops.embeddings.vectors import register
-from nyxops.errors import ProviderError, UsageError
+from nyxops.errors import ProviderError, UsageError, WritesSilenced
 from nyxops.providers.limits import Packed
 from nyxops.providers.openai_batch import OPEN, BatchClient, Limits, RequestFile, request_files
 
@@ -180,6 +180,7 @@ def _advance(
     written, failed = 0, 0
     keys: dict[str, list[str]] = record["requests"]
     unanswered = set(keys)
+    sent: list[str] = []
     for file_id in (batch.get("output_file_id"), batch.get("error_file_id")):
         if not file_id:
             continue
@@ -203,6 +204,14 @@ def _advance(
             unanswered.discard(answer.custom_id)
             check_shape(answer.matrix, len(rows), table.target, "OpenAI's Batch API")
             written += table.write(conn, rows, answer.matrix, as_text=True)
+            sent.extend(rows)
+    unwritten = table.still_null(conn, sent, as_text=True) if written < len(sent) else 0
+    if unwritten:  # before it is marked written: the next run writes these answers, paying nothing again
+        raise WritesSilenced(
+            f"{summary.target}: batch {batch['id']} wrote {written} of {len(sent)} rows, and {unwritten} of them are "
+            f"still NULL: {silenced(table)} The batch stays collectable: once that is removed, run backfill "
+            "--batch-api again and it writes these answers without paying for them again."
+        )
     answered = batch.get("request_counts") or {}
     if batch["status"] == "completed":
         state = "written"

@@ -51,6 +51,15 @@ class TargetTable:
         row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self.table)).fetchone()
         return int(row[0]) if row else 0
 
+    def still_null(self, conn: psycopg.Connection, keys: list[Any], *, as_text: bool = False) -> int:
+        """Of ``keys``, the rows that exist and hold no vector (after a write that should have filled them)."""
+        cast = sql.SQL("text[]::" if as_text else "")
+        query = sql.SQL("SELECT count(*) FROM {t} WHERE {k} = ANY(%s::{cast}{kt}[]) AND {c} IS NULL").format(
+            t=self.table, k=self.key, c=self.column, kt=self.key_type, cast=cast
+        )
+        row = conn.execute(query, (keys,)).fetchone()
+        return int(row[0]) if row else 0
+
     def counts(self, conn: psycopg.Connection) -> tuple[int, int]:
         query = sql.SQL(
             "SELECT count(*), count(*) FILTER (WHERE coalesce(btrim(({text})::text, E' \\t\\r\\n'), '') = '')"
@@ -122,3 +131,12 @@ class TargetTable:
         ).format(t=self.table, c=self.column, kt=self.key_type, k=self.key, cast=cast)
         cur = conn.execute(query, (keys, VectorArray(matrix)))
         return max(cur.rowcount, 0)
+
+
+def silenced(table: TargetTable) -> str:
+    """What an operator reads when a write to ``table`` reported success and stored nothing."""
+    return (
+        f"something makes writes to {table.name} do nothing without an error (a rule DO INSTEAD NOTHING, a "
+        f"BEFORE trigger returning NULL, a row security policy); nothing was lost. Look at the table's rules, "
+        f"triggers and policies (\\d {table.name} in psql) and remove what swallows the writes."
+    )
