@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from tests.fakes import FakeOllama, FakeOpenAI, OllamaModelSpec
-from tests.helpers import nyxops
+from tests.helpers import nyxops, scalar
 
 GB = 1_000_000_000
 
@@ -83,7 +83,7 @@ def test_healthy_setup_passes_with_figures(healthy, tmp_path: Path) -> None:
     results = _results(result)
     assert {name: r["status"] for name, r in results.items()} == {
         "app": "pass", "embeddings": "pass", "host": "skip", "migrations": "pass", "ollama": "pass",
-        "openai": "pass", "public": "skip", "schema": "pass",
+        "openai": "pass", "public": "skip", "schema": "pass", "writes": "pass",
     }  # fmt: skip
     assert results["embeddings"]["figures"]["workflow_insights"]["embedded"] == 382
     assert results["embeddings"]["figures"]["workflow_insights"]["census_floor"] == 382
@@ -91,9 +91,9 @@ def test_healthy_setup_passes_with_figures(healthy, tmp_path: Path) -> None:
     assert "no host configured" in results["host"]["reason"]
     assert "no public URL" in results["public"]["reason"]  # NYXOPS_PUBLIC_URL unset: the deploy sets it
     report = json.loads(result.stdout)
-    assert report["ok"] is True and report["counts"] == {"pass": 6, "fail": 0, "skip": 2}
+    assert report["ok"] is True and report["counts"] == {"pass": 7, "fail": 0, "skip": 2}
     suite = ElementTree.parse(junit).getroot()
-    assert suite.get("tests") == "8" and suite.get("failures") == "0" and suite.get("skipped") == "2"
+    assert suite.get("tests") == "9" and suite.get("failures") == "0" and suite.get("skipped") == "2"
     properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
     assert properties["tokens_per_s"] == "20.0"  # name/value pairs, not a Python repr of a dict
     assert "{'" not in junit.read_text()
@@ -106,6 +106,47 @@ def _sql(env: dict[str, str], statement: str) -> None:
     with psycopg.connect(env["DATABASE_URL"]) as conn:
         conn.execute("SET nyxops.allow_drop = 'public.workflow_insights.embedding'")
         conn.execute(statement)
+
+
+EMBEDDINGS_AND_XMIN = "SELECT md5(string_agg(embedding::text || xmin::text, ',' ORDER BY id)) FROM workflow_insights"
+SILENCERS = {
+    "a rule": "CREATE RULE keep AS ON UPDATE TO workflow_insights DO INSTEAD NOTHING",
+    "a trigger": "CREATE FUNCTION keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;"
+    " CREATE TRIGGER keep BEFORE UPDATE ON workflow_insights FOR EACH ROW EXECUTE FUNCTION keep()",
+    "a row security policy": "CREATE ROLE app_rw LOGIN; GRANT SELECT, UPDATE ON ALL TABLES IN SCHEMA public TO app_rw;"
+    " ALTER TABLE workflow_insights ENABLE ROW LEVEL SECURITY;"
+    " CREATE POLICY app_reads ON workflow_insights FOR SELECT TO app_rw USING (true)",
+}
+
+
+@pytest.mark.parametrize("silencer", sorted(SILENCERS))
+def test_writes_that_store_nothing_are_caught_and_nothing_is_changed(silencer: str, healthy) -> None:
+    """Made by hand, outside any migration (a C trigger or a policy as much as these): verify
+    writes as the app does, sees UPDATE 0, and rolls its write back."""
+    env = healthy["env"]
+    _sql(env, SILENCERS[silencer])
+    if "policy" in silencer:  # the app's own role: a superuser bypasses row security
+        env = {**env, "DATABASE_URL": env["DATABASE_URL"].replace("postgres:@", "app_rw:@")}
+    before = scalar(healthy["env"]["DATABASE_URL"], EMBEDDINGS_AND_XMIN)
+    result = nyxops("verify", "--only", "writes", "--json", env=env)
+    assert result.code == 1, result.output
+    reason = _results(result)["writes"]["reason"]
+    assert "workflow_insights: writing another vector into one row's embedding reported 0 rows updated" in reason
+    assert "something makes writes to public.workflow_insights do nothing without an error" in reason
+    assert "pipeline_insights" not in reason  # the other tables' writes land
+    assert scalar(healthy["env"]["DATABASE_URL"], EMBEDDINGS_AND_XMIN) == before
+
+
+def test_a_trigger_that_skips_only_redundant_updates_passes_and_nothing_is_changed(healthy) -> None:
+    env = healthy["env"]
+    _sql(env, "CREATE TRIGGER same BEFORE UPDATE ON workflow_insights FOR EACH ROW"
+              " EXECUTE FUNCTION suppress_redundant_updates_trigger()")  # fmt: skip
+    before = scalar(env["DATABASE_URL"], EMBEDDINGS_AND_XMIN)
+    result = nyxops("verify", "--only", "writes", "--json", env=env)
+    assert result.code == 0, result.output
+    assert _results(result)["writes"]["figures"] == {"workflow_insights": 1, "pipeline_insights": 1,
+                                                     "discussion_knowledge": 1}  # fmt: skip
+    assert scalar(env["DATABASE_URL"], EMBEDDINGS_AND_XMIN) == before
 
 
 def test_column_dropped_and_readded_is_caught(healthy) -> None:
