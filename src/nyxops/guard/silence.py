@@ -10,9 +10,10 @@ counts, so that the old idioms that only look like one pass:
 - a rule: ``DO INSTEAD NOTHING`` with no WHERE. An INSTEAD rule with actions reroutes the write
   (partitioning by rules), one with a WHERE skips only some rows (duplicates): the reviewer's.
 - a trigger: BEFORE … FOR EACH ROW on INSERT or UPDATE, no WHEN, a PL/pgSQL function whose every
-  RETURN is NULL and which writes nothing itself. A WHEN (``OLD IS NOT DISTINCT FROM NEW``: the
-  redundant-update idiom), a RETURN of NEW on some path, or an INSERT in the body (partitioning
-  by triggers, which carries the row elsewhere) leaves it to the reviewer.
+  RETURN is NULL, which runs no SQL itself and raises no error. A WHEN (``OLD IS NOT DISTINCT FROM
+  NEW``: the redundant-update idiom), a RETURN of NEW on some path, an INSERT in the body
+  (partitioning by triggers, which carries the row elsewhere) leaves it to the reviewer, and a
+  RAISE EXCEPTION (a read-only table) fails the write loudly.
 
 Read by lint from the file's own statements (guard/check.py, guard/rules/silenced_write.py) and
 by the ledger from the catalog at run time (guard/trigger_watch.py), for what dynamic SQL made.
@@ -32,6 +33,8 @@ UNSEEN = "each of the app's writes there reports success and stores nothing"
 
 _WRITES = ("PLpgSQL_stmt_execsql", "PLpgSQL_stmt_dynexecute", "PLpgSQL_stmt_call")
 """Body statements that may carry the row elsewhere: SQL, EXECUTE, CALL (a PERFORM is a SELECT)."""
+_ERROR = 21
+"""PostgreSQL's ERROR level: a ``RAISE`` (EXCEPTION, the default) at it or above makes the write fail loudly."""
 
 
 def by_rule(node: Node) -> str | None:
@@ -43,8 +46,10 @@ def by_rule(node: Node) -> str | None:
 
 
 def by_trigger_function(whole: str) -> bool:
-    """Whether a PL/pgSQL trigger function (its CREATE FUNCTION) returns NULL on every path and
-    writes nothing itself: per row, before the write, it makes the write do nothing.
+    """Whether a PL/pgSQL trigger function (its CREATE FUNCTION) returns NULL on every path, runs
+    no SQL itself (which may carry the row elsewhere) and raises no error on any path (a read-only
+    table's trigger fails loudly, which is not silence): per row, before the write, it makes the
+    write do nothing.
 
     A RETURN without an expression returns a variable (``RETURN NEW`` is compiled to one)."""
     try:
@@ -53,7 +58,10 @@ def by_trigger_function(whole: str) -> bool:
         return False  # the body's own problem is reported where it is walked
     returns: list[str | None] = []
     for kind, node in walk(tree):
-        if kind in _WRITES:
+        loud = kind == "PLpgSQL_stmt_assert" or (
+            kind == "PLpgSQL_stmt_raise" and int(node.get("elog_level", _ERROR)) >= _ERROR
+        )
+        if kind in _WRITES or loud:
             return False
         if kind == "PLpgSQL_stmt_return":
             returns.append(node.get("expr", {}).get("PLpgSQL_expr", {}).get("query"))

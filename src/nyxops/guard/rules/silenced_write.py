@@ -5,7 +5,8 @@ exists: it loses every one the app writes from commit on, a re-embedding too, ea
 ``UPDATE 0`` with no error (the incident's "writes failed silently"). So does a BEFORE row
 trigger whose function returns NULL on every path. Only certain silences count (guard/silence.py):
 an INSTEAD rule with a WHERE or with actions, and a trigger with a WHEN, that returns NEW on some
-path or writes elsewhere, reroute or skip some rows and are the reviewer's. Triggers are read
+path or writes elsewhere, reroute or skip some rows and are the reviewer's; one that raises an
+error on some path (a read-only table) fails loudly. Triggers are read
 where the file creates both the function and the trigger; the ledger reads the rest from the
 catalog at run time. An allow comment cannot allow it; take the column out of the protected
 list first.
@@ -51,6 +52,9 @@ PASS = [
     "CREATE FUNCTION keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW IS NOT DISTINCT FROM OLD THEN "
     "RETURN NULL; END IF; RETURN NEW; END $$;\n"
     "CREATE TRIGGER keep BEFORE UPDATE ON workflow_insights FOR EACH ROW EXECUTE FUNCTION keep()",
+    "CREATE FUNCTION ro() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF TG_OP = 'UPDATE' THEN "
+    "RAISE EXCEPTION 'read only'; END IF; RETURN NULL; END $$;\n"
+    "CREATE TRIGGER ro BEFORE UPDATE ON workflow_insights FOR EACH ROW EXECUTE FUNCTION ro()",
     "CREATE FUNCTION route() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO workflow_insights_2026 "
     "VALUES (NEW.*); RETURN NULL; END $$;\n"
     "CREATE TRIGGER route BEFORE INSERT ON workflow_insights FOR EACH ROW EXECUTE FUNCTION route()",
