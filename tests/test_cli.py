@@ -145,7 +145,7 @@ def test_demo_runs_the_main_job_end_to_end() -> None:
     assert result.code == 0, result.output[-3000:]
     for marker in ("0 blocking", "plan ok; everything was rolled back", "0003_project_syncs_rls.sql", "all checks pass",
                    "static guard: drop-column public.workflow_insights.embedding", "refused: nyxops protect",
-                   "embeddings still present: 382"):  # fmt: skip
+                   "embeddings still present: 382", "a write to each of 3 embedding tables lands"):  # fmt: skip
         assert marker in result.stdout, marker
     [rule] = [line for line in result.stdout.splitlines() if "3. nyxops migrate apply" in line]
     assert len(rule) <= 100, rule  # a section's rule, not a line the console's width

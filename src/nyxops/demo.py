@@ -54,7 +54,7 @@ def run_demo(console: Console, *, keep: bool = False) -> None:
             render.census_table(runs[0].before, runs[-1].after, console, "census: nothing lost")
         _section(console, "4. nyxops migrate status")
         render.status_table(status(settings), console)
-        _section(console, "5. nyxops protect install, then nyxops verify --only schema,embeddings,migrations")
+        _section(console, "5. nyxops protect install, then nyxops verify --only schema,embeddings,writes,migrations")
         from nyxops.db import connect
         from nyxops.guard.runtime import protect_install
         from nyxops.names import QualifiedName
@@ -62,7 +62,7 @@ def run_demo(console: Console, *, keep: bool = False) -> None:
         with connect(url, "nyxops demo") as conn:
             protect_install(conn, [QualifiedName.parse(c, parts=(2, 3)) for c in settings.protected_columns])
         ctx = Context(settings, url, settings.ollama_base_url, None)
-        results = run_checks(ctx, discover(default_checks_dir()), ["schema", "embeddings", "migrations"])
+        results = run_checks(ctx, discover(default_checks_dir()), ["schema", "embeddings", "writes", "migrations"])
         render_ops.verify_table(results, console)
         _incident(console, url, settings.protected_columns)
         _section(console, "now on your own folder")
