@@ -131,7 +131,7 @@ def test_writes_that_store_nothing_are_caught_and_nothing_is_changed(silencer: s
     result = nyxops("verify", "--only", "writes", "--json", env=env)
     assert result.code == 1, result.output
     reason = _results(result)["writes"]["reason"]
-    assert "workflow_insights: writing another vector into one row's embedding reported 0 rows updated" in reason
+    assert "workflow_insights: writing another vector into one row's embedding reported 0 rows updated:" in reason
     assert "something makes writes to public.workflow_insights do nothing without an error" in reason
     assert "pipeline_insights" not in reason  # the other tables' writes land
     assert scalar(healthy["env"]["DATABASE_URL"], EMBEDDINGS_AND_XMIN) == before
@@ -147,6 +147,20 @@ def test_a_trigger_that_skips_only_redundant_updates_passes_and_nothing_is_chang
     assert _results(result)["writes"]["figures"] == {"workflow_insights": 1, "pipeline_insights": 1,
                                                      "discussion_knowledge": 1}  # fmt: skip
     assert scalar(env["DATABASE_URL"], EMBEDDINGS_AND_XMIN) == before
+
+
+def test_a_row_the_app_holds_locked_is_not_waited_for(healthy) -> None:
+    env = healthy["env"]
+    with psycopg.connect(env["DATABASE_URL"]) as app:  # the app holds every row of one table
+        app.execute("SELECT id FROM workflow_insights FOR UPDATE").fetchall()
+        started = time.monotonic()
+        result = nyxops("verify", "--only", "writes", "--json", env=env)
+        waited = time.monotonic() - started
+    assert result.code == 0, result.output
+    writes = _results(result)["writes"]
+    assert writes["reason"].endswith("lands (tried, rolled back); 1 not tried, its row locked"), writes
+    assert writes["figures"]["workflow_insights"] == "row locked by another session, not tried"
+    assert waited < 10, waited
 
 
 def test_column_dropped_and_readded_is_caught(healthy) -> None:
