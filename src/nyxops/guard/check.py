@@ -58,12 +58,6 @@ UNALLOWABLE = {"guard-tamper"}
 """Rules no allow comment can allow: a migration never switches the guard off."""
 
 
-_TRIGGER_EVENTS = {
-    tw.INSERT: "CMD_INSERT",
-    tw.DELETE: "CMD_DELETE",
-    tw.UPDATE: "CMD_UPDATE",
-    tw.TRUNCATE: "CMD_TRUNCATE",
-}
 _WRITE_EVENT = {
     "InsertStmt": "CMD_INSERT",
     "UpdateStmt": "CMD_UPDATE",
@@ -246,7 +240,7 @@ class FileCheck:
 
     def _trigger(self, node: Node) -> Trigger:
         mask = int(node.get("events", 0))
-        events = {name for bit, name in _TRIGGER_EVENTS.items() if mask & bit}
+        events = tw.events(mask)
         rel = node.get("relation", {})
         tables = self.scope.tables(rel)
         function = ("function", function_name(node.get("funcname", [])))

@@ -19,14 +19,14 @@ from nyxops.sql import Node, load_tree
 def literal_value(expression: str, constants: dict[str, str] | None = None) -> str | None:
     """The string an expression always evaluates to, when it is literals joined by ``||`` (or
     passed to a string builder); ``constants``: the body's variables whose value is known."""
-    target = _expression(expression)
+    target = expression_tree(expression)
     return None if target is None else _fold(target, constants or {})
 
 
 def array_value(expression: str, constants: dict[str, str], arrays: dict[str, list[str]]) -> list[str] | None:
     """The elements of a text array that are always the same: ``ARRAY['a', 'b']`` (cast to
     ``text[]`` or not) or a variable in ``arrays``; None when one of them is not known."""
-    target = _expression(expression)
+    target = expression_tree(expression)
     if target is not None and "TypeCast" in target:
         cast = target["TypeCast"]
         names = [n.get("String", {}).get("sval") for n in cast.get("typeName", {}).get("names", [])]
@@ -50,7 +50,8 @@ def _variable(column_ref: Node) -> str:
     return str(fields[0].get("String", {}).get("sval", "")) if len(fields) == 1 else ""
 
 
-def _expression(expression: str) -> Node | None:
+def expression_tree(expression: str) -> Node | None:
+    """The parse tree of one SQL expression (as a SELECT's target); None when it does not parse."""
     try:
         tree = load_tree(parser.parse_sql_json(f"SELECT {expression}"))
         node: Node = tree["stmts"][0]["stmt"]["SelectStmt"]["targetList"][0]["ResTarget"]["val"]

@@ -24,7 +24,8 @@ from __future__ import annotations
 from pglast import parser
 
 from nyxops.guard import dynamic
-from nyxops.sql import Node, load_tree, walk
+from nyxops.guard.fold import expression_tree
+from nyxops.sql import Node, walk
 
 EVENTS = {"CMD_INSERT": "INSERT", "CMD_UPDATE": "UPDATE"}
 """The writes a silence loses (a DELETE made to do nothing keeps data; it is not one)."""
@@ -78,14 +79,7 @@ def by_trigger(events: set[str], before_row: bool, when: bool, returns_null_only
 
 def _is_null(expression: str) -> bool:
     """``NULL``, ``(NULL)``, ``NULL::workflow_insights``: an expression that is the null constant."""
-    try:
-        tree = load_tree(parser.parse_sql_json("SELECT " + expression))
-    except parser.ParseError:
-        return False
-    targets = tree.get("stmts", [{}])[0].get("stmt", {}).get("SelectStmt", {}).get("targetList", [])
-    if len(targets) != 1:
-        return False
-    value = targets[0].get("ResTarget", {}).get("val", {})
+    value = expression_tree(expression) or {}
     while "TypeCast" in value:
         value = value["TypeCast"].get("arg", {})
     return bool(value.get("A_Const", {}).get("isnull"))

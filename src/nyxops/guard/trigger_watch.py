@@ -40,7 +40,7 @@ from nyxops.guard.policy import Policy
 from nyxops.guard.trigger_writes import overwritten
 from nyxops.guard.walk import function_name, visits
 from nyxops.names import QualifiedName
-from nyxops.sql import parse
+from nyxops.sql import Statement, parse
 
 _FIRING = ("O", "A")
 """``tgenabled`` / ``ev_enabled``: fires in an ordinary session (origin, always); 'R' only on replicas, 'D' never."""
@@ -177,7 +177,7 @@ def armed(conn: psycopg.Connection, before: Watched, now: Watched, protected: It
         definition = _function_definition(conn, trig.function)
         what = f"trigger {trig.name} (runs {trig.function_name}())"
         hits = _new_fields(trig, definition, policy) + _silenced(trig, definition, policy)
-        for column, how, via in hits + _body_hits(conn, definition, policy):
+        for column, how, via in hits + _body_hits(conn, _parsed(definition), policy):
             if not same or via & changed:
                 out.append(Armed(trig.table_oid, trig.table, what, how, column))
     for oid, rule in now.rules.items():
@@ -185,7 +185,8 @@ def armed(conn: psycopg.Connection, before: Watched, now: Watched, protected: It
         same = old_rule is not None and old_rule == rule
         if rule.enabled not in _FIRING or (same and not changed):
             continue
-        for column, how, via in _rule_silences(rule, policy) + _body_hits(conn, rule.definition, policy):
+        statements = _parsed(rule.definition)
+        for column, how, via in _rule_silences(rule, statements, policy) + _body_hits(conn, statements, policy):
             if not same or via & changed:
                 out.append(Armed(rule.table_oid, rule.table, f"rule {rule.name}", how, column))
     return out
@@ -208,10 +209,7 @@ def tampering(conn: psycopg.Connection, before: Watched, now: Watched) -> list[s
         return []
     out = []
     for (oid,) in conn.execute(_NOT_EXTENSIONS, (changed,)).fetchall():
-        try:
-            statements = parse(_function_definition(conn, oid))
-        except SqlParseError:
-            continue  # not readable by this parser: PostgreSQL accepted it, which it may do for newer syntax
+        statements = _parsed(_function_definition(conn, oid))
         body = (f for stmt in statements for f in statement_findings(stmt) if f.unit is not None)
         if any(f.rule == "guard-tamper" for f in body):  # its body's; where it was created is the switches' to read
             row = conn.execute("SELECT %s::oid::pg_catalog.regprocedure::text", (oid,)).fetchone()
@@ -238,7 +236,7 @@ def _new_fields(trig: Trigger, definition: str, policy: Policy) -> list[Hit]:
 
 def _silenced(trig: Trigger, definition: str, policy: Policy) -> list[Hit]:
     """A BEFORE row trigger on a protected column's table (or a partition) that only returns NULL."""
-    events = {event for bit, event in ((tw.INSERT, "CMD_INSERT"), (tw.UPDATE, "CMD_UPDATE")) if trig.kind & bit}
+    events = tw.events(trig.kind) & silence.EVENTS.keys()
     before_row = trig.kind & (tw.ROW | tw.BEFORE) == tw.ROW | tw.BEFORE
     if not events or not before_row or trig.when:  # the body is read only for a trigger it could silence
         return []
@@ -248,12 +246,8 @@ def _silenced(trig: Trigger, definition: str, policy: Policy) -> list[Hit]:
     return [(col, how, frozenset()) for col in policy.protected if (col.schema, col.table) in trig.tables]
 
 
-def _rule_silences(rule: Rule, policy: Policy) -> list[Hit]:
-    """A rule on a protected column's table that makes its INSERTs or UPDATEs do nothing."""
-    try:
-        statements = parse(rule.definition)
-    except SqlParseError:
-        return []  # not readable by this parser: PostgreSQL accepted it, which it may do for newer syntax
+def _rule_silences(rule: Rule, statements: list[Statement], policy: Policy) -> list[Hit]:
+    """A rule (its definition, parsed) on a protected column's table that makes its INSERTs or UPDATEs do nothing."""
     how = next((silence.by_rule(s.body) for s in statements if s.kind == "RuleStmt"), None)
     if how is None:
         return []
@@ -261,15 +255,24 @@ def _rule_silences(rule: Rule, policy: Policy) -> list[Hit]:
     return [(col, how, frozenset()) for col in policy.protected if (col.schema, col.table) == table]
 
 
-def _body_hits(
-    conn: psycopg.Connection, definition: str, policy: Policy, seen: set[int] | None = None, depth: int = 0
-) -> list[Hit]:
-    """What lint finds in the definition that touches a protected column (its body's writes, drops,
-    TRUNCATE), and in the database's functions it calls, each read once."""
+def _parsed(definition: str) -> list[Statement]:
+    """A definition read back from the catalog, parsed; nothing when this parser cannot read it
+    (PostgreSQL accepted it, which it may do for syntax newer than the parser's)."""
     try:
-        statements = parse(definition)
+        return parse(definition)
     except SqlParseError:
-        return []  # as above
+        return []
+
+
+def _body_hits(
+    conn: psycopg.Connection,
+    statements: list[Statement],
+    policy: Policy,
+    seen: set[int] | None = None,
+    depth: int = 0,
+) -> list[Hit]:
+    """What lint finds in a definition (parsed) that touches a protected column (its body's writes,
+    drops, TRUNCATE), and in the database's functions it calls, each read once."""
     seen = set() if seen is None else seen
     out: list[Hit] = []
     called: set[str] = set()
@@ -291,7 +294,8 @@ def _body_hits(
         if int(oid) in seen:
             continue
         seen.add(int(oid))
-        for column, how, via in _body_hits(conn, _function_definition(conn, int(oid)), policy, seen, depth + 1):
+        called_body = _parsed(_function_definition(conn, int(oid)))
+        for column, how, via in _body_hits(conn, called_body, policy, seen, depth + 1):
             out.append((column, f"calls {name}(), which {how}", via | {int(oid)}))
     return out
 

@@ -25,6 +25,13 @@ from nyxops.sql import Node
 
 ROW, BEFORE, INSERT, DELETE, UPDATE, TRUNCATE, INSTEAD = 1, 2, 4, 8, 16, 32, 64
 """PostgreSQL's ``TRIGGER_TYPE_*`` bits: ``pg_trigger.tgtype``, and CreateTrigStmt's timing and events."""
+EVENTS = {INSERT: "CMD_INSERT", DELETE: "CMD_DELETE", UPDATE: "CMD_UPDATE", TRUNCATE: "CMD_TRUNCATE"}
+"""Each event bit as the parse tree names the command."""
+
+
+def events(mask: int) -> set[str]:
+    """The commands a trigger's event bits fire on (``CMD_UPDATE``, …)."""
+    return {name for bit, name in EVENTS.items() if mask & bit}
 
 
 def overwritten(fields: set[str] | frozenset[str], column: str) -> str | None:
