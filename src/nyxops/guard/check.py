@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from nyxops.guard import registry
 from nyxops.guard import trigger_writes as tw
 from nyxops.guard.created import CreatedTables
+from nyxops.guard.created_types import CreatedTypes
 from nyxops.guard.model import Finding, Hit
 from nyxops.guard.policy import Policy
 from nyxops.guard.prefilter import BODY_WORDS, may_destroy
@@ -84,6 +85,7 @@ class FileCheck:
         self.policy = policy
         self.scope = Scope(policy.protected)
         self.created = CreatedTables(self.scope)
+        self.types = CreatedTypes(self.scope)
         self.deferred: dict[tuple[str, str], list[Finding]] = {}
         self.defined_at: dict[tuple[str, str], int] = {}
         self.triggers: list[Trigger] = []
@@ -99,13 +101,14 @@ class FileCheck:
         if self.renames and stmt.keyword == "CREATE" and "VIEW" in stmt.text.upper():
             self._view_keeps_old_name(stmt)
         if own or stmt.allows:
-            own = _apply_allows(stmt, own, self.policy, self.created)
+            own = _apply_allows(stmt, own, self.policy, self.created, self.types)
         for finding in own:
             renamed = finding.rule in ("rename-table", "rename-view")
             if renamed and finding.blocking and finding.tables and stmt.kind == "RenameStmt":
                 old = finding.tables[0]
                 self.renames.append((finding, old, QualifiedName(old.schema, stmt.body.get("newname", "?"))))
         self.created.see(stmt)
+        self.types.see(stmt, own)
         return own
 
     def _findings(self, stmt: Statement) -> list[Finding]:
@@ -320,7 +323,9 @@ def _normal_object(rule_id: str, text: str) -> str | None:
     return dotted(parts)
 
 
-def _apply_allows(stmt: Statement, findings: list[Finding], policy: Policy, created: CreatedTables) -> list[Finding]:
+def _apply_allows(
+    stmt: Statement, findings: list[Finding], policy: Policy, created: CreatedTables, types: CreatedTypes
+) -> list[Finding]:
     extra: list[Finding] = []
     for allow in stmt.allows:
         problem = _allow_problem(allow)
@@ -357,6 +362,9 @@ def _apply_allows(stmt: Statement, findings: list[Finding], policy: Policy, crea
         if own is not None:
             finding.allowed = True
             finding.notes.append(f"{own} was created earlier in this file: it holds nothing the database had before")
+        elif (why := types.allows(finding, stmt)) is not None:
+            finding.allowed = True
+            finding.notes.append(why)
     return findings + extra
 
 

@@ -99,6 +99,16 @@ def _failure(pf: PendingFile, stmt: Statement, exc: psycopg.Error, journaled: in
     hint = f" Hint: {diag.message_hint}." if diag.message_hint else ""
     if isinstance(exc, psycopg.errors.LockNotAvailable):
         hint = " Another transaction holds a lock on the table; retry when it ends, or raise NYXOPS_LOCK_TIMEOUT."
+    elif isinstance(exc, psycopg.errors.DependentObjectsStillExist):
+        # PostgreSQL's own hint says to add CASCADE, which would drop what depends on the object,
+        # columns with their data included: say what depends on it, and the safe way instead.
+        lines = (diag.message_detail or "").splitlines()
+        depends = "; ".join(lines[:5]) + (f"; and {len(lines) - 5} more" if len(lines) > 5 else "")
+        hint = (
+            (f" {depends}." if depends else "")
+            + " Do not add CASCADE: it would drop those too, columns with their data. Change or drop what depends"
+            " on it in the migration first, then apply again."
+        )
     first = stmt.text.splitlines()[0][:100]
     if journaled is None:
         undone = f"{pf.file.name} was rolled back: the database is as it was before this file."

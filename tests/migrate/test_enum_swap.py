@@ -1,0 +1,77 @@
+"""Prisma's enum swap, applied to real PostgreSQL: what lint lets through (guard/created_types.py)
+loses nothing, and the premise it rests on holds: a drop without CASCADE is refused while
+anything still uses the type, and the whole file rolls back with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+
+from tests.helpers import add_migration, nyxops, scalar, snapshot
+
+SEED = """
+CREATE TYPE "Role" AS ENUM ('USER', 'ADMIN', 'GUEST');
+CREATE TABLE "Member" (id serial PRIMARY KEY, role "Role" NOT NULL DEFAULT 'USER');
+INSERT INTO "Member" (role) VALUES ('USER'), ('USER'), ('USER'), ('ADMIN'), ('ADMIN');
+"""
+SWAP = """-- Prisma: remove GUEST from Role (its BEGIN/COMMIT taken out)
+CREATE TYPE "Role_new" AS ENUM ('USER', 'ADMIN');
+ALTER TABLE "Member" ALTER COLUMN "role" DROP DEFAULT;
+-- nyxops:allow alter-column-type public."Member".role
+ALTER TABLE "Member" ALTER COLUMN "role" TYPE "Role_new" USING ("role"::text::"Role_new");
+ALTER TYPE "Role" RENAME TO "Role_old";
+ALTER TYPE "Role_new" RENAME TO "Role";
+DROP TYPE "Role_old";
+ALTER TABLE "Member" ALTER COLUMN "role" SET DEFAULT 'USER';
+"""
+ROLES = """SELECT string_agg(role::text || '=' || n, ',' ORDER BY role::text)
+           FROM (SELECT role, count(*) AS n FROM "Member" GROUP BY role) counts"""
+TYPES = "SELECT string_agg(typname, ',' ORDER BY typname) FROM pg_type WHERE typname LIKE 'Role%' AND typtype = 'e'"
+
+
+def _seed(db_url: str, extra: str = "") -> None:
+    with psycopg.connect(db_url) as conn:
+        conn.execute(SEED + extra)
+
+
+def test_prisma_enum_swap_lints_with_only_the_type_change_and_applies_with_every_value(
+    env, db_url, migrations: Path
+) -> None:
+    path = add_migration(migrations, "0004_role_without_guest.sql", SWAP.replace("-- nyxops:allow", "-- no allow"))
+    lint = nyxops("lint", str(path), env=env)
+    assert lint.code == 1, lint.output
+    assert "1 blocking" in lint.output and "[alter-column-type]" in lint.output
+    assert "keeps working" in lint.output  # the rename of Role, lifted and said why
+
+    _seed(db_url)
+    add_migration(migrations, "0004_role_without_guest.sql", SWAP)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    assert scalar(db_url, ROLES) == "ADMIN=2,USER=3"
+    assert scalar(db_url, TYPES) == "Role"
+    assert scalar(db_url, """SELECT enum_range(NULL::"Role")::text""") == "{USER,ADMIN}"
+    with psycopg.connect(db_url) as conn:  # the app's own cast, by the name it always used
+        conn.execute("""INSERT INTO "Member" (role) VALUES (CAST('ADMIN' AS "Role"))""")
+    assert scalar(db_url, ROLES) == "ADMIN=3,USER=3"
+
+
+def test_a_column_left_on_the_old_type_makes_postgresql_refuse_the_drop_and_nothing_is_committed(
+    env, db_url, migrations: Path
+) -> None:
+    """Lint cannot see the database's other columns of "Role"; PostgreSQL can, and refuses the drop."""
+    assert nyxops("migrate", "apply", env=env).code == 0  # the repository's own files first
+    _seed(
+        db_url, """CREATE TABLE "Invite" (id int PRIMARY KEY, role "Role"); INSERT INTO "Invite" VALUES (1, 'GUEST');"""
+    )
+    before = snapshot(db_url)
+    add_migration(migrations, "0004_role_without_guest.sql", SWAP)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code != 0, result.output
+    assert "cannot drop type" in result.stderr and '"Role_old"' in result.stderr
+    assert 'column role of table "Invite" depends on type "Role_old"' in result.stderr  # what holds it
+    assert "Do not add CASCADE" in result.stderr and "Use DROP ... CASCADE" not in result.stderr
+    assert snapshot(db_url) == before
+    assert scalar(db_url, """SELECT enum_range(NULL::"Role")::text""") == "{USER,ADMIN,GUEST}"
+    assert scalar(db_url, TYPES) == "Role"
+    assert scalar(db_url, """SELECT role::text FROM "Invite" """) == "GUEST"
