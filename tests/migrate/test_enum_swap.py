@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tests.helpers import add_migration, nyxops, scalar, snapshot
 
@@ -25,6 +26,13 @@ ALTER TYPE "Role_new" RENAME TO "Role";
 DROP TYPE "Role_old";
 ALTER TABLE "Member" ALTER COLUMN "role" SET DEFAULT 'USER';
 """
+BY_HAND = SWAP.replace(
+    'ALTER TYPE "Role" RENAME TO "Role_old";\nALTER TYPE "Role_new" RENAME TO "Role";\nDROP TYPE "Role_old";\n',
+    'DROP TYPE "Role";\nALTER TYPE "Role_new" RENAME TO "Role";\n',
+)
+"""The hand-written variant: the old type dropped before the new one takes its name."""
+assert BY_HAND != SWAP
+FORMS = pytest.mark.parametrize("swap", [SWAP, BY_HAND], ids=["prisma", "by-hand"])
 ROLES = """SELECT string_agg(role::text || '=' || n, ',' ORDER BY role::text)
            FROM (SELECT role, count(*) AS n FROM "Member" GROUP BY role) counts"""
 TYPES = "SELECT string_agg(typname, ',' ORDER BY typname) FROM pg_type WHERE typname LIKE 'Role%' AND typtype = 'e'"
@@ -35,17 +43,19 @@ def _seed(db_url: str, extra: str = "") -> None:
         conn.execute(SEED + extra)
 
 
+@FORMS
 def test_prisma_enum_swap_lints_with_only_the_type_change_and_applies_with_every_value(
-    env, db_url, migrations: Path
+    env, db_url, migrations: Path, swap: str
 ) -> None:
-    path = add_migration(migrations, "0004_role_without_guest.sql", SWAP.replace("-- nyxops:allow", "-- no allow"))
+    assert swap.count("DROP TYPE") == 1
+    path = add_migration(migrations, "0004_role_without_guest.sql", swap.replace("-- nyxops:allow", "-- no allow"))
     lint = nyxops("lint", str(path), env=env)
     assert lint.code == 1, lint.output
     assert "1 blocking" in lint.output and "[alter-column-type]" in lint.output
     assert "keeps working" in lint.output  # the rename of Role, lifted and said why
 
     _seed(db_url)
-    add_migration(migrations, "0004_role_without_guest.sql", SWAP)
+    add_migration(migrations, "0004_role_without_guest.sql", swap)
     result = nyxops("migrate", "apply", env=env)
     assert result.code == 0, result.output
     assert scalar(db_url, ROLES) == "ADMIN=2,USER=3"
@@ -56,8 +66,9 @@ def test_prisma_enum_swap_lints_with_only_the_type_change_and_applies_with_every
     assert scalar(db_url, ROLES) == "ADMIN=3,USER=3"
 
 
+@FORMS
 def test_a_column_left_on_the_old_type_makes_postgresql_refuse_the_drop_and_nothing_is_committed(
-    env, db_url, migrations: Path
+    env, db_url, migrations: Path, swap: str
 ) -> None:
     """Lint cannot see the database's other columns of "Role"; PostgreSQL can, and refuses the drop."""
     assert nyxops("migrate", "apply", env=env).code == 0  # the repository's own files first
@@ -65,11 +76,12 @@ def test_a_column_left_on_the_old_type_makes_postgresql_refuse_the_drop_and_noth
         db_url, """CREATE TABLE "Invite" (id int PRIMARY KEY, role "Role"); INSERT INTO "Invite" VALUES (1, 'GUEST');"""
     )
     before = snapshot(db_url)
-    add_migration(migrations, "0004_role_without_guest.sql", SWAP)
+    add_migration(migrations, "0004_role_without_guest.sql", swap)
     result = nyxops("migrate", "apply", env=env)
     assert result.code != 0, result.output
-    assert "cannot drop type" in result.stderr and '"Role_old"' in result.stderr
-    assert 'column role of table "Invite" depends on type "Role_old"' in result.stderr  # what holds it
+    dropped = '"Role_old"' if swap is SWAP else '"Role"'
+    assert f"cannot drop type {dropped}" in result.stderr
+    assert f'column role of table "Invite" depends on type {dropped}' in result.stderr  # what holds it
     assert "Do not add CASCADE" in result.stderr and "Use DROP ... CASCADE" not in result.stderr
     assert snapshot(db_url) == before
     assert scalar(db_url, """SELECT enum_range(NULL::"Role")::text""") == "{USER,ADMIN,GUEST}"

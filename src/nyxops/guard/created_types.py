@@ -8,20 +8,22 @@ To take a value out of an enum, ``prisma migrate`` writes, in one transaction::
     ALTER TYPE "Role_new" RENAME TO "Role";
     DROP TYPE "Role_old";
 
-Only the column's type change can lose or refuse values; it stays blocking, and ``migrate plan``
-counts the values it changes. The rest loses nothing, and is allowed automatically:
+and hand-written files often ``DROP TYPE "Role"`` before the second rename instead. Only the
+column's type change can lose or refuse values; it stays blocking, and ``migrate plan`` counts the
+values it changes. The rest loses nothing, and is allowed automatically:
 
 - renaming or dropping a type created earlier in the file: no column existed before it, so none
   of the database's data has that type, and the app never used its name;
 - dropping, without CASCADE, a type under a name the file gave it (``Role_old``): the app never
   used that name, and PostgreSQL refuses the drop while any column, function or default still
   uses the type, which rolls the whole file back;
-- renaming a type away (``Role`` to ``Role_old``) once, later in the file, another type takes its
-  old name over and the renamed one is dropped without CASCADE: the app's queries find a type of
-  that name, and nothing used the old one any more, or the drop would have failed.
+- a type that existed, renamed away or dropped without CASCADE (``Role``), once another type takes
+  its name over later in the file and, if it was renamed, it is then dropped without CASCADE: the
+  app's queries find a type of that name, and nothing used the old one any more, or the drop
+  would have failed.
 
-Anything else about a type stays blocking. A rename onto a name, a move to another schema or a
-drop takes the names out of what is known, so the guard errs towards blocking.
+Anything else about a type stays blocking. A move to another schema, or the name given up again,
+takes the names out of what is known, so the guard errs towards blocking.
 """
 
 from __future__ import annotations
@@ -41,12 +43,13 @@ _CREATES = {"CreateEnumStmt", "CreateDomainStmt", "CompositeTypeStmt", "CreateRa
 
 
 @dataclass
-class _RenamedAway:
-    """A blocking rename of a type that existed before the file, waiting for what would lift it."""
+class _Vanished:
+    """A blocking rename or drop of a type that existed before the file, waiting for what lifts it."""
 
     finding: Finding
     old: str
-    new: str
+    renamed_to: str | None
+    """The name it was renamed to; None when it was dropped."""
     taken_over: int | None = None
     """The line at which another type took the old name over."""
 
@@ -61,7 +64,7 @@ class CreatedTypes:
         """Types created earlier in the file, under their current names."""
         self.named: set[str] = set()
         """Types that existed before, under a name this file gave them."""
-        self.renamed_away: list[_RenamedAway] = []
+        self.vanished: list[_Vanished] = []
 
     def allows(self, finding: Finding, stmt: Statement) -> str | None:
         """Why a blocking ``drop-type`` or ``rename-type`` finding of ``stmt`` itself loses nothing, or None.
@@ -94,14 +97,21 @@ class CreatedTypes:
             if stmt.kind == "RenameStmt" and body.get("renameType") in _TYPES:
                 self._renamed(name_list(body["object"]["List"]["items"]), str(body.get("newname", "")), stmt, findings)
             elif stmt.kind == "AlterObjectSchemaStmt" and body.get("objectType") in _TYPES:
-                self._gone(self._key(name_list(body["object"]["List"]["items"])))
+                moved = self._key(name_list(body["object"]["List"]["items"]))
+                if moved is None:
+                    self._forget()
+                else:
+                    self._gone(moved)
         elif keyword == "DROP" and stmt.kind == "DropStmt" and stmt.body.get("removeType") in _TYPES:
             cascade = is_cascade(stmt.body)
             for obj in dropped_objects(stmt.body):
                 items = obj if isinstance(obj, list) else [obj]
                 names = name_list(items[0]["TypeName"].get("names", [])) if "TypeName" in items[0] else []
-                if names:
-                    self._dropped(self._key(names), stmt, cascade=cascade)
+                name = self._key(names) if names else None
+                if name is None:
+                    self._forget()
+                else:
+                    self._dropped(name, stmt, findings, cascade=cascade)
 
     def _created_name(self, kind: str, body: Node) -> str | None:
         if kind == "CompositeTypeStmt":
@@ -113,8 +123,11 @@ class CreatedTypes:
         return self._key(name_list(body.get(field, [])))
 
     def _renamed(self, names: list[str], newname: str, stmt: Statement, findings: list[Finding]) -> None:
-        schema = names[0] if len(names) == 2 else self.scope.search_path[0]
-        old, new = self._key([schema, names[-1]]), self._key([schema, newname])
+        old = self._key(names)
+        if old is None:
+            self._forget()
+            return
+        new = _spelled(names[0] if len(names) == 2 else self.scope.search_path[0], newname)
         self._loses(old)
         self._takes(new, stmt.line)
         if old in self.created:
@@ -123,41 +136,74 @@ class CreatedTypes:
             return
         self.named.discard(old)
         self.named.add(new)
+        self._waits(findings, "rename-type", old, new)
+
+    def _dropped(self, name: str, stmt: Statement, findings: list[Finding], *, cascade: bool) -> None:
+        existed = name not in self.created and name not in self.named
+        for waiting in list(self.vanished):
+            if waiting.renamed_to != name or cascade:
+                continue
+            if waiting.taken_over is not None:
+                self._lift(waiting, f"line {stmt.line} drops the renamed one")
+            else:  # renamed away, then dropped: a type that takes its old name over lifts it
+                waiting.renamed_to = None
+        self._gone(name)
+        if existed and not cascade:
+            self._waits(findings, "drop-type", name, None)
+
+    def _waits(self, findings: list[Finding], rule: str, old: str, renamed_to: str | None) -> None:
         for finding in findings:
-            if finding.rule == "rename-type" and finding.blocking and finding.object == old:
-                self.renamed_away.append(_RenamedAway(finding, old, new))
+            if finding.rule == rule and finding.blocking and finding.object == old:
+                self.vanished.append(_Vanished(finding, old, renamed_to))
 
     def _takes(self, name: str, line: int) -> None:
-        """Another type now holds ``name``: a type renamed away from it has its old name back."""
-        for waiting in self.renamed_away:
+        """Another type now holds ``name``: a type renamed away from it or dropped has its name back."""
+        for waiting in list(self.vanished):
             if waiting.old == name and waiting.taken_over is None:
                 waiting.taken_over = line
+                if waiting.renamed_to is None:
+                    self._lift(waiting, "it was dropped")
+
+    def _lift(self, waiting: _Vanished, how: str) -> None:
+        waiting.finding.allowed = True
+        waiting.finding.notes.append(
+            f"line {waiting.taken_over} gives {waiting.old} to another type, and {how} without CASCADE "
+            "(refused while anything used it): the name keeps working"
+        )
+        self.vanished.remove(waiting)
 
     def _loses(self, name: str) -> None:
         """No type holds ``name`` any more: one that had taken it over is gone again."""
-        for waiting in self.renamed_away:
+        for waiting in self.vanished:
             if waiting.old == name:
                 waiting.taken_over = None
-
-    def _dropped(self, name: str, stmt: Statement, *, cascade: bool) -> None:
-        for waiting in list(self.renamed_away):
-            if waiting.new == name and waiting.taken_over is not None and not cascade:
-                waiting.finding.allowed = True
-                waiting.finding.notes.append(
-                    f"line {waiting.taken_over} gives {waiting.old} to another type, and line {stmt.line} drops the "
-                    "renamed one without CASCADE (refused while anything used it): the name keeps working"
-                )
-                self.renamed_away.remove(waiting)
-        self._gone(name)
 
     def _gone(self, name: str) -> None:
         self._loses(name)
         self.created.discard(name)
         self.named.discard(name)
-        self.renamed_away = [w for w in self.renamed_away if w.new != name]
+        self.vanished = [w for w in self.vanished if w.renamed_to != name]
 
-    def _key(self, names: list[str]) -> str:
-        """``model.type_name``'s spelling: schema-qualified, each part quoted where it must be."""
+    def _forget(self) -> None:
+        """A type this module cannot name for certain changed: what it knew may be wrong, so the
+        findings still waiting stay blocking, and nothing is allowed on what it knew before."""
+        self.created.clear()
+        self.named.clear()
+        self.vanished.clear()
+
+    def _key(self, names: list[str]) -> str | None:
+        """``model.type_name``'s spelling: schema-qualified, each part quoted where it must be.
+
+        None for an unqualified name under a search path of several schemas: PostgreSQL looks an
+        existing type up along the path and creates a new one in its first schema that exists, which
+        the file's text does not tell; the rules name it by the first, and the guard errs towards blocking.
+        """
         if len(names) == 1:
+            if len(self.scope.search_path) != 1:
+                return None
             names = [self.scope.search_path[0], *names]
-        return ".".join(quote_part(n) for n in names)
+        return _spelled(*names)
+
+
+def _spelled(*parts: str) -> str:
+    return ".".join(quote_part(n) for n in parts)

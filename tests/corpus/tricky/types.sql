@@ -48,7 +48,9 @@ ALTER TYPE "Status" RENAME TO "Status_old";
 -- expect: none
 CREATE TYPE "Status" AS ENUM ('OPEN', 'DONE');
 
--- A swap in another schema, after SET search_path: names resolve there.
+-- A swap in another schema, after SET search_path = billing, public: unqualified, a name may be
+-- either schema's (PostgreSQL looks an existing type up along the path, and creates a new one in
+-- the first schema of it that exists), so nothing is lifted; written qualified, the swap passes.
 -- expect: none
 SET search_path = billing, public;
 
@@ -56,17 +58,56 @@ SET search_path = billing, public;
 CREATE TYPE plan_new AS ENUM ('free', 'pro');
 
 -- expect: rename-type
-ALTER TYPE public.plan RENAME TO plan_old;
-
--- expect: none
 ALTER TYPE plan RENAME TO plan_old;
 
--- expect: none
+-- expect: rename-type
 ALTER TYPE plan_new RENAME TO plan;
 
--- expect: none
-DROP TYPE billing.plan_old;
-
--- public.plan_old is not the type that was swapped: its rename above stays blocking.
 -- expect: drop-type
-DROP TYPE public.plan_old CASCADE;
+DROP TYPE plan_old;
+
+-- expect: none
+CREATE TYPE billing.seat_new AS ENUM ('one', 'many');
+
+-- expect: none
+ALTER TYPE billing.seat RENAME TO seat_old;
+
+-- expect: none
+ALTER TYPE billing.seat_new RENAME TO seat;
+
+-- expect: none
+DROP TYPE billing.seat_old;
+
+-- public.seat_old is not the type that was swapped: with CASCADE it blocks.
+-- expect: drop-type
+DROP TYPE public.seat_old CASCADE;
+
+-- The hand-written swap: the old type dropped (without CASCADE) before the new one takes its name.
+-- expect: none
+RESET search_path;
+
+-- expect: none
+CREATE TYPE "Tier_new" AS ENUM ('FREE', 'PRO');
+
+-- expect: alter-column-type
+ALTER TABLE public."Account" ALTER COLUMN tier TYPE "Tier_new" USING (tier::text::"Tier_new");
+
+-- expect: none
+DROP TYPE public."Tier";
+
+-- expect: none
+ALTER TYPE "Tier_new" RENAME TO "Tier";
+
+-- Renamed away, dropped under the new name, then the name taken over: the same as the drop above.
+-- expect: none
+ALTER TYPE public."Kind" RENAME TO "Kind_old";
+
+-- expect: none
+DROP TYPE public."Kind_old";
+
+-- expect: none
+CREATE TYPE public."Kind" AS ENUM ('A');
+
+-- Dropped and never taken over: the app's casts to "Plan" break.
+-- expect: drop-type
+DROP TYPE public."Plan";

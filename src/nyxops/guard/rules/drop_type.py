@@ -18,6 +18,10 @@ FAIL = [
     "ALTER TYPE mood RENAME TO mood_old;\nDROP TYPE mood_old CASCADE",
     "CREATE TYPE app.mood AS ENUM ('a');\nDROP TYPE mood",
     "CREATE TYPE mood AS ENUM ('a');\nDO $$ BEGIN DROP TYPE mood CASCADE; END $$",
+    # A type dropped is let go when another takes its name over, and only without CASCADE.
+    "DROP TYPE mood;\nCREATE TYPE feeling AS ENUM ('a')",
+    "DROP TYPE mood CASCADE;\nCREATE TYPE mood AS ENUM ('a')",
+    "DROP TYPE mood;\nCREATE TYPE app.mood AS ENUM ('a')",
 ]
 PASS = ["CREATE TYPE mood AS ENUM ('a')", "ALTER TYPE mood ADD VALUE 'b'"]
 
