@@ -274,6 +274,9 @@ def test_plan_prints_the_ledger_and_what_a_type_change_does_to_the_values(env, d
     values = [v for s in report["statements"] for v in s["values"]]
     assert values[0] == "public.prices.amount to numeric(10, 2): 1 of 4 values change, e.g. 12345.67891 -> 12345.68"
     assert values[1] == "public.prices.label to text: 0 of 4 values change"
+    losses = [s["would_lose"] for s in report["statements"] if s["file"] == "0005_types.sql"]
+    assert losses[:2] == [[], []]  # a type change's figure is its values, not "would lose" every one
+    assert losses[3] == ["public.prices.label: 4 non-NULL values in 4 rows"]  # the drop's
     ledger = report["ledger"]["0005_types.sql"]
     assert "public.prices: truncated or rewritten" in ledger
     assert "public.prices: 1 rows updated" in ledger

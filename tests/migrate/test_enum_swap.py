@@ -4,6 +4,7 @@ anything still uses the type, and the whole file rolls back with it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import psycopg
@@ -56,6 +57,10 @@ def test_prisma_enum_swap_lints_with_only_the_type_change_and_applies_with_every
 
     _seed(db_url)
     add_migration(migrations, "0004_role_without_guest.sql", swap)
+    plan = nyxops("migrate", "plan", "--json", env=env)
+    assert plan.code == 0, plan.output
+    values = [v for s in json.loads(plan.stdout)["statements"] for v in s["values"]]
+    assert values == ['public."Member".role to "Role_new": 0 of 5 values change']
     result = nyxops("migrate", "apply", env=env)
     assert result.code == 0, result.output
     assert scalar(db_url, ROLES) == "ADMIN=2,USER=3"
@@ -87,3 +92,16 @@ def test_a_column_left_on_the_old_type_makes_postgresql_refuse_the_drop_and_noth
     assert scalar(db_url, """SELECT enum_range(NULL::"Role")::text""") == "{USER,ADMIN,GUEST}"
     assert scalar(db_url, TYPES) == "Role"
     assert scalar(db_url, """SELECT role::text FROM "Invite" """) == "GUEST"
+
+
+def test_the_plan_names_the_value_the_new_enum_lacks_before_anything_is_applied(env, db_url, migrations: Path) -> None:
+    _seed(db_url, """INSERT INTO "Member" (role) VALUES ('GUEST');""")
+    add_migration(migrations, "0004_role_without_guest.sql", SWAP)
+    plan = nyxops("migrate", "plan", "--json", env=env)
+    assert plan.code == 1, plan.output
+    values = [v for s in json.loads(plan.stdout)["statements"] for v in s["values"]]
+    assert values == [
+        'public."Member".role to "Role_new": the cast fails on existing values '
+        '(invalid input value for enum "Role_new": "GUEST")'
+    ]
+    assert scalar(db_url, ROLES) == "ADMIN=2,GUEST=1,USER=3"  # rolled back

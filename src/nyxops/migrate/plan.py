@@ -135,10 +135,10 @@ def _plan_statement(
         entry.not_executed = reason
         return entry, before
     for finding in entry.findings:
-        if finding.severity == "error":
+        changes = _value_changes(conn, stmt, finding) if finding.rule == "alter-column-type" and finding.columns else []
+        entry.values.extend(changes)
+        if finding.severity == "error" and not changes:  # a type change's figure is the values it changes
             entry.losses.extend(what_would_be_lost(conn, finding))
-        if finding.rule == "alter-column-type" and finding.columns:
-            entry.values.extend(_value_changes(conn, stmt, finding))
     entry.external_calls = _external_calls(conn, pf, stmt)
     held = _locks(conn)
     if before is None:
