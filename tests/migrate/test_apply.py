@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tests.helpers import add_migration, nyxops, scalar, snapshot
 
@@ -227,12 +228,45 @@ def test_misnamed_file_and_missing_folder(env, migrations: Path, tmp_path: Path)
     assert result.code == 2 and "does not exist" in result.stderr
 
 
-def test_begin_commit_in_file_refused(env, db_url, migrations: Path) -> None:
-    add_migration(migrations, "0004_tx.sql", "BEGIN;\nCREATE TABLE x (id int);\nCOMMIT;\n")
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("BEGIN;\nCREATE TABLE x (id int);\n", "1:1: BEGIN"),  # left open
+        ("BEGIN ISOLATION LEVEL SERIALIZABLE;\nCREATE TABLE x (id int);\nCOMMIT;\n", "1:1: BEGIN"),
+        ("CREATE TABLE x (id int);\nSAVEPOINT s;\nROLLBACK TO s;\n", "2:1: SAVEPOINT"),
+        ("BEGIN;\nCREATE TABLE x (id int);\nROLLBACK;\n", "1:1: BEGIN"),
+        ("BEGIN;\nBEGIN;\nCREATE TABLE x (id int);\nCOMMIT;\nCOMMIT;\n", "1:1: BEGIN"),
+        ("CREATE TABLE x (id int);\nCOMMIT;\n", "2:1: COMMIT"),
+        (  # a journaled file runs statement by statement: a pair would mean something there
+            "BEGIN;\nCREATE TABLE x (id int);\nCOMMIT;\nCREATE INDEX CONCURRENTLY xi ON workflow_insights (title);\n",
+            "1:1: BEGIN",
+        ),
+    ],
+)
+def test_transaction_control_in_a_file_is_refused(env, db_url, migrations: Path, text: str, where: str) -> None:
+    add_migration(migrations, "0004_tx.sql", text)
     before = snapshot(db_url)
     result = nyxops("migrate", "apply", env=env)
-    assert result.code == 1 and "0004_tx.sql:1:1: BEGIN in a migration file" in result.stderr
+    assert result.code == 1 and f"0004_tx.sql:{where} in a migration file" in result.stderr, result.stderr
+    assert "remove BEGIN/COMMIT from the file" in result.stderr
     assert snapshot(db_url) == before
+
+
+def test_a_plain_begin_commit_pair_runs_inside_the_file_s_transaction(env, db_url, migrations: Path) -> None:
+    """Prisma wraps an enum's change in BEGIN/COMMIT mid-file. The pair is not sent: had COMMIT been,
+    the table before the failing statement would have stayed."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    text = "CREATE TABLE kept_or_not (id int);\nBEGIN;\nCREATE TABLE x (id int);\nCOMMIT;\nSELECT no_such_function();\n"
+    add_migration(migrations, "0004_tx.sql", text)
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1 and "0004_tx.sql:5: statement 5 failed" in result.stderr, result.stderr
+    assert snapshot(db_url) == before
+    add_migration(migrations, "0004_tx.sql", text.replace("SELECT no_such_function();\n", ""))
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    assert "applied 0004_tx.sql: 2 statement(s)" in result.stderr
+    assert scalar(db_url, "SELECT count(*) FROM pg_tables WHERE tablename IN ('kept_or_not', 'x')") == 2
 
 
 def test_overwriting_a_protected_column_is_blocked_before_anything_runs(env, db_url, migrations: Path) -> None:

@@ -17,7 +17,8 @@ CREATE TYPE "Role" AS ENUM ('USER', 'ADMIN', 'GUEST');
 CREATE TABLE "Member" (id serial PRIMARY KEY, role "Role" NOT NULL DEFAULT 'USER');
 INSERT INTO "Member" (role) VALUES ('USER'), ('USER'), ('USER'), ('ADMIN'), ('ADMIN');
 """
-SWAP = """-- Prisma: remove GUEST from Role (its BEGIN/COMMIT taken out)
+SWAP = """-- AlterEnum (as Prisma writes it: nyxops leaves the pair out, the file is one transaction)
+BEGIN;
 CREATE TYPE "Role_new" AS ENUM ('USER', 'ADMIN');
 ALTER TABLE "Member" ALTER COLUMN "role" DROP DEFAULT;
 -- nyxops:allow alter-column-type public."Member".role
@@ -26,6 +27,7 @@ ALTER TYPE "Role" RENAME TO "Role_old";
 ALTER TYPE "Role_new" RENAME TO "Role";
 DROP TYPE "Role_old";
 ALTER TABLE "Member" ALTER COLUMN "role" SET DEFAULT 'USER';
+COMMIT;
 """
 BY_HAND = SWAP.replace(
     'ALTER TYPE "Role" RENAME TO "Role_old";\nALTER TYPE "Role_new" RENAME TO "Role";\nDROP TYPE "Role_old";\n',

@@ -151,11 +151,40 @@ def load_pending(
                 "give it a higher number so the order stays the order it was applied in."
             )
         review = store.require_reviewed(file, reviews) if require_review else reviews.get(file.name)
-        statements = parse_file(file.path)
+        statements = _unwrapped(parse_file(file.path))
         for stmt in statements:
             _refuse_in_a_file(file, stmt)
         pending.append(PendingFile(file, statements, check(statements, policy), review, policy.protected))
     return pending
+
+
+def _unwrapped(statements: list[Statement]) -> list[Statement]:
+    """The file without its plain ``BEGIN; … COMMIT;`` pairs, which the file's own transaction already is.
+
+    ``prisma migrate`` wraps an enum's change in them, in the middle of a file (``-- AlterEnum``).
+    Sent as written, COMMIT would end the file's transaction half way, before the guard's checks;
+    left out, the pair's statements still run all or none, with the rest of the file. Anything
+    else (ROLLBACK, SAVEPOINT, options, a pair left open or nested, a file that is journaled)
+    stays, for ``_refuse_in_a_file``. The statements keep their numbers in the file.
+    """
+    pair: list[int] = []
+    opened: int | None = None
+    for position, stmt in enumerate(statements):
+        if stmt.keyword not in _TRANSACTION_KEYWORDS or stmt.kind != "TransactionStmt":
+            if not stmt.transactional:
+                return statements
+            continue
+        kind, plain = stmt.body.get("kind"), not stmt.body.get("options") and not stmt.body.get("chain")
+        if kind in ("TRANS_STMT_BEGIN", "TRANS_STMT_START") and plain and opened is None:
+            opened = position
+        elif kind == "TRANS_STMT_COMMIT" and plain and opened is not None:
+            pair += [opened, position]
+            opened = None
+        else:
+            return statements
+    if opened is not None:
+        return statements
+    return [stmt for position, stmt in enumerate(statements) if position not in pair]
 
 
 def _refuse_in_a_file(file: store.MigrationFile, stmt: Statement) -> None:
