@@ -232,6 +232,17 @@ def _gap(text: str, start: int, stop: int) -> tuple[int, list[int]]:
     return pos, line_comments
 
 
+_ANOTHER_DATABASE = "syntax, not PostgreSQL's: is this another database's migrations folder?"
+_FILLED_IN = "the tool that runs this file fills it in; give nyxops the SQL that tool sends"
+_NOT_POSTGRES = (
+    (re.compile(r"(?:PRAGMA|AUTOINCREMENT)\b", re.I), f"SQLite {_ANOTHER_DATABASE}"),
+    (re.compile(r"(?:AUTO_INCREMENT|UNSIGNED)\b|ENGINE\s*=|`", re.I), f"MySQL {_ANOTHER_DATABASE}"),
+    (re.compile(r":(?!:)[\"']?[A-Za-z_]"), f"a psql variable: {_FILLED_IN}"),
+    (re.compile(r"\$%|\{\{|%\(|%s\b"), f"a placeholder of a template or a client library: {_FILLED_IN}"),
+)
+"""What a syntax error at the text's position most likely is, when it is another tool's, not newer SQL."""
+
+
 def parse(text: str, name: str = "<sql>") -> list[Statement]:
     """Split and parse ``text``; raise SqlParseError (with line:column) when it is not PostgreSQL."""
     source = SqlSource(text, name)
@@ -241,7 +252,10 @@ def parse(text: str, name: str = "<sql>") -> list[Statement]:
         offset = _error_offset(text, exc)
         line, col = source.line_col(offset)
         message = str(exc.args[0]).split(", at index")[0]
-        if message.startswith("syntax error"):  # could be syntax newer than the parser's
+        other = next((why for pattern, why in _NOT_POSTGRES if pattern.match(text, offset)), None)
+        if other is not None:
+            message += f" ({other})"
+        elif message.startswith("syntax error"):  # could be syntax newer than the parser's
             message += f" (nyxops reads PostgreSQL {parser.get_postgresql_version()[0]} syntax)"
         if text[offset : offset + 1] == "\\":
             word = re.match(r"\\\S*", text[offset:])

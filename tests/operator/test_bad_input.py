@@ -139,6 +139,11 @@ FILES = {
         ":1:1: nested too deeply",
     ),
     "syntax.sql": (b"SELECT 1;\nALTER TABEL t ADD x int;\n", "(nyxops reads PostgreSQL 18 syntax)"),
+    # another database's SQL, or text another tool fills in: said so, not blamed on the version
+    "sqlite.sql": (b"PRAGMA foreign_keys=OFF;\n", ':1:1: syntax error at or near "PRAGMA" (SQLite syntax'),
+    "mysql.sql": (b"CREATE TABLE `t` (id int);\n", ':1:14: syntax error at or near "`" (MySQL syntax'),
+    "psql.sql": (b"ALTER TABLE :schema.jobs ADD x int;\n", ':1:13: syntax error at or near ":" (a psql variable:'),
+    "template.sql": (b"SELECT * FROM t WHERE id = %(id)s;\n", "(a placeholder of a template or a client library:"),
 }
 
 
