@@ -22,8 +22,9 @@ values it changes. The rest loses nothing, and is allowed automatically:
   app's queries find a type of that name, and nothing used the old one any more, or the drop
   would have failed.
 
-Anything else about a type stays blocking. A move to another schema, or the name given up again,
-takes the names out of what is known, so the guard errs towards blocking.
+Anything else about a type stays blocking. A move to another schema, the name given up again, or
+a type renamed or dropped where this does not follow (a DO block, a function, dynamic SQL) takes
+the names out of what is known, so the guard errs towards blocking.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from nyxops.sql import Node, Statement
 
 _ALTER_TYPE = re.compile(r"ALTER\s+(?:TYPE|DOMAIN)\b", re.I)
 _CREATE_TYPE = re.compile(r"CREATE\s+(?:TYPE|DOMAIN)\b", re.I)
+_BURIED = re.compile(r"\b(?:ALTER|DROP)\s+(?:TYPE|DOMAIN)\b", re.I)
 _TYPES = ("OBJECT_TYPE", "OBJECT_DOMAIN")
 _CREATES = {"CreateEnumStmt", "CreateDomainStmt", "CompositeTypeStmt", "CreateRangeStmt", "DefineStmt"}
 
@@ -112,6 +114,8 @@ class CreatedTypes:
                     self._forget()
                 else:
                     self._dropped(name, stmt, findings, cascade=cascade)
+        elif (self.created or self.named or self.vanished) and _BURIED.search(stmt.text):
+            self._forget()  # a DO block, a function or a rule may rename or drop a type: not followed
 
     def _created_name(self, kind: str, body: Node) -> str | None:
         if kind == "CompositeTypeStmt":

@@ -27,6 +27,8 @@ FAIL = [
     "CREATE TYPE mood_new AS ENUM ('a');\nALTER TYPE mood RENAME TO mood_old;\nALTER TYPE mood_new RENAME TO mood;\n"
     "ALTER TYPE mood_old SET SCHEMA archive;\nDROP TYPE mood_old",
     "CREATE TYPE app.mood AS ENUM ('a');\nALTER TYPE mood RENAME TO feeling",
+    "ALTER TYPE mood RENAME TO mood_old;\nCREATE TYPE mood AS ENUM ('a');\n"
+    "DO $$ BEGIN DROP TYPE mood; END $$;\nDROP TYPE mood_old",
 ]
 PASS = ["ALTER TYPE mood ADD VALUE 'calm'", "ALTER TYPE mood OWNER TO bob"]
 
