@@ -80,6 +80,12 @@ def target_columns(ctx: Scope, rel: Node, targets: list[Node]) -> tuple[Qualifie
     return tuple(columns)
 
 
+def attribute_name(ctx: Scope, rel: Node, command: Node) -> str:
+    """``schema.type.attribute`` of an ``ALTER TYPE … ATTRIBUTE`` command (its relation is the type)."""
+    schema = rel.get("schemaname") or ctx.search_path[0]
+    return str(QualifiedName(schema, rel.get("relname", "?"), command.get("name", "?")))
+
+
 def type_name(items: list[Node], default_schema: str) -> str:
     """A type's name from a TypeName or String items, schema-qualified (``public.mood``)."""
     names: list[str] = []

@@ -7,9 +7,8 @@ column or typed table holds the type, so no stored value can change.
 
 from collections.abc import Iterator
 
-from nyxops.guard.model import Hit
+from nyxops.guard.model import Hit, attribute_name
 from nyxops.guard.scope import Scope
-from nyxops.names import QualifiedName
 from nyxops.sql import Node
 
 ID = "alter-column-type"
@@ -40,9 +39,8 @@ def check(body: Node, ctx: Scope) -> Iterator[Hit]:
             continue
         if objtype == "OBJECT_TYPE":
             if command.get("behavior") == "DROP_CASCADE":
-                schema = rel.get("schemaname") or ctx.search_path[0]
-                attribute = QualifiedName(schema, rel.get("relname", "?"), command.get("name", "?"))
-                yield Hit(str(attribute), rel.get("location"), detail="rewrites the typed tables of the composite type")
+                attribute = attribute_name(ctx, rel, command)
+                yield Hit(attribute, rel.get("location"), detail="rewrites the typed tables of the composite type")
             continue
         columns = ctx.columns(rel, command.get("name", "?"))
         yield Hit(str(columns[0]), rel.get("location"), columns=columns)

@@ -7,9 +7,8 @@ deploy, and drop it in a later reviewed migration with ``-- nyxops:allow drop-co
 
 from collections.abc import Iterator
 
-from nyxops.guard.model import Hit
+from nyxops.guard.model import Hit, attribute_name
 from nyxops.guard.scope import Scope
-from nyxops.names import QualifiedName
 from nyxops.sql import Node
 
 ID = "drop-column"
@@ -45,9 +44,7 @@ def check(body: Node, ctx: Scope) -> Iterator[Hit]:
         if command.get("subtype") != "AT_DropColumn":
             continue
         if objtype == "OBJECT_TYPE":
-            schema = rel.get("schemaname") or ctx.search_path[0]
-            attribute = QualifiedName(schema, rel.get("relname", "?"), command.get("name", "?"))
-            yield Hit(str(attribute), rel.get("location"), detail="an attribute of a composite type")
+            yield Hit(attribute_name(ctx, rel, command), rel.get("location"), detail="an attribute of a composite type")
             continue
         columns = ctx.columns(rel, command.get("name", "?"))
         yield Hit(str(columns[0]), rel.get("location"), columns=columns)
