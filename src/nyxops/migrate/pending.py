@@ -167,6 +167,8 @@ def _unwrapped(statements: list[Statement]) -> list[Statement]:
     else (ROLLBACK, SAVEPOINT, options, a pair left open or nested, a file that is journaled)
     stays, for ``_refuse_in_a_file``. The statements keep their numbers in the file.
     """
+    if not any(stmt.keyword in _TRANSACTION_KEYWORDS for stmt in statements):
+        return statements  # most files: no statement read past its first word
     pair: list[int] = []
     opened: int | None = None
     for position, stmt in enumerate(statements):
