@@ -15,6 +15,7 @@ and every statement of the body stays as written.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from pglast.parser import ParseError, parse_plpgsql_json, parse_sql_json, scan
@@ -34,34 +35,36 @@ class _Token(NamedTuple):
     kind: str
 
 
-def readable(whole: str, *, scalars: bool = False) -> str | None:
+def readings(whole: str) -> Iterator[str]:
     """``whole`` (a CREATE FUNCTION, or the function a DO block is wrapped in) with each type the
-    PL/pgSQL parser cannot resolve renamed; None when there is none it can rename (the caller then
-    keeps its parse error).
+    PL/pgSQL parser cannot resolve renamed; nothing when there is none it can rename (the caller
+    then keeps its parse error).
 
-    ``scalars``: also each declared variable's type that the parser takes for a row although it may
-    be an enum or a domain (``_row_like``), as ``pg_catalog.int4``; it then refuses ``SELECT a, b INTO
-    status, flag`` ("record variable cannot be part of multiple-item INTO list"), as in
-    procrastinate's functions. Tried second: a row variable whose fields the body assigns
-    (``r.id := 1``) does not parse as a scalar, and the caller then keeps its error.
+    Then, only if asked for (the first did not parse), the same with each declared variable's type
+    that the parser takes for a row although it may be an enum or a domain (``_row_like``) read as
+    ``pg_catalog.int4``: as a row it refuses ``SELECT a, b INTO status, flag`` ("record variable
+    cannot be part of multiple-item INTO list"), as in procrastinate's functions. Second, because
+    a row variable whose fields the body assigns (``r.id := 1``) does not parse as a scalar.
     """
     try:
         tokens = [_Token(t.start, t.end, t.name, t.kind) for t in scan(whole)]
         statement = load_tree(parse_sql_json(whole))["stmts"][0]["stmt"].get("CreateFunctionStmt", {})
     except (ParseError, KeyError, IndexError):
-        return None
+        return
     body = next((i for i in range(1, len(tokens)) if tokens[i].name == "SCONST" and tokens[i - 1].name == "AS"), None)
     if body is None:
-        return None
+        return
     types = [p["FunctionParameter"]["argType"] for p in statement.get("parameters", [])]
     types += [statement["returnType"]] if "returnType" in statement else []
-    edits = [edit for t in types if (edit := _signature_type(whole, tokens, t)) is not None]
-    edits += _declared(whole, tokens[body], scalars)
-    if not edits:
-        return None
-    for start, end, replacement in sorted(edits, reverse=True):
-        whole = whole[:start] + replacement + whole[end:]
-    return whole
+    signature = [edit for t in types if (edit := _signature_type(whole, tokens, t)) is not None]
+    previous = whole
+    for scalars in (False, True):
+        text = whole
+        for start, end, replacement in sorted(signature + _declared(whole, tokens[body], scalars), reverse=True):
+            text = text[:start] + replacement + text[end:]
+        if text != previous:
+            yield text
+            previous = text
 
 
 def _signature_type(whole: str, tokens: list[_Token], type_name: Node) -> tuple[int, int, str] | None:

@@ -57,13 +57,11 @@ def plpgsql_tree(whole: str) -> Any:
     try:
         return load_tree(parser.parse_plpgsql_json(whole))
     except parser.ParseError as exc:
-        for scalars in (False, True):  # a type its parser cannot resolve: see declared_types
-            readable = declared_types.readable(whole, scalars=scalars)
-            if readable is not None:
-                try:
-                    return load_tree(parser.parse_plpgsql_json(readable))
-                except parser.ParseError:
-                    pass
+        for readable in declared_types.readings(whole):  # types its parser cannot resolve: see there
+            try:
+                return load_tree(parser.parse_plpgsql_json(readable))
+            except parser.ParseError:
+                continue
         raise exc from None  # the error of the text as written
 
 
