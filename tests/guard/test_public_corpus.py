@@ -113,26 +113,31 @@ def statement_at(statements: list[Statement], line: int, column: int) -> Stateme
     return statements[index] if index >= 0 else None
 
 
-def test_every_squawk_drop_is_found_by_nyxops_in_the_same_statement(corpus: Path) -> None:
+def squawk_drops(path: Path, statements: list[Statement]) -> list[tuple[Statement, str]]:
+    """Each drop, rename and type change squawk reports in the file: its statement, and nyxops' rule for it."""
     squawk = Path(sys.executable).parent / "squawk"
+    proc = subprocess.run(
+        [str(squawk), "--reporter", "json", str(path)], capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
+    out = []
+    for v in json.loads(proc.stdout or "[]"):
+        if v["rule_name"] in SQUAWK_TO_NYXOPS:
+            stmt = statement_at(statements, v["line"] + 1, v["column"] + 1)
+            assert stmt is not None, (path, v)
+            out.append((stmt, SQUAWK_TO_NYXOPS[v["rule_name"]]))
+    return out
+
+
+def test_every_squawk_drop_is_found_by_nyxops_in_the_same_statement(corpus: Path) -> None:
     checked = 0
     for path in _files(corpus):
         if str(path.relative_to(corpus)) in NOT_POSTGRES:
             continue
-        proc = subprocess.run(
-            [str(squawk), "--reporter", "json", str(path)], capture_output=True, text=True, stdin=subprocess.DEVNULL
-        )
-        violations = [v for v in json.loads(proc.stdout or "[]") if v["rule_name"] in SQUAWK_TO_NYXOPS]
-        if not violations:
-            continue
         statements = parse_file(path)
         findings = check(statements)
-        for v in violations:
-            stmt = statement_at(statements, v["line"] + 1, v["column"] + 1)
-            assert stmt is not None, (path, v)
-            rules = {f.rule for f in findings if f.statement_index == stmt.index}
-            assert SQUAWK_TO_NYXOPS[v["rule_name"]] in rules, (
-                f"{path}:{v['line'] + 1}: {v['rule_name']} {stmt.text[:80]}"
+        for stmt, rule in squawk_drops(path, statements):
+            assert rule in {f.rule for f in findings if f.statement_index == stmt.index}, (
+                f"{path}:{stmt.line}: {rule} {stmt.text[:80]}"
             )
             checked += 1
     assert checked >= 90

@@ -11,10 +11,7 @@ else. Downloaded at test time (pinned by version and the registry's sha512), not
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,7 +20,7 @@ from nyxops.guard.check import check
 from nyxops.sql import Statement, parse_file
 from tests import npm
 from tests.guard.test_prefilter import assert_skips_are_safe
-from tests.guard.test_public_corpus import SQUAWK_TO_NYXOPS, statement_at
+from tests.guard.test_public_corpus import squawk_drops
 
 CACHE = Path(__file__).parents[1] / "corpus" / "cache" / "graphile-worker"
 PACKAGE, VERSION = "graphile-worker", "0.17.3"
@@ -100,25 +97,14 @@ def test_the_history_s_losses_are_found_and_nothing_else(worker: Path) -> None:
 
 
 def test_every_squawk_drop_is_found_by_nyxops_in_the_same_statement(worker: Path) -> None:
-    squawk = Path(sys.executable).parent / "squawk"
     checked, skipped = 0, set()
     for name, statements in _history(worker).items():
-        proc = subprocess.run(
-            [str(squawk), "--reporter", "json", str(worker / name)],
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-        )
         findings = check(statements)
-        for v in json.loads(proc.stdout or "[]"):
-            if v["rule_name"] not in SQUAWK_TO_NYXOPS:
-                continue
-            stmt = statement_at(statements, v["line"] + 1, v["column"] + 1)
-            assert stmt is not None, (name, v)
+        for stmt, rule in squawk_drops(worker / name, statements):
             if (name, stmt.line) in SQUAWK_ONLY:
                 skipped.add((name, stmt.line))
                 continue
-            assert SQUAWK_TO_NYXOPS[v["rule_name"]] in {f.rule for f in findings if f.statement_index == stmt.index}
+            assert rule in {f.rule for f in findings if f.statement_index == stmt.index}, (name, stmt.line, rule)
             checked += 1
     assert checked == 11 and skipped == set(SQUAWK_ONLY)
 
