@@ -41,7 +41,7 @@ def run(rounds: int) -> list[Comparison]:
     # history's few files that are not PostgreSQL (tests/guard/test_public_corpus.py lists them).
     # A crash exits 1, which neither case accepts. squawk exits 1 when it finds anything.
     cases = [("lint, 10,000 statements (whole process)", [str(path)], "<= 1.0", (0,))]
-    if history:  # the public projects' migration histories, fetched by the corpus test
+    if history:  # the public projects' migration histories, fetched by tests/corpus/fetch.py
         name = f"lint, a public migration history ({len(history)} files)"
         cases.append((name, list(map(str, history)), "<= 1.5", (2,)))
     bin_dir = Path(sys.executable).parent

@@ -3,6 +3,8 @@
 ``NYXOPS_TEST_DATABASE_URL`` points the suite at any other server (a superuser URL: tests create
 databases and event triggers). ``NYXOPS_TEST_DOCKER=1`` starts ``pgvector/pgvector:pg16`` with
 testcontainers where a Docker engine exists. CI uses the embedded server from ``pgserver``.
+Every test runs under the network rule (tests/network_rule.py): loopback and the test host's veth
+pair, nothing else.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ import pytest
 from psycopg import sql
 
 from nyxops.embedded import embedded_postgres, load_fixture
+from tests import network_rule
 from tests.helpers import REPO, with_database
+
+network_rule.install()
 
 TEMPLATE = "nyxops_template"
 

@@ -1,6 +1,7 @@
 """The test host (a Debian 12 VM in its own namespaces, tests/host/host.sh) and pyinfra runs against it.
 
-The host is built once per session (root filesystems cached in tests/host/cache), reached over
+The host's root filesystems are built before the tests (``host.sh rootfs``, from the Debian
+mirror, cached in tests/host/cache); a fresh copy is booted once per session and reached over
 real SSH at 10.231.77.2 through a veth pair, and runs the real Docker engine the host stage
 installs. Every probe goes to that address or to loopback, nothing else.
 """
@@ -161,7 +162,6 @@ class LiveHost:
 def test_host() -> Iterator[LiveHost]:
     if os.geteuid() != 0:
         pytest.fail("the test host needs root (debootstrap, namespaces, mounts); CI runs as root")
-    host_sh("rootfs", timeout=1800)
     host_sh("up", timeout=120)
     with FakeOpenAI() as openai:
         host = LiveHost(ADDRESS, 22, CACHE / "keys" / "id_ed25519", CACHE / "keys" / "known_hosts", CACHE / "live",

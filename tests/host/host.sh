@@ -2,7 +2,8 @@
 # The test host: a Hetzner-like Debian 12 VM on this machine, for the real deploy.
 #
 #   bash tests/host/host.sh deps      apt packages this machine needs (debootstrap, ssh client, iproute2, git)
-#   bash tests/host/host.sh rootfs    build (cached) the host's root filesystem and the image tarballs
+#   bash tests/host/host.sh rootfs    build (cached) the host's root filesystem and the image tarballs: the only
+#                                     step that reaches a mirror, run before the tests (scripts/dev.sh test)
 #   bash tests/host/host.sh up        a fresh copy of the host, "booted" in its own namespaces, sshd on $ADDR_HOST:22
 #   bash tests/host/host.sh images    the stack's images, built inside the host's own dockerd (after the host stage)
 #   bash tests/host/host.sh repo      the app's git repository on the host (branch production)
@@ -137,6 +138,11 @@ rootfs() {
     [ "$failed" = 0 ] || { log "building a root filesystem failed (logs in $CACHE)"; exit 1; }
 }
 
+built() {  # whether rootfs has finished: the host's root and the four image tarballs
+    [ -f "$CACHE/pristine/.complete" ] && [ -f "$CACHE/img-base.tar" ] && [ -f "$CACHE/img-python.tar" ] \
+        && [ -f "$CACHE/img-node.tar" ] && [ -f "$CACHE/img-caddy.tar" ]
+}
+
 ns_init() {  # PID (in this machine's PID namespace) of the host's PID 1: the child of unshare
     local u
     u="$(cat "$CACHE/host-unshare.pid" 2>/dev/null)" || return 0
@@ -216,7 +222,7 @@ CONF
 
 up() {
     local t0=$SECONDS
-    [ -f "$CACHE/pristine/.complete" ] || rootfs
+    built || { log "the root filesystems are not built: run \`bash tests/host/host.sh rootfs\` first (it reaches the Debian mirror; the tests never do)"; exit 1; }
     down >/dev/null 2>&1 || true
     netns_up
     cp -a "$CACHE/pristine" "$LIVE"

@@ -1,5 +1,5 @@
 """A package's tarball from npm's registry, pinned by version and the registry's own sha512: SQL
-nobody here wrote, fetched at test time and never committed (CI reaches the package registries)."""
+nobody here wrote, fetched before the tests (tests/corpus/fetch.py) and never committed."""
 
 from __future__ import annotations
 
