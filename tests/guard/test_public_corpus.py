@@ -1,9 +1,10 @@
 """SQL nobody here wrote: the migration histories of two public PostgreSQL projects.
 
 The pinned wheels of matrix-synapse and procrastinate are downloaded from PyPI before the tests
-(tests/corpus/fetch.py; not committed) and their ~390 migration files linted. Every file must parse, except the few
-that are not PostgreSQL as written (each listed with why); and every drop, rename and type change
-that squawk (an independent linter, with its own parser) finds, nyxops must find in the same statement.
+(tests/corpus/fetch.py; not committed) and their ~390 migration files linted. Every file must
+parse, except the few that are not PostgreSQL as written (each listed with why); and every drop,
+rename and type change that squawk (an independent linter, with its own parser) finds, nyxops must
+find in the same statement.
 """
 
 from __future__ import annotations
