@@ -1,4 +1,5 @@
-"""Nothing pending, unreviewed or drifted; the protect triggers installed (drops and overwrites)."""
+"""Nothing pending, unreviewed or drifted; the protect triggers installed (drops and overwrites), and
+no setting stored for a role or database that switches them off in its sessions."""
 
 from nyxops.guard.runtime import protect_status
 from nyxops.migrate import history
@@ -36,6 +37,9 @@ def run(ctx: Context) -> CheckResult:
         bad.append("protect trigger not installed (nyxops protect install)")
     elif protection.unguarded:
         bad.append(f"no overwrite trigger for {', '.join(protection.unguarded)} (nyxops protect install)")
+    bad += [
+        f"{stored}: nyxops' guards are off in those sessions (ALTER … RESET it)" for stored in protection.switched_off
+    ]
     if bad:
         return failed("; ".join(bad), **figures)
     return passed(f"{figures['applied']} applied, none pending; protect installed", **figures)

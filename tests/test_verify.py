@@ -202,6 +202,24 @@ def test_pending_migration_and_missing_protect(healthy, migrations: Path) -> Non
     assert "0004_new.sql: unreviewed" in result.stdout and "protect trigger not installed" in result.stdout
 
 
+def test_a_stored_setting_that_switches_the_guards_off_fails(healthy) -> None:
+    env = healthy["env"]
+    _sql(
+        env,
+        "DO $$ BEGIN EXECUTE format('ALTER ROLE %I IN DATABASE %I SET session_replication_role = replica', current_user, current_database()); END $$",
+    )
+    try:
+        result = nyxops("verify", "--only", "migrations", env=env)
+        assert result.code == 1, result.output
+        assert "stored session_replication_role=replica for every later session of database" in result.stdout
+    finally:
+        _sql(
+            env,
+            "DO $$ BEGIN EXECUTE format('ALTER ROLE %I IN DATABASE %I RESET session_replication_role', current_user, current_database()); END $$",
+        )
+    assert nyxops("verify", "--only", "migrations", env=env).code == 0
+
+
 def test_an_unlogged_embeddings_table_and_a_detach_left_pending_fail(healthy) -> None:
     """Nothing is lost yet in either case: the next crash empties the unlogged table, and the
     half-detached partition is already missing from every query of its parent."""

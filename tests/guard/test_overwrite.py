@@ -222,6 +222,26 @@ def test_status_install_and_remove(env, db_url, migrations: Path) -> None:
         conn.execute("ALTER TABLE workflow_insights DROP COLUMN embedding")  # no dependency hides this message
 
 
+def test_status_names_a_setting_stored_to_switch_it_off(env, db_url) -> None:
+    """``nyxops.allow_drop`` stored for the database by hand: every later session, ``prisma db push``'s
+    among them, may drop the protected column; status says so and exits 1 until it is taken away."""
+    _install(env)
+    database = scalar(db_url, "SELECT current_database()")
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {database} SET nyxops.allow_drop = 'public.workflow_insights.embedding'")
+    status = nyxops("protect", "status", env=env)
+    assert status.code == 1, status.output
+    assert (
+        f"stored nyxops.allow_drop=public.workflow_insights.embedding for every later session of database {database}"
+        in status.stdout
+    )
+    assert '"current": false' in nyxops("protect", "status", "--json", env=env).stdout
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {database} RESET nyxops.allow_drop")
+    status = nyxops("protect", "status", env=env)
+    assert status.code == 0 and "stored" not in status.stdout, status.output
+
+
 def test_a_deliberate_drop_leaves_migrations_working(env, db_url, migrations: Path) -> None:
     """The trigger names its column in the function body, not in a WHEN: the column can still be
     dropped on purpose, and a migration that writes the table afterwards is not tripped by it."""

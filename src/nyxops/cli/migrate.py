@@ -244,7 +244,8 @@ def protect_install(database_url: str | None, tunnel: bool) -> None:
 @json_option
 @tunnel_option
 def protect_status(database_url: str | None, as_json: bool, tunnel: bool) -> None:
-    """Whether the protect trigger is installed, and what it protects. Exit 1 when it is not."""
+    """Whether the protect trigger is installed, and what it protects. Exit 1 when it is not, or when
+    a setting stored for a role or database switches it off in their sessions."""
     from nyxops.db import connect
     from nyxops.guard.runtime import Protection
     from nyxops.guard.runtime import protect_status as read
@@ -262,11 +263,11 @@ def protect_status(database_url: str | None, as_json: bool, tunnel: bool) -> Non
     found = run(action)
     if as_json:
         wanted = sorted(str(c) for c in configured)
-        current = found.installed and sorted(found.columns) == wanted and not found.unguarded
+        current = found.installed and sorted(found.columns) == wanted and not found.unguarded and not found.switched_off
         click.echo(json.dumps({**dataclasses.asdict(found), "configured": wanted, "current": current}))
     else:
         render.protection(found, out())
-    finish(0 if found.installed else 1)
+    finish(0 if found.installed and not found.switched_off else 1)
 
 
 @protect_app.command("remove")

@@ -60,6 +60,11 @@ def protection(found: Protection, console: Console) -> None:
         console.print(
             f"[yellow]no overwrite trigger for {', '.join(found.unguarded)}[/]: run nyxops protect install again"
         )
+    for stored in found.switched_off:
+        console.print(
+            f"[bold red]{escape(stored)}[/]: the guards are off in those sessions; take it away with "
+            "ALTER ROLE|DATABASE … RESET <setting>"
+        )
 
 
 def census_table(before: dict[str, Count], after: dict[str, Count], console: Console, title: str) -> None:

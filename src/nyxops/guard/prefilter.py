@@ -85,6 +85,7 @@ class _Words:
 _ALWAYS = (
     "NYXOPS",
     "SESSION_REPLICATION_ROLE",
+    "EVENT_TRIGGERS",
     "SEARCH_PATH",
     "SET_CONFIG",
     "UESCAPE",

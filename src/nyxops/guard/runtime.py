@@ -19,7 +19,7 @@ from psycopg import sql
 
 from nyxops.catalog import column_type
 from nyxops.errors import GuardTampered, MigrationError
-from nyxops.guard import overwrite
+from nyxops.guard import overwrite, switches, unseen
 from nyxops.names import QualifiedName, dotted
 
 GUARD_BODY = """
@@ -36,7 +36,9 @@ BEGIN
     END IF;
     FOR obj IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() LOOP
         CONTINUE WHEN obj.is_temporary;
-        INSERT INTO pg_temp.nyxops_dropped (object_type, identity) VALUES (obj.object_type, obj.object_identity);
+        INSERT INTO pg_temp.nyxops_dropped (object_type, identity, relation, subid) VALUES (obj.object_type,
+            obj.object_identity, CASE WHEN obj.classid = 'pg_catalog.pg_class'::pg_catalog.regclass THEN obj.objid END,
+            obj.objsubid);
         CONTINUE WHEN obj.object_type NOT IN ('table', 'table column', 'foreign table');
         addr := pg_catalog.to_jsonb(obj.address_names);
         CONTINUE WHEN allowed @> pg_catalog.jsonb_build_array(addr)
@@ -59,6 +61,8 @@ class Tripwire:
 
     function: int
     source: str
+    relations: unseen.Relations
+    """The catalog before the file's first statement: what the tripwire's record must account for."""
 
 
 PROTECT_SQL = """
@@ -103,11 +107,19 @@ def install_migration_guard(conn: psycopg.Connection, allowed: Iterable[Qualifie
     ``ENABLE ALWAYS``: an ordinary event trigger does not fire under ``session_replication_role =
     replica``, which a migration could set; this one fires whatever the role.
     """
+    if unseen.event_triggers_setting(conn) == "off":
+        raise GuardTampered(
+            "nyxops runtime guard: event triggers are switched off in this session (event_triggers = off, from "
+            "DATABASE_URL's options, PGOPTIONS, or stored for this role or database), so no guard of nyxops would "
+            "fire. Nothing was run. Take the setting away (ALTER ROLE … RESET event_triggers; ALTER DATABASE … RESET "
+            "event_triggers) and run again."
+        )
     entries = [[a.schema, a.table] + ([a.column] if a.column else []) for a in allowed]
     body = GUARD_BODY.replace("__ALLOWED__", sql.Literal(json.dumps(entries)).as_string(conn))
     conn.execute("CREATE SCHEMA IF NOT EXISTS nyxops")
     conn.execute(  # what the trigger saw dropped, for the ledger (gone at commit, invisible to others)
-        "CREATE TEMP TABLE IF NOT EXISTS nyxops_dropped (n serial, object_type text, identity text) ON COMMIT DROP"
+        "CREATE TEMP TABLE IF NOT EXISTS nyxops_dropped"
+        " (n serial, object_type text, identity text, relation oid, subid int) ON COMMIT DROP"
     )
     create = sql.SQL(
         "CREATE OR REPLACE FUNCTION nyxops.migration_guard() RETURNS event_trigger LANGUAGE plpgsql"
@@ -118,14 +130,15 @@ def install_migration_guard(conn: psycopg.Connection, allowed: Iterable[Qualifie
     conn.execute("ALTER EVENT TRIGGER nyxops_migration_guard ENABLE ALWAYS")
     row = conn.execute("SELECT 'nyxops.migration_guard()'::regprocedure::oid::bigint").fetchone()
     assert row is not None
-    return Tripwire(int(row[0]), body)
+    return Tripwire(int(row[0]), body, unseen.relations(conn))
 
 
 def check_migration_guard(conn: psycopg.Connection, installed: Tripwire) -> None:
-    """Before commit: the guard is still there, still ALWAYS, still running the body installed.
+    """Before commit: the guard is still there, still ALWAYS, still running the body installed, and
+    everything dropped since it was installed is in its record (``unseen``).
 
-    A migration that dropped, disabled or replaced it has run part of its statements unguarded:
-    the caller's transaction is rolled back by the error.
+    A migration that dropped, disabled, replaced or switched it off has run part of its statements
+    unguarded: the caller's transaction is rolled back by the error.
     """
     row = conn.execute(
         "SELECT e.evtenabled, e.evtfoid::bigint, p.prosrc FROM pg_catalog.pg_event_trigger e"
@@ -137,8 +150,17 @@ def check_migration_guard(conn: psycopg.Connection, installed: Tripwire) -> None
         problem = "was disabled" if row[0] == "D" else f"was changed to fire only as {row[0]!r}"
     elif int(row[1]) != installed.function or row[2] != installed.source:
         problem = "was replaced by another function"
+    elif unseen.event_triggers_setting(conn) == "off":
+        problem = "was switched off with every other (event_triggers = off)"
     else:
-        return
+        missed = unseen.unseen_drops(conn, installed.relations)
+        if not missed:
+            return
+        raise GuardTampered(
+            f"nyxops runtime guard: the migration dropped {'; '.join(missed)} without its event trigger seeing it "
+            "(event triggers switched off with event_triggers = off, or a system catalog written). Nothing was "
+            "committed. A migration may not get around the guard: remove the statement that does it."
+        )
     raise GuardTampered(
         f"nyxops runtime guard: its event trigger {problem} during the migration. Nothing was committed. "
         "A migration may not switch the guard off: remove the statement that does it."
@@ -188,6 +210,9 @@ class Protection:
     """The columns whose overwrite trigger is there and fires always."""
     unguarded: list[str]
     """Configured columns that exist and have no overwrite trigger: ``protect install`` adds it."""
+    switched_off: list[str]
+    """Settings stored for a role or database that switch the guards off in their sessions
+    (``event_triggers = off``, ``nyxops.allow_drop``, ``session_replication_role``)."""
 
 
 def protect_status(conn: psycopg.Connection, configured: Iterable[QualifiedName] = ()) -> Protection:
@@ -199,7 +224,8 @@ def protect_status(conn: psycopg.Connection, configured: Iterable[QualifiedName]
         columns = [dotted(r[0]) for r in conn.execute("SELECT address FROM nyxops.protected ORDER BY 1")]
     guarded = overwrite.guarded_columns(conn)
     unguarded = [str(c) for c in configured if str(c) not in guarded and column_type(conn, c) is not None]
-    return Protection(installed, columns, guarded, unguarded)
+    stored = [str(setting) for setting in sorted(switches.read(conn).settings)]
+    return Protection(installed, columns, guarded, unguarded, stored)
 
 
 def protect_remove(conn: psycopg.Connection) -> None:

@@ -17,7 +17,7 @@ from psycopg import sql
 from nyxops.catalog import column_type
 from nyxops.config import Settings
 from nyxops.db import connect, relation_exists
-from nyxops.guard import ledger, overwrite, runtime
+from nyxops.guard import ledger, overwrite, runtime, unseen
 from nyxops.guard.model import Finding
 from nyxops.guard.policy import Policy
 from nyxops.guard.walk import function_name, visits
@@ -177,6 +177,17 @@ def _plan_statement(
     return entry, after
 
 
+def _unseen_drops(conn: psycopg.Connection, start: unseen.Relations, planned: list[StatementPlan]) -> None:
+    """What a file dropped without the tripwire seeing it (guard/unseen.py), said at its last
+    statement that ran: apply checks it once per file, before commit, and refuses the whole file."""
+    problems = unseen.unseen_drops(conn, start)
+    if unseen.event_triggers_setting(conn) == "off":
+        problems.insert(0, "every event trigger left switched off (event_triggers = off)")
+    ran = [p for p in planned if not p.not_executed and not p.error]
+    if problems and ran and ran[-1].refused is None:
+        ran[-1].refused = "apply would refuse the file, dropped without the tripwire seeing it: " + "; ".join(problems)
+
+
 _USER_FUNCTIONS = (
     "SELECT DISTINCT p.proname FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
     " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND p.proname = ANY(%s) ORDER BY 1"
@@ -227,9 +238,13 @@ def plan(settings: Settings, directory: Path | None = None) -> Plan:
                     result.before = census.take(conn, columns)
                     state: ledger.Snapshot | None = None  # read by the first statement
                     for pf in pending:
+                        start = unseen.relations(conn)
+                        planned_file = []
                         for stmt in pf.statements:
                             planned, state = _plan_statement(conn, pf, stmt, state)
-                            result.statements.append(planned)
+                            planned_file.append(planned)
+                        _unseen_drops(conn, start, planned_file)
+                        result.statements.extend(planned_file)
                     result.after = census.take(conn, columns)
                     raise psycopg.Rollback()
             finally:

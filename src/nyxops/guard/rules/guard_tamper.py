@@ -1,6 +1,7 @@
 """Statements that would switch the guard off from inside the migration.
 
-``SET session_replication_role = replica`` silences ordinary event triggers, and
+``SET session_replication_role = replica`` silences ordinary event triggers, ``SET
+event_triggers = off`` (PostgreSQL 17 and later) silences every one, ``ENABLE ALWAYS`` or not, and
 ``nyxops.allow_drop`` lets ``protect``'s drop guard pass a protected column (set for a role, a
 database or the server with ``ALTER ROLE|DATABASE|SYSTEM``, either outlives the migration and
 disarms the guard for every later session, the app's and ``prisma db push``'s); altering, disabling
@@ -56,6 +57,12 @@ FAIL = [
     'SET "NYXOPS"."Allow_Drop" = \'public.workflow_insights.embedding\'',
     "SELECT set_config('Session_Replication_Role', 'replica', true)",
     "SELECT pg_catalog.set_config('nyxops.allow_drop', 'public.workflow_insights.embedding', false)",
+    "SET event_triggers = off",
+    "SET LOCAL Event_Triggers TO false",
+    "ALTER ROLE app SET event_triggers = off",
+    "ALTER DATABASE nyxcore SET event_triggers TO 'off'",
+    "SELECT set_config('event_triggers', 'off', true)",
+    "CREATE FUNCTION e() RETURNS void LANGUAGE plpgsql AS $$ BEGIN SET LOCAL event_triggers = off; END $$",
     "DELETE FROM pg_temp.nyxops_dropped",
     "TRUNCATE nyxops_dropped",
     "ALTER EVENT TRIGGER nyxops_migration_guard DISABLE",
@@ -88,6 +95,7 @@ PASS = [
     "SET lock_timeout = '5s'",
     "SELECT set_config('statement_timeout', '0', true)",
     "ALTER SYSTEM SET work_mem = '64MB'",
+    "ALTER ROLE app SET work_mem = '64MB'",
     "ALTER DATABASE nyxcore SET nyxops_app.mode = 'x'",
     "DELETE FROM app.nyxops_dropped WHERE id = 1",
     "CREATE FUNCTION app.touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$",
@@ -99,7 +107,11 @@ PASS = [
     "DROP TRIGGER app_touch ON workflow_insights",
     "CREATE TRIGGER app_touch AFTER UPDATE ON workflow_insights FOR EACH ROW EXECUTE FUNCTION f()",
 ]
-SETTINGS = {"session_replication_role": "silences triggers", "nyxops.allow_drop": "lets protected columns be dropped"}
+SETTINGS = {
+    "session_replication_role": "silences triggers",
+    "nyxops.allow_drop": "lets protected columns be dropped",
+    "event_triggers": "switches every event trigger off, nyxops' guards with them (PostgreSQL 17 and later)",
+}
 """Settings no migration may change (names in lower case: PostgreSQL ignores their case). The
 ledger reads their stored values too, for what dynamic SQL stores with ``ALTER DATABASE|ROLE``."""
 _OWN_TEMP_TABLE = "nyxops_dropped"

@@ -1,0 +1,185 @@
+"""PostgreSQL 17's ``event_triggers = off``, tried by reviewed migrations on a real PostgreSQL 18.
+
+The setting switches every event trigger off for the session, ``ENABLE ALWAYS`` ones too: the
+tripwire with them. Each migration here gets past lint (its setting and its drop are built at run
+time, so lint can only warn) and must be refused by ``migrate apply`` with every row and column
+intact; a session that starts with the setting off runs nothing at all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.helpers import add_migration, nyxops, scalar, snapshot, with_database
+from tests.pg18 import postgres18
+
+SEED = """CREATE TABLE workflow_insights (id int PRIMARY KEY, content text NOT NULL, embedding real[]);
+INSERT INTO workflow_insights SELECT i, 'insight ' || i, ARRAY[i, i + 1]::real[] FROM generate_series(1, 50) i;
+CREATE TABLE notes (id int PRIMARY KEY, body text);
+INSERT INTO notes SELECT i, 'note ' || i FROM generate_series(1, 20) i;
+"""
+
+OFF = "EXECUTE 'SET LOCAL ' || s || ' = off';"
+ON = "EXECUTE 'SET LOCAL ' || s || ' = on';"
+DROP_CONTENT = "EXECUTE format('ALTER TABLE %I DROP COLUMN %I', 'workflow_insights', c);"
+DROP_NOTES = "EXECUTE 'DROP TABLE ' || quote_ident(t);"
+
+
+def _dynamic(*steps: str) -> str:
+    """A DO block whose names the server computes at run time (a variable declared with literals
+    alone would be folded, and lint would refuse the statement outright)."""
+    return (
+        "DO $$ DECLARE s text := (SELECT 'event_' || 'triggers'); c text := (SELECT 'content');\n"
+        "    t text := (SELECT 'notes');\n"
+        f"BEGIN\n    {' '.join(steps)}\nEND $$;\n"
+    )
+
+
+UNSEEN = "without its event trigger seeing it"
+WAYS = {
+    "switched off, a column dropped": (_dynamic(OFF, DROP_CONTENT), "its event trigger was switched off"),
+    "switched off and on again around the drop": (
+        _dynamic(OFF, DROP_CONTENT, ON),
+        "dropped 1 column(s) of table public.workflow_insights " + UNSEEN,
+    ),
+    "a table dropped between off and on": (_dynamic(OFF, DROP_NOTES, ON), "dropped table public.notes " + UNSEEN),
+    "stored for the database, for every later session": (
+        "DO $$ DECLARE s text := (SELECT 'event_' || 'triggers'); BEGIN\n"
+        "    EXECUTE format('ALTER DATABASE %I SET %s = off', current_database(), s); END $$;\n",
+        "stored event_triggers=off for every later session of database",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    with postgres18() as url:
+        yield url
+
+
+@pytest.fixture
+def pg18(server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Path, dict[str, str]]]:
+    """A fresh database on PostgreSQL 18, its first migration applied; the URL, folder and environment."""
+    name = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = with_database(server, name)
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    add_migration(folder, "0001_tables.sql", SEED)
+    env = {"DATABASE_URL": url, "NYXOPS_MIGRATIONS_DIR": str(folder)}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    try:
+        yield url, folder, env
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_the_server_is_postgresql_18_and_the_setting_really_switches_event_triggers_off(server: str) -> None:
+    """What the other tests guard against, shown on the server itself: an ENABLE ALWAYS event
+    trigger that refuses every drop lets one through once ``event_triggers`` is off."""
+    assert int(scalar(server, "SHOW server_version_num")) >= 180000
+    with psycopg.connect(server) as conn:
+        conn.execute("CREATE TABLE t (id int, gone text)")
+        conn.execute(
+            "CREATE FUNCTION no_drops() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN RAISE 'no drops'; END$$"
+        )
+        conn.execute("CREATE EVENT TRIGGER no_drops ON sql_drop EXECUTE FUNCTION no_drops()")
+        conn.execute("ALTER EVENT TRIGGER no_drops ENABLE ALWAYS")
+        with pytest.raises(psycopg.errors.RaiseException), conn.transaction():
+            conn.execute("ALTER TABLE t DROP COLUMN gone")
+        conn.execute("SET LOCAL event_triggers = off")
+        conn.execute("ALTER TABLE t DROP COLUMN gone")
+        assert conn.execute(
+            "SELECT count(*) FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'gone'"
+        ).fetchone() == (0,)
+        conn.rollback()
+
+
+@pytest.mark.parametrize("way", sorted(WAYS))
+def test_a_migration_cannot_switch_event_triggers_off(way: str, pg18: tuple[str, Path, dict[str, str]]) -> None:
+    url, folder, env = pg18
+    text, message = WAYS[way]
+    add_migration(folder, "0002_sneaky.sql", "CREATE TABLE side (id int);\n" + text)
+    assert nyxops("lint", str(folder / "0002_sneaky.sql"), env=env).code == 0  # lint can only warn
+    before = snapshot(url)
+    plan = nyxops("migrate", "plan", env=env)
+    assert "apply would refuse" in plan.output, plan.output
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert message in result.stderr
+    assert snapshot(url) == before
+    assert scalar(url, "SELECT count(content) FROM workflow_insights") == 50
+    assert scalar(url, "SELECT count(*) FROM notes") == 20
+    assert scalar(url, "SELECT to_regclass('side') IS NULL") is True
+    assert scalar(url, "SELECT count(*) FROM pg_db_role_setting") == 0
+    assert scalar(url, "SELECT count(*) FROM nyxops.schema_migrations") == 1
+
+
+def test_written_as_a_statement_lint_refuses_it(pg18: tuple[str, Path, dict[str, str]]) -> None:
+    _, folder, env = pg18
+    path = add_migration(
+        folder, "0002_off.sql", "SET LOCAL event_triggers = off;\nALTER TABLE notes DROP COLUMN body;\n"
+    )
+    result = nyxops("lint", str(path), env=env)
+    assert result.code == 1
+    assert "guard-tamper" in result.output and "event_triggers" in result.output
+
+
+def test_a_session_that_starts_with_event_triggers_off_runs_nothing(pg18: tuple[str, Path, dict[str, str]]) -> None:
+    """Off in the connection's options (or stored for the role): no statement runs unguarded."""
+    url, folder, env = pg18
+    add_migration(folder, "0002_harmless.sql", "CREATE TABLE harmless (id int);\n")
+    off = {**env, "DATABASE_URL": url + "&options=-c%20event_triggers%3Doff"}
+    for command in ("apply", "plan"):
+        result = nyxops("migrate", command, env=off)
+        assert result.code == 1, result.output
+        assert "event triggers are switched off in this session" in result.stderr
+    assert scalar(url, "SELECT to_regclass('harmless') IS NULL") is True
+    assert nyxops("migrate", "apply", env=env).code == 0  # the same file, the setting gone
+    assert scalar(url, "SELECT to_regclass('harmless') IS NOT NULL") is True
+
+
+def test_an_ordinary_migration_applies_on_postgresql_18(pg18: tuple[str, Path, dict[str, str]]) -> None:
+    """Drops the file allows, the tripwire sees and records: the catalog's account matches it."""
+    url, folder, env = pg18
+    add_migration(
+        folder,
+        "0002_tidy.sql",
+        "-- nyxops:allow drop-column public.notes.body\nALTER TABLE notes DROP COLUMN body;\n"
+        "CREATE TABLE scratch (id int, x int);\nALTER TABLE scratch DROP COLUMN x;\nDROP TABLE scratch;\n",
+    )
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    assert scalar(url, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'notes'") == 1
+    assert scalar(url, "SELECT count(content) FROM workflow_insights") == 50
+
+
+def test_protect_status_names_event_triggers_stored_off(pg18: tuple[str, Path, dict[str, str]]) -> None:
+    """The incident's drop, by any client, once ``event_triggers = off`` is stored for the database:
+    protect cannot refuse it there, so status says so and exits 1."""
+    url, _, env = pg18
+    assert nyxops("protect", "install", env=env).code == 0
+    assert nyxops("protect", "status", env=env).code == 0
+    database = scalar(url, "SELECT current_database()")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {database} SET event_triggers = off")
+    status = nyxops("protect", "status", env=env)
+    assert status.code == 1, status.output
+    assert f"stored event_triggers=off for every later session of database {database}" in status.stdout
+    with psycopg.connect(url) as conn:  # why it matters: a later session drops the protected column
+        conn.execute("ALTER TABLE workflow_insights DROP COLUMN embedding")
+        conn.rollback()
+        conn.execute("SET event_triggers = on")
+        with pytest.raises(psycopg.errors.RaiseException, match="refusing to drop"):
+            conn.execute("ALTER TABLE workflow_insights DROP COLUMN embedding")
