@@ -197,6 +197,42 @@ VARIABLES = [
         " EXECUTE format('ALTER TABLE %I ADD COLUMN IF NOT EXISTS note text', t); END LOOP;",
         [],
     ),
+    # a FOR over a query of known texts (unnest of a known array, VALUES): the same
+    (
+        "DECLARE t text; BEGIN FOR t IN SELECT unnest(ARRAY['users', 'posts']) LOOP"
+        " EXECUTE format('ALTER TABLE %I DROP COLUMN legacy', t); END LOOP;",
+        ["drop-column", "drop-column"],
+    ),
+    (
+        "DECLARE t text; BEGIN FOR t IN SELECT * FROM pg_catalog.unnest(ARRAY['users']::text[]) AS x(name) LOOP"
+        " EXECUTE 'TRUNCATE ' || t; END LOOP;",
+        ["truncate"],
+    ),
+    ("DECLARE t text; BEGIN FOR t IN VALUES ('a'), ('b') LOOP EXECUTE 'TRUNCATE ' || t; END LOOP;", ["truncate"] * 2),
+    # a FOR whose rows could be other texts, or whose variable something else writes: unknown
+    (
+        "DECLARE t text; BEGIN FOR t IN SELECT tablename FROM pg_tables LOOP EXECUTE 'TRUNCATE ' || t; END LOOP;",
+        ["dynamic-sql"],
+    ),
+    (
+        "DECLARE t text; BEGIN FOR t IN SELECT unnest(ARRAY['a']) WHERE random() > 2 LOOP EXECUTE 'TRUNCATE ' || t;"
+        " END LOOP;",
+        ["dynamic-sql"],
+    ),
+    (
+        "DECLARE t text; BEGIN FOR t IN SELECT unnest(ARRAY['a']) LOOP t := 'workflow_insights';"
+        " EXECUTE 'TRUNCATE ' || t; END LOOP;",
+        ["dynamic-sql"],
+    ),
+    (
+        "DECLARE t text; BEGIN FOR t IN SELECT unnest(ARRAY['a']) LOOP EXECUTE 'TRUNCATE ' || t; END LOOP;"
+        " FOR t IN VALUES ('b') LOOP NULL; END LOOP;",
+        ["dynamic-sql"],
+    ),
+    (
+        "DECLARE t text; BEGIN FOR t IN SELECT x FROM unnest(ARRAY['a']) AS u(y) LOOP EXECUTE 'TRUNCATE ' || t; END LOOP;",
+        ["dynamic-sql"],
+    ),
     # written somewhere, shadowed, passed to CALL (INOUT) or not text: what EXECUTE runs is unknown
     ("DECLARE s text := 'SELECT 1'; BEGIN s := 'ALTER TABLE t DROP COLUMN c'; EXECUTE s;", ["dynamic-sql"]),
     ("DECLARE s text := 'SELECT 1'; BEGIN SELECT 'x' INTO s; EXECUTE s;", ["dynamic-sql"]),
@@ -246,9 +282,13 @@ def test_a_variable_keeps_the_value_postgresql_gives_it(db_url: str) -> None:
 
     declare = (
         "DECLARE t text := 'Wi'; c varchar := 'Emb'; s text := format('ALTER TABLE %I DROP %I', t, c) || ';';"
-        " tables text[] := ARRAY['A', 'B c', 'D' || 'e']; x text;"
+        " tables text[] := ARRAY['A', 'B c', 'D' || 'e']; x text; y text;"
     )
-    loop = "FOREACH x IN ARRAY tables LOOP {run} format('ALTER TABLE %I DROP %I;', x, c); END LOOP; {run} s;"
+    loop = (
+        "FOREACH x IN ARRAY tables LOOP {run} format('ALTER TABLE %I DROP %I;', x, c); END LOOP;"
+        " FOR y IN SELECT unnest(ARRAY['F', t || ' g']) LOOP {run} format('DROP TABLE %I;', y); END LOOP;"
+        " {run} s;"
+    )
     ours = loop.format(run="EXECUTE")
     theirs = loop.format(run="out := out ||").replace("s;", "s; RETURN out;")
     with psycopg.connect(db_url, autocommit=True) as conn:
@@ -258,7 +298,7 @@ def test_a_variable_keeps_the_value_postgresql_gives_it(db_url: str) -> None:
         )
         row = conn.execute("SELECT pg_temp.f()").fetchone()
     executed = [piece.sql for piece in embedded_sql(f"{declare} BEGIN {ours} END") if piece.dynamic]
-    assert row is not None and len(row[0]) == 4 and sorted(executed) == sorted(row[0])
+    assert row is not None and len(row[0]) == 6 and sorted(executed) == sorted(row[0])
 
 
 def test_conditional_enum_creation_passes() -> None:

@@ -27,7 +27,11 @@ def array_value(expression: str, constants: dict[str, str], arrays: dict[str, li
     """The elements of a text array that are always the same: ``ARRAY['a', 'b']`` (cast to
     ``text[]`` or not) or a variable in ``arrays``; None when one of them is not known."""
     target = expression_tree(expression)
-    if target is not None and "TypeCast" in target:
+    return None if target is None else _elements(target, constants, arrays)
+
+
+def _elements(target: Node, constants: dict[str, str], arrays: dict[str, list[str]]) -> list[str] | None:
+    if "TypeCast" in target:
         cast = target["TypeCast"]
         names = [n.get("String", {}).get("sval") for n in cast.get("typeName", {}).get("names", [])]
         if names[-1:] not in (["text"], ["varchar"]) or not cast.get("typeName", {}).get("arrayBounds"):
@@ -42,6 +46,54 @@ def array_value(expression: str, constants: dict[str, str], arrays: dict[str, li
         return None
     elements = [_fold(element, constants) for element in target["A_ArrayExpr"].get("elements", [])]
     return None if any(element is None for element in elements) else [e for e in elements if e is not None]
+
+
+def query_values(query: str, constants: dict[str, str], arrays: dict[str, list[str]]) -> list[str] | None:
+    """The rows of a one-column query that always returns the same texts, for ``FOR t IN query``:
+    ``SELECT unnest(ARRAY['a', 'b'])``, ``SELECT * FROM unnest(…) [AS x(name)]`` (or the alias
+    named instead of ``*``), ``VALUES ('a'), ('b')``. Nothing else: a WHERE, a join, an ORDER BY, a
+    LIMIT or WITH ORDINALITY could change which values come, and a query of tables does."""
+    try:
+        stmts = load_tree(parser.parse_sql_json(query)).get("stmts", [])
+    except parser.ParseError:
+        return None
+    select = stmts[0].get("stmt", {}).get("SelectStmt") if len(stmts) == 1 else None
+    if select is None or select.get("op", "SETOP_NONE") != "SETOP_NONE":
+        return None
+    if "valuesLists" in select:
+        rows = [row.get("List", {}).get("items", []) for row in select["valuesLists"]]
+        values = [_fold(row[0], constants) if len(row) == 1 else None for row in rows]
+        return None if any(v is None for v in values) else [v for v in values if v is not None]
+    if set(select) - {"targetList", "fromClause", "op", "limitOption"}:
+        return None
+    targets = [t.get("ResTarget", {}).get("val", {}) for t in select.get("targetList", [])]
+    sources = select.get("fromClause", [])
+    if len(targets) != 1:
+        return None
+    if not sources:
+        return _unnested(targets[0], constants, arrays)
+    source = sources[0].get("RangeFunction", {}) if len(sources) == 1 else {}
+    functions = source.get("functions", [])
+    if not source or source.get("ordinality") or source.get("lateral") or len(functions) != 1:
+        return None
+    alias = source.get("alias", {})
+    names = {alias.get("aliasname")} | {c.get("String", {}).get("sval") for c in alias.get("colnames", [])}
+    fields = targets[0].get("ColumnRef", {}).get("fields", [])
+    if len(fields) != 1 or not ("A_Star" in fields[0] or fields[0].get("String", {}).get("sval") in names - {None}):
+        return None
+    call = functions[0].get("List", {}).get("items", [{}])[0]
+    return _unnested(call, constants, arrays)
+
+
+def _unnested(node: Node, constants: dict[str, str], arrays: dict[str, list[str]]) -> list[str] | None:
+    """``unnest(<known text array>)``'s elements."""
+    call = node.get("FuncCall")
+    if call is None or set(call) - {"funcname", "args", "location", "funcformat"}:
+        return None
+    names = [n.get("String", {}).get("sval") for n in call.get("funcname", [])]
+    if names not in (["unnest"], ["pg_catalog", "unnest"]) or len(call.get("args", [])) != 1:
+        return None
+    return _elements(call["args"][0], constants, arrays)
 
 
 def _variable(column_ref: Node) -> str:

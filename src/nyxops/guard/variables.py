@@ -1,7 +1,8 @@
 """What a PL/pgSQL body's variables hold where nyxops can know it without running the body.
 
 Migrations build their EXECUTE from variables: ``DECLARE stmt text := 'ALTER TABLE …'`` run as
-``EXECUTE stmt``, or ``FOREACH t IN ARRAY ARRAY['users', 'posts'] LOOP EXECUTE format(…, t)``.
+``EXECUTE stmt``, ``FOREACH t IN ARRAY ARRAY['users', 'posts'] LOOP EXECUTE format(…, t)``, or
+``FOR t IN SELECT unnest(ARRAY['users', 'posts']) LOOP …``.
 Reading those values turns a dynamic-sql warning into the statements that really run, checked like
 any other. Conservative by construction: a variable whose value could differ from what is read
 here is left out, and its EXECUTE stays a warning for the runtime guard.
@@ -14,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from nyxops.guard.fold import array_value, literal_value
+from nyxops.guard.fold import array_value, literal_value, query_values
 from nyxops.sql import Node, walk
 
 Binding = dict[str, str]
@@ -37,7 +38,7 @@ class Variables:
     def __init__(self, function: Node) -> None:
         datums = function.get("datums", [])
         names = Counter(str(v.get("refname")) for datum in datums for v in datum.values() if isinstance(v, dict))
-        writes = Counter(_written(function))
+        writes = self._writes = Counter(_written(function))
         calls = " ".join(
             node.get("expr", {}).get("PLpgSQL_expr", {}).get("query", "").lower()
             for key, node in walk(function)
@@ -54,8 +55,10 @@ class Variables:
             if names[name] != 1 or name.lower() in calls:  # shadowed, or written back by CALL (INOUT)
                 continue
             typname = var.get("datatype", {}).get("PLpgSQL_type", {}).get("typname")
-            if typname in _TEXT_TYPES and writes[number] == 1:
-                self._loop_variables[number] = name  # written once: by a FOREACH, if any
+            if typname in _TEXT_TYPES and writes[number] in (1, 2):
+                # written once: by a FOREACH, if any; twice: by a FOR … IN query, if any (its target
+                # row stands in the loop and again among the datums)
+                self._loop_variables[number] = name
             if writes[number]:
                 continue
             default = var.get("default_val", {}).get("PLpgSQL_expr", {}).get("query")
@@ -84,20 +87,42 @@ class Variables:
             return
         if not isinstance(node, dict):
             return
-        loop = node.get("PLpgSQL_stmt_foreach_a")
         for expr in _executed(node):
             self.bindings[id(expr)] = bindings
-        if loop is not None and not loop.get("slice"):
-            name = self._loop_variables.get(int(loop.get("varno", 0)))
-            query = loop.get("expr", {}).get("PLpgSQL_expr", {}).get("query", "")
-            values = array_value(query, self.constants, self.arrays) if name is not None else None
-            if name is not None and values is not None and len(bindings) * len(values) <= MAX_BINDINGS:
+        loop = self._loop(node)
+        if loop is not None:
+            name, values, body = loop
+            if len(bindings) * len(values) <= MAX_BINDINGS:
                 inner = [{**b, name: v} for b, v in itertools.product(bindings, values)]
-                self._bind(loop.get("body", []), inner)
+                self._bind(body, inner)
                 return
         for value in node.values():
             if isinstance(value, dict | list):
                 self._bind(value, bindings)
+
+    def _loop(self, node: Node) -> tuple[str, list[str], Any] | None:
+        """A loop whose variable takes known values: its name, the values and the loop's body.
+
+        ``FOREACH t IN ARRAY <known array>`` (no SLICE), and ``FOR t IN <query of known texts>``
+        (``fold.query_values``) with a text variable written by nothing else (the count of writes
+        says so: once for FOREACH, twice for the FOR's target row, which stands among the datums too).
+        """
+        foreach = node.get("PLpgSQL_stmt_foreach_a")
+        if foreach is not None and not foreach.get("slice"):
+            number = int(foreach.get("varno", 0))
+            name = self._loop_variables.get(number) if self._writes[number] == 1 else None
+            query = foreach.get("expr", {}).get("PLpgSQL_expr", {}).get("query", "")
+            values = array_value(query, self.constants, self.arrays) if name is not None else None
+            return None if name is None or values is None else (name, values, foreach.get("body", []))
+        fors = node.get("PLpgSQL_stmt_fors")
+        fields = fors.get("var", {}).get("PLpgSQL_row", {}).get("fields", []) if fors is not None else []
+        if fors is None or len(fields) != 1:
+            return None
+        number = int(fields[0].get("varno", 0))
+        name = self._loop_variables.get(number)  # written twice at most, and this loop writes it twice
+        query = fors.get("query", {}).get("PLpgSQL_expr", {}).get("query", "")
+        values = query_values(query, self.constants, self.arrays) if name is not None else None
+        return None if name is None or values is None else (name, values, fors.get("body", []))
 
 
 def _executed(node: Node) -> Iterator[Node]:

@@ -24,6 +24,8 @@ FAIL = [
     "ALTER TYPE address DROP ATTRIBUTE street",
     "DO $$ DECLARE s text := format('ALTER TABLE %I DROP %I', 'workflow_insights', 'embedding');"
     " BEGIN EXECUTE s; END $$",
+    "DO $$ DECLARE t text; BEGIN FOR t IN SELECT unnest(ARRAY['users', 'posts']) LOOP"
+    " EXECUTE format('ALTER TABLE %I DROP COLUMN legacy', t); END LOOP; END $$",
 ]
 PASS = [
     "ALTER TABLE t ALTER COLUMN c DROP DEFAULT",
