@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from nyxops import catalog
-from nyxops.guard import switches, trigger_watch
+from nyxops.guard import record, switches, trigger_watch
 from nyxops.guard.walk import visits
 from nyxops.names import QualifiedName
 from nyxops.sql import Statement
@@ -147,21 +147,10 @@ class Snapshot:
 
 
 _EXISTING = "SELECT oid::bigint FROM pg_catalog.pg_class WHERE oid = ANY(%s::oid[])"
-_DROPPED = "SELECT n, object_type, identity FROM pg_temp.nyxops_dropped WHERE n > %s ORDER BY n"
-_DROPPED_SO_FAR = "SELECT coalesce(max(n), 0) FROM pg_temp.nyxops_dropped"
-
-
-def _has_drops_table(conn: psycopg.Connection) -> bool:
-    row = conn.execute("SELECT to_regclass('pg_temp.nyxops_dropped') IS NOT NULL").fetchone()
-    return bool(row and row[0])
 
 
 def snapshot(conn: psycopg.Connection) -> Snapshot:
-    dropped = 0
-    if _has_drops_table(conn):
-        row = conn.execute(_DROPPED_SO_FAR).fetchone()
-        dropped = int(row[0]) if row else 0
-    return _state(conn, dropped)
+    return _state(conn, record.so_far(conn) if record.exists(conn) else 0)
 
 
 def _state(conn: psycopg.Connection, dropped: int) -> Snapshot:
@@ -207,10 +196,10 @@ def read(conn: psycopg.Connection, before: Snapshot, protected: Iterable[Qualifi
             entry = entries[int(oid)]
             entry.views = (*entry.views, QualifiedName(schema, name))
     dropped = []
-    if _has_drops_table(conn):
-        for n, object_type, identity in conn.execute(_DROPPED, (before.dropped,)):
+    if record.exists(conn):
+        for n, object_type, identity in record.since(conn, before.dropped):
             dropped.append(f"{object_type} {identity}")
-            now.dropped = max(now.dropped, int(n))
+            now.dropped = max(now.dropped, n)
     off = switches.turned_off(before.switches, now.switches) + trigger_watch.tampering(
         conn, before.watched, now.watched
     )

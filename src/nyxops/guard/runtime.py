@@ -19,7 +19,7 @@ from psycopg import sql
 
 from nyxops.catalog import column_type
 from nyxops.errors import GuardTampered, MigrationError
-from nyxops.guard import overwrite, switches, unseen
+from nyxops.guard import overwrite, record, switches, unseen
 from nyxops.names import QualifiedName, dotted
 
 GUARD_BODY = """
@@ -28,15 +28,15 @@ DECLARE
     addr jsonb;
     allowed constant jsonb := __ALLOWED__::jsonb;
 BEGIN
-    IF pg_catalog.to_regclass('pg_temp.nyxops_dropped') IS NULL THEN
-        RAISE EXCEPTION 'nyxops runtime guard: this statement dropped pg_temp.nyxops_dropped, nyxops'' record of '
+    IF pg_catalog.to_regclass('__RECORD__') IS NULL THEN
+        RAISE EXCEPTION 'nyxops runtime guard: this statement dropped __RECORD__, nyxops'' record of '
             'what the migration drops'
             USING HINT = 'A migration must leave nyxops'' own objects alone. Take that statement out of the file '
                 || 'and have it reviewed again.';
     END IF;
     FOR obj IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() LOOP
         CONTINUE WHEN obj.is_temporary;
-        INSERT INTO pg_temp.nyxops_dropped (object_type, identity, relation, subid) VALUES (obj.object_type,
+        INSERT INTO __RECORD__ (object_type, identity, relation, subid) VALUES (obj.object_type,
             obj.object_identity, CASE WHEN obj.classid = 'pg_catalog.pg_class'::pg_catalog.regclass THEN obj.objid END,
             obj.objsubid);
         CONTINUE WHEN obj.object_type NOT IN ('table', 'table column', 'foreign table');
@@ -115,20 +115,18 @@ def install_migration_guard(conn: psycopg.Connection, allowed: Iterable[Qualifie
             "event_triggers) and run again."
         )
     entries = [[a.schema, a.table] + ([a.column] if a.column else []) for a in allowed]
-    body = GUARD_BODY.replace("__ALLOWED__", sql.Literal(json.dumps(entries)).as_string(conn))
+    body = GUARD_BODY.replace("__RECORD__", record.RECORD)
+    body = body.replace("__ALLOWED__", sql.Literal(json.dumps(entries)).as_string(conn))
     conn.execute("CREATE SCHEMA IF NOT EXISTS nyxops")
-    conn.execute(  # what the trigger saw dropped, for the ledger (gone at commit, invisible to others)
-        "CREATE TEMP TABLE IF NOT EXISTS nyxops_dropped"
-        " (n serial, object_type text, identity text, relation oid, subid int) ON COMMIT DROP"
-    )
+    conn.execute(record.CREATE)  # what the trigger saw dropped, for the ledger (gone at commit, invisible to others)
     create = sql.SQL(
-        "CREATE OR REPLACE FUNCTION nyxops.migration_guard() RETURNS event_trigger LANGUAGE plpgsql"
+        f"CREATE OR REPLACE FUNCTION {record.FUNCTION}() RETURNS event_trigger LANGUAGE plpgsql"
         " SET search_path = pg_catalog, pg_temp AS {}"
     ).format(sql.Literal(body))
     _run(conn, create.as_string(conn))
-    _run(conn, "CREATE EVENT TRIGGER nyxops_migration_guard ON sql_drop EXECUTE FUNCTION nyxops.migration_guard()")
-    conn.execute("ALTER EVENT TRIGGER nyxops_migration_guard ENABLE ALWAYS")
-    row = conn.execute("SELECT 'nyxops.migration_guard()'::regprocedure::oid::bigint").fetchone()
+    _run(conn, f"CREATE EVENT TRIGGER {record.TRIGGER} ON sql_drop EXECUTE FUNCTION {record.FUNCTION}()")
+    conn.execute(f"ALTER EVENT TRIGGER {record.TRIGGER} ENABLE ALWAYS")
+    row = conn.execute("SELECT %s::regprocedure::oid::bigint", (f"{record.FUNCTION}()",)).fetchone()
     assert row is not None
     return Tripwire(int(row[0]), body, unseen.relations(conn))
 
@@ -142,7 +140,8 @@ def check_migration_guard(conn: psycopg.Connection, installed: Tripwire) -> None
     """
     row = conn.execute(
         "SELECT e.evtenabled, e.evtfoid::bigint, p.prosrc FROM pg_catalog.pg_event_trigger e"
-        " LEFT JOIN pg_catalog.pg_proc p ON p.oid = e.evtfoid WHERE e.evtname = 'nyxops_migration_guard'"
+        " LEFT JOIN pg_catalog.pg_proc p ON p.oid = e.evtfoid WHERE e.evtname = %s",
+        (record.TRIGGER,),
     ).fetchone()
     if row is None:
         problem = "was dropped"
@@ -168,7 +167,7 @@ def check_migration_guard(conn: psycopg.Connection, installed: Tripwire) -> None
 
 
 def remove_migration_guard(conn: psycopg.Connection) -> None:
-    conn.execute("DROP EVENT TRIGGER IF EXISTS nyxops_migration_guard")
+    conn.execute(f"DROP EVENT TRIGGER IF EXISTS {record.TRIGGER}")
 
 
 def protect_install(

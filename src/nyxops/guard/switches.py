@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import psycopg
 
+from nyxops.guard import record
 from nyxops.guard.rules.guard_tamper import SETTINGS
 
 _READ = """
@@ -37,21 +38,20 @@ SELECT
             WHERE d.classid = 'pg_catalog.pg_event_trigger'::pg_catalog.regclass AND d.objid = e.oid
             AND d.deptype = 'e')))
      FROM pg_catalog.pg_event_trigger e LEFT JOIN pg_catalog.pg_proc p ON p.oid = e.evtfoid
-     WHERE e.evtname <> 'nyxops_migration_guard'),
+     WHERE e.evtname <> '__TRIGGER__'),
     (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(
         CASE WHEN n.nspname = 'nyxops' THEN 'nyxops.' ELSE 'pg_temp.' END || c.relname, c.relfilenode::bigint,
         coalesce(s.n_tup_ins, 0), coalesce(s.n_tup_upd, 0), coalesce(s.n_tup_del, 0)))
      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
      LEFT JOIN pg_catalog.pg_stat_xact_user_tables s ON s.relid = c.oid
      WHERE c.relkind IN ('r', 'p') AND (n.nspname = 'nyxops'
-        OR (c.relnamespace = pg_catalog.pg_my_temp_schema() AND c.relname = 'nyxops_dropped')))
-"""
+        OR (c.relnamespace = pg_catalog.pg_my_temp_schema() AND c.relname = '__TABLE__')))
+""".replace("__TRIGGER__", record.TRIGGER).replace("__TABLE__", record.TABLE)
 """One round trip (plan reads it for every statement): the stored values of the settings, the
 event triggers but the migration guard (it comes and goes with each file, and the tripwire checks
 it), and nyxops' own tables (``protected``: what ``protect`` guards; ``schema_migrations``: what
 ran; ``pg_temp.nyxops_dropped``: what the tripwire saw dropped) with the rows this transaction
 wrote in each, which nyxops itself never does while a file runs (but the tripwire's inserts)."""
-_TRIPWIRE_RECORD = "pg_temp.nyxops_dropped"
 _FIRES = {"A": {"origin", "local", "replica"}, "O": {"origin", "local"}, "R": {"replica"}, "D": set()}
 """Under which ``session_replication_role`` an event trigger in each ``evtenabled`` state fires."""
 
@@ -131,7 +131,7 @@ def _own_tables(before: State, now: State) -> list[str]:
         if table is None:  # dropped: the tripwire refuses that, in nyxops' schema and of its own record
             continue
         written = zip(table.rows, was.rows, _WRITTEN, strict=True)
-        ignored = "inserted" if name == _TRIPWIRE_RECORD else None  # the tripwire inserts what it sees dropped
+        ignored = "inserted" if name == record.RECORD else None  # the tripwire inserts what it sees dropped
         done = [f"{n - w} row(s) {what}" for n, w, what in written if n > w and what != ignored]
         if table.filenode != was.filenode:
             done.append("truncated or rewritten")

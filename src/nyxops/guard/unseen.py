@@ -17,11 +17,12 @@ tripwire does not watch them either, and they end with the session.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from typing import NamedTuple
 
 import psycopg
+
+from nyxops.guard import record
 
 _RELATIONS = """
 SELECT c.oid::bigint, pg_catalog.format('%I.%I', n.nspname, c.relname), c.relkind::text,
@@ -30,9 +31,6 @@ SELECT c.oid::bigint, pg_catalog.format('%I.%I', n.nspname, c.relname), c.relkin
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm') AND c.relpersistence <> 't'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-"""
-_SEEN = """
-SELECT relation::bigint, subid FROM pg_temp.nyxops_dropped WHERE relation IS NOT NULL
 """
 _KINDS = {"r": "table", "p": "table", "f": "foreign table", "v": "view", "m": "materialized view"}
 
@@ -60,9 +58,9 @@ def relations(conn: psycopg.Connection) -> Relations:
 
 def unseen_drops(conn: psycopg.Connection, before: Relations) -> list[str]:
     """What was dropped since ``before`` that the tripwire's record does not hold, in words."""
-    if conn.execute("SELECT pg_catalog.to_regclass('pg_temp.nyxops_dropped') IS NULL").fetchone() == (True,):
-        return ["pg_temp.nyxops_dropped, the tripwire's record of what it saw dropped"]
-    seen = Counter((int(oid), int(subid) > 0) for oid, subid in conn.execute(_SEEN))
+    if not record.exists(conn):
+        return [f"{record.RECORD}, the tripwire's record of what it saw dropped"]
+    seen = record.relations_seen(conn)
     now = relations(conn)
     out = []
     for oid, was in sorted(before.items(), key=lambda item: item[1].name):

@@ -17,6 +17,7 @@ reviewed migration, so no allow comment allows it.
 
 from collections.abc import Iterator
 
+from nyxops.guard import record
 from nyxops.guard.model import Hit, dropped_objects, name_list
 from nyxops.guard.scope import Scope
 from nyxops.sql import Node
@@ -114,7 +115,6 @@ SETTINGS = {
 }
 """Settings no migration may change (names in lower case: PostgreSQL ignores their case). The
 ledger reads their stored values too, for what dynamic SQL stores with ``ALTER DATABASE|ROLE``."""
-_OWN_TEMP_TABLE = "nyxops_dropped"
 _OWN_TRIGGER = "nyxops_"
 _SWITCHES = {"AT_DisableTrig", "AT_EnableTrig", "AT_EnableReplicaTrig"}
 """Each leaves a trigger other than ALWAYS (ENABLE TRIGGER makes an ALWAYS one fire on origin only)."""
@@ -193,7 +193,7 @@ def check(body: Node, ctx: Scope) -> Iterator[Hit]:
         rels = [body["relation"]] if "relation" in body else [r.get("RangeVar", {}) for r in body.get("relations", [])]
         for rel in rels:
             if rel.get("schemaname") == "nyxops" or (
-                rel.get("relname") == _OWN_TEMP_TABLE and rel.get("schemaname") in (None, "pg_temp")
+                rel.get("relname") == record.TABLE and rel.get("schemaname") in (None, "pg_temp")
             ):
                 table = f"{rel.get('schemaname') or 'pg_temp'}.{rel.get('relname')}"
                 yield Hit(table, rel.get("location"), detail="writes nyxops' own table")
