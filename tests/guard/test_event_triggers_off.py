@@ -1,4 +1,5 @@
-"""PostgreSQL 17's ``event_triggers = off``, tried by reviewed migrations on a real PostgreSQL 18.
+"""PostgreSQL 17's ``event_triggers = off``, tried by reviewed migrations on a real PostgreSQL 18;
+and the whole guard on that server.
 
 The setting switches every event trigger off for the session, ``ENABLE ALWAYS`` ones too: the
 tripwire with them. Each migration here gets past lint (its setting and its drop are built at run
@@ -183,3 +184,42 @@ def test_protect_status_names_event_triggers_stored_off(pg18: tuple[str, Path, d
         conn.execute("SET event_triggers = on")
         with pytest.raises(psycopg.errors.RaiseException, match="refusing to drop"):
             conn.execute("ALTER TABLE workflow_insights DROP COLUMN embedding")
+
+
+PG18_FILE = """ALTER TABLE notes ADD CONSTRAINT notes_body_nn NOT NULL body;
+CREATE TABLE calc (a int, b int GENERATED ALWAYS AS (a * 2) VIRTUAL);
+MERGE INTO notes n USING (VALUES (1, 'x')) v(id, body) ON n.id = v.id
+    WHEN MATCHED THEN UPDATE SET body = v.body RETURNING merge_action(), n.id;
+SELECT * FROM JSON_TABLE('[{"a": 1}]', '$[*]' COLUMNS (a int PATH '$.a')) jt;
+UPDATE workflow_insights SET content = content || '!' WHERE id < 5 RETURNING old.content, new.content;
+"""
+
+
+def test_the_whole_guard_runs_on_postgresql_18(pg18: tuple[str, Path, dict[str, str]]) -> None:
+    """PostgreSQL 17 and 18 syntax planned and applied (the NOT NULL constraint named, a virtual
+    generated column, MERGE … RETURNING, JSON_TABLE, RETURNING old/new); then, on the same server,
+    a protected value overwritten and a column dropped by dynamic SQL are refused at run time."""
+    url, folder, env = pg18
+    assert nyxops("protect", "install", env=env).code == 0
+    add_migration(folder, "0002_pg18.sql", PG18_FILE)
+    assert nyxops("lint", str(folder / "0002_pg18.sql"), env=env).code == 0
+    plan = nyxops("migrate", "plan", env=env)
+    assert plan.code == 0 and "public.workflow_insights: 4 rows updated" in plan.stdout, plan.output
+    assert nyxops("migrate", "apply", env=env).code == 0
+    assert scalar(url, "SELECT count(*) FROM workflow_insights WHERE content LIKE '%!'") == 4
+    assert scalar(url, "SELECT body FROM notes WHERE id = 1") == "x"
+    for name, body, message in (
+        (
+            "0003_overwrite.sql",
+            "EXECUTE format('UPDATE %I SET embedding = NULL', t);",
+            "overwrote public.workflow_insights.embedding in a row where it already held a value",
+        ),
+        ("0003_drop.sql", DROP_CONTENT, "table column public.workflow_insights.content would be dropped"),
+    ):
+        path = add_migration(folder, name, _dynamic(f"t := 'workflow_' || 'insights'; {body}"))
+        before = snapshot(url)
+        result = nyxops("migrate", "apply", env=env)
+        assert result.code == 1 and message in result.stderr, result.output
+        assert snapshot(url) == before
+        path.unlink()
+    assert scalar(url, "SELECT count(embedding) FROM workflow_insights") == 50
