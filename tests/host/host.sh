@@ -146,7 +146,8 @@ built() {  # whether rootfs has finished: the host's root and the four image tar
 ns_init() {  # PID (in this machine's PID namespace) of the host's PID 1: the child of unshare
     local u
     u="$(cat "$CACHE/host-unshare.pid" 2>/dev/null)" || return 0
-    [ -n "$u" ] && cat "/proc/$u/task/$u/children" 2>/dev/null | awk '{print $1}'
+    # nothing when that process is gone (a run killed with it): down still clears what it left
+    if [ -n "$u" ]; then { cat "/proc/$u/task/$u/children" 2>/dev/null || true; } | awk '{print $1}'; fi
 }
 
 ssh_host() {
