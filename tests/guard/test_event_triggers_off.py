@@ -9,6 +9,7 @@ intact; a session that starts with the setting off runs nothing at all.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,6 +76,9 @@ def pg18(server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     folder.mkdir()
     add_migration(folder, "0001_tables.sql", SEED)
     env = {"DATABASE_URL": url, "NYXOPS_MIGRATIONS_DIR": str(folder)}
+    for key in list(os.environ):  # as the suite's own env fixture: no setting of the developer's leaks in
+        if key.startswith(("NYXOPS_", "OPENAI_", "OLLAMA_")):
+            monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     result = nyxops("migrate", "apply", env=env)
