@@ -180,12 +180,13 @@ def _plan_statement(
 def _unseen_drops(conn: psycopg.Connection, start: unseen.Relations, planned: list[StatementPlan]) -> None:
     """What a file dropped without the tripwire seeing it (guard/unseen.py), said at its last
     statement that ran: apply checks it once per file, before commit, and refuses the whole file."""
-    problems = unseen.unseen_drops(conn, start)
+    problems = [f"dropped {what} without the tripwire seeing it" for what in unseen.unseen_drops(conn, start)]
     if unseen.event_triggers_setting(conn) == "off":
-        problems.insert(0, "every event trigger left switched off (event_triggers = off)")
+        problems.insert(0, "left every event trigger switched off (event_triggers = off)")
     ran = [p for p in planned if not p.not_executed and not p.error]
-    if problems and ran and ran[-1].refused is None:
-        ran[-1].refused = "apply would refuse the file, dropped without the tripwire seeing it: " + "; ".join(problems)
+    if problems and ran:
+        said = f"apply would refuse the file, which {'; '.join(problems)}"
+        ran[-1].refused = f"{ran[-1].refused}; {said}" if ran[-1].refused else said
 
 
 _USER_FUNCTIONS = (
