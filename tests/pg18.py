@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import shutil
 import subprocess
 import tempfile
@@ -23,13 +24,14 @@ from tests.corpus import fetch
 PORT = 5432
 
 
-def _as_server_user(path: Path) -> dict[str, str]:
+def _as_server_user(path: Path) -> dict[str, int]:
     """``subprocess`` arguments that run a tool as the server's user, owner of ``path`` and below."""
     if os.geteuid() != 0:
         return {}
+    nobody = pwd.getpwnam("nobody")
     for child in [path, *path.rglob("*")]:
-        os.chown(child, 65534, 65534, follow_symlinks=False)  # nobody:nogroup
-    return {"user": "nobody", "group": "nogroup"}
+        os.chown(child, nobody.pw_uid, nobody.pw_gid, follow_symlinks=False)
+    return {"user": nobody.pw_uid, "group": nobody.pw_gid}
 
 
 @contextlib.contextmanager
