@@ -55,10 +55,8 @@ class Variables:
             if names[name] != 1 or name.lower() in calls:  # shadowed, or written back by CALL (INOUT)
                 continue
             typname = var.get("datatype", {}).get("PLpgSQL_type", {}).get("typname")
-            if typname in _TEXT_TYPES and writes[number] in (1, 2):
-                # written once: by a FOREACH, if any; twice: by a FOR … IN query, if any (its target
-                # row stands in the loop and again among the datums)
-                self._loop_variables[number] = name
+            if typname in _TEXT_TYPES:
+                self._loop_variables[number] = name  # a loop of known values binds it if nothing else writes it
             if writes[number]:
                 continue
             default = var.get("default_val", {}).get("PLpgSQL_expr", {}).get("query")
@@ -119,7 +117,7 @@ class Variables:
         if fors is None or len(fields) != 1:
             return None
         number = int(fields[0].get("varno", 0))
-        name = self._loop_variables.get(number)  # written twice at most, and this loop writes it twice
+        name = self._loop_variables.get(number) if self._writes[number] == 2 else None  # the row, twice
         query = fors.get("query", {}).get("PLpgSQL_expr", {}).get("query", "")
         values = query_values(query, self.constants, self.arrays) if name is not None else None
         return None if name is None or values is None else (name, values, fors.get("body", []))
