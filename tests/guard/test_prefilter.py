@@ -45,6 +45,10 @@ FOOLING = {
     + "x" * 200
     + " */ FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$BEGIN DROP TABLE t; END$$": "drop-table",
     "ALTER TABLE t DROP COLUMN c": "drop-column",
+    "COPY t TO '/var/lib/postgresql/data/postgresql.auto.conf'": "server-write",
+    "DO $$BEGIN COPY t TO '/srv/x'; END$$": "server-write",
+    "DO $$BEGIN EXECUTE 'COPY t TO PRO' || 'GRAM ''true'''; END$$": "server-write",
+    "DO LANGUAGE 'plpython3u' $$ import os $$": "server-write",
 }
 SKIPPED = [
     "UPDATE t SET name = 'x' WHERE id = 1",
@@ -54,6 +58,7 @@ SKIPPED = [
     "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_type WHERE typname = 'e') THEN CREATE TYPE e AS ENUM ('a'); END IF; END $$",
     "CREATE TABLE t (id bigint)",
     "ALTER TABLE t ADD COLUMN c integer",
+    "COPY t FROM '/srv/import/t.csv'",
 ]
 
 

@@ -318,6 +318,21 @@ def test_function_body_findings_are_warnings() -> None:
     assert "function purge" in " ".join(finding.notes)
 
 
+@pytest.mark.parametrize("language", ["plpython3u", "PLPERLU", "pltclu", "plsh"])
+def test_a_function_in_an_untrusted_language_warns_where_created_and_blocks_where_called(language: str) -> None:
+    """Its code is not read (nyxops reads SQL and PL/pgSQL): what it may do on the server is said, not guessed."""
+    create = f"CREATE FUNCTION add(a int, b int) RETURNS int LANGUAGE {language} AS $$ return a + b $$;\n"
+    [created] = check(parse(create))
+    assert (created.rule, created.severity, created.object) == ("server-write", "warning", language.lower())
+    called = check(parse(create + "SELECT add(1, 2);\n"))
+    assert [(f.rule, f.blocking, f.statement_index) for f in called] == [
+        ("server-write", False, 0),
+        ("server-write", True, 1),
+    ]
+    allowed = check(parse(create + f"-- nyxops:allow server-write {language.lower()}\nSELECT add(1, 2);\n"))
+    assert not any(f.blocking for f in allowed)
+
+
 def test_drop_extension_vector_touches_protected_columns() -> None:
     sql = "-- nyxops:allow drop-extension vector\nDROP EXTENSION vector CASCADE;\n"
     [finding] = check(parse(sql))

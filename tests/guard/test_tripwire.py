@@ -346,6 +346,43 @@ def test_sql_sent_to_another_session_is_refused_before_anything_runs(env, db_url
     assert scalar(db_url, "SELECT to_regclass('side') IS NULL") is True
 
 
+def _psql() -> str:
+    """The psql beside the test server's postgres (pgserver ships both)."""
+    import pgserver
+
+    return str(Path(pgserver.__file__).parent / "pginstall" / "bin" / "psql")
+
+
+def test_a_program_run_on_the_server_is_refused_before_anything_runs(env, db_url, migrations: Path) -> None:
+    """``COPY … TO PROGRAM`` runs a shell command as the server's own user: here a psql of its own,
+    whose drop commits in its session, where no tripwire, ledger or rollback of the migration
+    reaches. Before the server-write rule, ``migrate apply`` said "applied" and the column was gone."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    drop = "ALTER TABLE \"Project\" DROP COLUMN name"
+    command = f"{_psql()} '{db_url}' -c '{drop}'".replace("'", "''")
+    elsewhere = f"COPY (SELECT 1) TO PROGRAM '{command}';\n"
+    add_migration(migrations, "0004_program.sql", "CREATE TABLE side (id int);\n" + elsewhere)
+    before = snapshot(db_url)
+    lint = nyxops("lint", str(migrations / "0004_program.sql"), env=env)
+    assert lint.code == 1 and "server-write" in lint.stdout, lint.output
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert "server-write" in result.output
+    assert snapshot(db_url) == before
+    assert scalar(db_url, "SELECT to_regclass('side') IS NULL") is True
+
+    allowed = "CREATE TABLE side (id int);\n-- ticket 31: the export\n-- nyxops:allow server-write program\n"
+    add_migration(migrations, "0004_program.sql", allowed + elsewhere)
+    result = nyxops("migrate", "apply", env=env)
+    # What an allow comment lets through runs in a session of its own: the drop is committed there
+    # before the migration ends. The catalog check sees it gone and refuses the file, saying so.
+    assert result.code == 1, result.output
+    assert "a drop made by another session is committed there: check the table" in result.output
+    assert scalar(db_url, "SELECT to_regclass('side') IS NULL") is True
+    columns = "SELECT count(*) FROM information_schema.columns WHERE table_name = 'Project' AND column_name = 'name'"
+    assert scalar(db_url, columns) == 0
+
+
 def test_a_large_objects_removal_is_refused_and_runs_once_allowed(env, db_url, migrations: Path) -> None:
     """An ``oid`` column keeps its number when its large object is unlinked: no count of rows or
     values changes, so the static rule is what says so, before anything runs."""

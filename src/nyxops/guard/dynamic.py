@@ -32,6 +32,15 @@ class Embedded:
     dynamic: bool
 
 
+UNTRUSTED = frozenset(
+    {"plpythonu", "plpython2u", "plpython3u", "plperlu", "pltclu", "plluau", "pljavau", "plsh", "plr"}
+)
+"""PostgreSQL's untrusted procedural languages: their code runs with the server's own rights."""
+UNTRUSTED_BODY = "UntrustedLanguageBody"
+"""The walk's own node for a body in one of them (``{"language": "plpython3u"}``): nyxops does not
+read such code, and a rule (server-write) can only see that it is there."""
+
+
 def body_and_language(kind: str, body: Node) -> tuple[str | None, str]:
     """The code and language of a DoStmt or CreateFunctionStmt (language defaults as PostgreSQL's)."""
     key = "args" if kind == "DoStmt" else "options"

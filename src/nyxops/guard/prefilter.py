@@ -96,15 +96,29 @@ _ALWAYS = (
     "LO_UNLINK",
     "LO_TRUNCATE",
     "LO_PUT",
+    "PROGRAM",
+    "LO_EXPORT",
+    "PG_FILE_",
+    "_COMMAND",
+    "ARCHIVE_LIBRARY",
+    "PLPYTHON",
+    "PLPERLU",
+    "PLTCLU",
+    "PLLUAU",
+    "PLJAVAU",
+    "PLSH",
+    "PLR",
 )
 """Text that sends any statement to the tree: the guard's own objects, name resolution, escapes,
-SQL handed to another session (``other-session``), and large objects removed (``large-object``)."""
-_BODY = _Words("EXECUTE", "DROP", "TRUNCATE", "DELETE", "UPDATE", "ALTER", "MERGE", "CALL", "FORMAT")
+SQL handed to another session (``other-session``), large objects removed (``large-object``),
+and programs, files, command settings and untrusted languages on the server (``server-write``)."""
+_BODY = _Words("EXECUTE", "DROP", "TRUNCATE", "DELETE", "UPDATE", "ALTER", "MERGE", "CALL", "FORMAT", "COPY")
 BODY_WORDS = re.compile(_BODY.pattern.pattern, re.I)
 _DML = _Words("DELETE", "UPDATE", "MERGE")
 _FK_ACTION = re.compile(r"\bON\s+(DELETE|UPDATE)\b")
 _CREATE_BODY = _Words("FUNCTION", "PROCEDURE", "RULE", "TRIGGER")
 _ALTER_WORDS = _Words("DROP", "TYPE", "RENAME", "SCHEMA", "ATTACH", "EVENT", "TRIGGER", "UNLOGGED", "DETACH", "INHERIT")
+_COPY_TO = _Words("TO")
 _WRITES = {"DELETE", "UPDATE", "INSERT", "COPY"}
 _ALWAYS_TREE = {"DROP", "TRUNCATE", "MERGE", "WITH", "SET", "RESET", "PREPARE", "EXECUTE", "CALL"}
 
@@ -148,8 +162,8 @@ def may_destroy(stmt: Statement, watch: Iterable[str] = ()) -> bool:
         return _DML.search(upper)  # ON CONFLICT DO UPDATE, a CTE
     if keyword == "EXPLAIN":
         return "ANALYZE" in upper
-    if keyword == "COPY":
-        return "(" in text
+    if keyword == "COPY":  # COPY (query), or COPY … TO a server file
+        return "(" in text or _COPY_TO.search(upper)
     return False
 
 

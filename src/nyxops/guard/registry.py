@@ -28,6 +28,7 @@ from nyxops.guard.rules import (
     rename_table,
     rename_type,
     rename_view,
+    server_write,
     set_unlogged,
     silenced_write,
     truncate,
@@ -63,6 +64,7 @@ RULES: tuple[ModuleType, ...] = (
     guard_tamper,
     other_session,
     large_object,
+    server_write,
 )
 DYNAMIC_SQL = "dynamic-sql"
 INVALID_ALLOW = "invalid-allow"
