@@ -63,6 +63,10 @@ class IndirectWrite(MigrationError):
     """Rows of a table the file never names were deleted, overwritten or truncated; rolled back."""
 
 
+class OtherSession(MigrationError):
+    """The file sent SQL to a session of its own (postgres_fdw) that no allow comment names; rolled back."""
+
+
 class QuietLoss(MigrationError):
     """A table was made unlogged, or a partition detached, without an allowed statement; rolled back."""
 

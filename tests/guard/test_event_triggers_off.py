@@ -10,23 +10,12 @@ intact; a session that starts with the setting off runs nothing at all.
 from __future__ import annotations
 
 import json
-import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 
-from tests.helpers import add_migration, nyxops, scalar, snapshot, with_database
-from tests.pg18 import postgres18
-
-SEED = """CREATE TABLE workflow_insights (id int PRIMARY KEY, content text NOT NULL, embedding real[]);
-INSERT INTO workflow_insights SELECT i, 'insight ' || i, ARRAY[i, i + 1]::real[] FROM generate_series(1, 50) i;
-CREATE TABLE notes (id int PRIMARY KEY, body text);
-INSERT INTO notes SELECT i, 'note ' || i FROM generate_series(1, 20) i;
-"""
+from tests.helpers import add_migration, nyxops, scalar, snapshot
 
 OFF = "EXECUTE 'SET LOCAL ' || s || ' = off';"
 ON = "EXECUTE 'SET LOCAL ' || s || ' = on';"
@@ -72,42 +61,11 @@ WAYS = {  # the file, what apply says, what plan says
 }
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    with postgres18() as url:
-        yield url
-
-
-@pytest.fixture
-def pg18(server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Path, dict[str, str]]]:
-    """A fresh database on PostgreSQL 18, its first migration applied; the URL, folder and environment."""
-    name = "t_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = with_database(server, name)
-    folder = tmp_path / "migrations"
-    folder.mkdir()
-    add_migration(folder, "0001_tables.sql", SEED)
-    env = {"DATABASE_URL": url, "NYXOPS_MIGRATIONS_DIR": str(folder)}
-    for key in list(os.environ):  # as the suite's own env fixture: no setting of the developer's leaks in
-        if key.startswith(("NYXOPS_", "OPENAI_", "OLLAMA_")):
-            monkeypatch.delenv(key)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    result = nyxops("migrate", "apply", env=env)
-    assert result.code == 0, result.output
-    try:
-        yield url, folder, env
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def test_the_server_is_postgresql_18_and_the_setting_really_switches_event_triggers_off(server: str) -> None:
+def test_the_server_is_postgresql_18_and_the_setting_really_switches_event_triggers_off(server18: str) -> None:
     """What the other tests guard against, shown on the server itself: an ENABLE ALWAYS event
     trigger that refuses every drop lets one through once ``event_triggers`` is off."""
-    assert int(scalar(server, "SHOW server_version_num")) >= 180000
-    with psycopg.connect(server) as conn:
+    assert int(scalar(server18, "SHOW server_version_num")) >= 180000
+    with psycopg.connect(server18) as conn:
         conn.execute("CREATE TABLE t (id int, gone text)")
         conn.execute(
             "CREATE FUNCTION no_drops() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN RAISE 'no drops'; END$$"

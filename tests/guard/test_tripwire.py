@@ -358,7 +358,7 @@ def test_a_program_run_on_the_server_is_refused_before_anything_runs(env, db_url
     whose drop commits in its session, where no tripwire, ledger or rollback of the migration
     reaches. Before the server-write rule, ``migrate apply`` said "applied" and the column was gone."""
     assert nyxops("migrate", "apply", env=env).code == 0
-    drop = "ALTER TABLE \"Project\" DROP COLUMN name"
+    drop = 'ALTER TABLE "Project" DROP COLUMN name'
     command = f"{_psql()} '{db_url}' -c '{drop}'".replace("'", "''")
     elsewhere = f"COPY (SELECT 1) TO PROGRAM '{command}';\n"
     add_migration(migrations, "0004_program.sql", "CREATE TABLE side (id int);\n" + elsewhere)

@@ -91,6 +91,7 @@ _ALWAYS = (
     "UESCAPE",
     "\\",
     "DBLINK",
+    "POSTGRES_FDW",
     "CRON",
     "PG_BACKGROUND",
     "LO_UNLINK",

@@ -17,8 +17,8 @@ import psycopg
 
 from nyxops.config import Settings
 from nyxops.db import connect
-from nyxops.errors import CensusDecreased, GuardTampered, IndirectWrite, MigrationError, QuietLoss
-from nyxops.guard import ledger, overwrite, runtime
+from nyxops.errors import CensusDecreased, GuardTampered, IndirectWrite, MigrationError, OtherSession, QuietLoss
+from nyxops.guard import foreign, ledger, overwrite, runtime
 from nyxops.guard.policy import Policy
 from nyxops.migrate import census, history, pipeline, reconcile, store
 from nyxops.migrate.lock import migration_lock
@@ -154,11 +154,21 @@ class _Guarded:
     @classmethod
     def start(cls, conn: psycopg.Connection, pf: PendingFile) -> _Guarded:
         tripwire = runtime.install_migration_guard(conn, pf.allowed_objects())
+        foreign.forget(conn)
         return cls(tripwire, overwrite.arm(conn), ledger.snapshot(conn))
 
     def finish(self, conn: psycopg.Connection, pf: PendingFile, undone: str) -> list[str]:
         """Before commit: the guards intact, and no rows lost where the file did not say; else roll back."""
         runtime.check_migration_guard(conn, self.tripwire)
+        servers = foreign.unallowed(conn, pf.sessions_allowed())
+        if servers:
+            raise OtherSession(
+                f"{pf.file.name} sent SQL through foreign server {', '.join(servers)} (postgres_fdw): a session of its "
+                "own ran it there, where no guard of the migration looks, and the server may be this very database. "
+                f"{undone} The foreign session's transaction was aborted with it. If it is intended (a read of another "
+                f"database), name each server in an allow comment (-- nyxops:allow other-session {servers[0]}) and "
+                "have the file reviewed again."
+            )
         if self.armed is not None:
             overwrite.check(conn, self.armed)
         seen = ledger.read(conn, self.before, pf.protected)

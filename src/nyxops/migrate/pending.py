@@ -16,7 +16,7 @@ from nyxops.guard.policy import Policy
 from nyxops.guard.registry import INDIRECT_WRITE
 from nyxops.guard.walk import function_name, visits
 from nyxops.migrate import history, store
-from nyxops.names import QualifiedName
+from nyxops.names import QualifiedName, split_identifier
 from nyxops.sql import Statement, parse_file
 
 _TRANSACTION_KEYWORDS = {"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "PREPARE"}
@@ -74,6 +74,19 @@ class PendingFile:
             for a in stmt.allows
             if a.rule == INDIRECT_WRITE and a.object
         ]
+
+    def sessions_allowed(self) -> set[str]:
+        """Foreign servers the file may send SQL through (``other-session`` allow comments naming one)."""
+        out = set()
+        for stmt in self.statements:
+            for a in stmt.allows:
+                if a.rule == "other-session" and a.object:
+                    try:
+                        parts = split_identifier(a.object)
+                    except ValueError:
+                        continue  # lint's invalid-allow says so
+                    out.add(".".join(parts))
+        return out
 
     def quiet_allowed(self) -> dict[str, list[QualifiedName]]:
         """Tables the file may make unlogged or detach: those of its allowed findings of these rules."""

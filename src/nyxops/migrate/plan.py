@@ -17,7 +17,7 @@ from psycopg import sql
 from nyxops.catalog import column_type
 from nyxops.config import Settings
 from nyxops.db import connect, relation_exists
-from nyxops.guard import ledger, overwrite, runtime, unseen
+from nyxops.guard import foreign, ledger, overwrite, runtime, unseen
 from nyxops.guard.model import Finding
 from nyxops.guard.policy import Policy
 from nyxops.guard.walk import function_name, visits
@@ -189,6 +189,20 @@ def _unseen_drops(conn: psycopg.Connection, start: unseen.Relations, planned: li
         ran[-1].refused = f"{ran[-1].refused}; {said}" if ran[-1].refused else said
 
 
+def _other_sessions(
+    conn: psycopg.Connection, pf: PendingFile, before: list[str | None], planned: list[StatementPlan]
+) -> None:
+    """Foreign servers the file sent SQL through (guard/foreign.py), said at its last statement that
+    ran: apply refuses the file unless an other-session allow comment names each one."""
+    allowed = pf.sessions_allowed()
+    new = [s for s in foreign.servers_used(conn) if s not in before and (s is None or s not in allowed)]
+    ran = [p for p in planned if not p.not_executed and not p.error]
+    if new and ran:
+        names = ", ".join("a server the file dropped since" if s is None else s for s in new)
+        said = f"apply would refuse the file, which sent SQL through foreign server {names} (postgres_fdw)"
+        ran[-1].refused = f"{ran[-1].refused}; {said}" if ran[-1].refused else said
+
+
 _USER_FUNCTIONS = (
     "SELECT DISTINCT p.proname FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
     " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND p.proname = ANY(%s) ORDER BY 1"
@@ -240,11 +254,13 @@ def plan(settings: Settings, directory: Path | None = None) -> Plan:
                     state: ledger.Snapshot | None = None  # read by the first statement
                     for pf in pending:
                         start = unseen.relations(conn)
+                        sessions = foreign.servers_used(conn)
                         planned_file = []
                         for stmt in pf.statements:
                             planned, state = _plan_statement(conn, pf, stmt, state)
                             planned_file.append(planned)
                         _unseen_drops(conn, start, planned_file)
+                        _other_sessions(conn, pf, sessions, planned_file)
                         result.statements.extend(planned_file)
                     result.after = census.take(conn, columns)
                     raise psycopg.Rollback()
