@@ -92,6 +92,7 @@ _ALWAYS = (
     "\\",
     "DBLINK",
     "POSTGRES_FDW",
+    "SUBSCRIPTION",
     "CRON",
     "PG_BACKGROUND",
     "LO_UNLINK",

@@ -11,7 +11,9 @@ A foreign server of ``postgres_fdw`` or ``dblink_fdw`` is the same door kept ope
 written through its foreign tables runs in a session of its own there, and the server may be this
 very database (``OPTIONS (dbname 'nyxcore')``): an UPDATE of its ``workflow_insights`` nulls the
 protected column past every run-time check (guard/foreign.py says how apply still refuses a file
-that used such a connection unless this rule's allow comment names the server).
+that used such a connection unless this rule's allow comment names the server). A subscription
+(``CREATE SUBSCRIPTION``) is one more: its apply worker replays another server's inserts, updates,
+deletes and truncations into this database's tables, from now on, in a session of its own.
 """
 
 from collections.abc import Iterator
@@ -23,7 +25,7 @@ from nyxops.sql import Node
 ID = "other-session"
 MESSAGE = "This runs SQL in another session: no guard of the migration sees it, and no rollback undoes it."
 HELP = "Write the SQL in the migration itself; if it must run elsewhere, allow it with a comment naming the function."
-NODES = ("FuncCall", "CreateForeignServerStmt")
+NODES = ("FuncCall", "CreateForeignServerStmt", "CreateSubscriptionStmt")
 FAIL = [
     "SELECT dblink_exec('dbname=nyxcore', 'DROP TABLE workflow_insights')",
     "SELECT * FROM dblink('dbname=nyxcore', 'DELETE FROM t RETURNING id') AS d(id int)",
@@ -34,6 +36,7 @@ FAIL = [
     "DO $$BEGIN PERFORM dblink_exec('dbname=nyxcore', 'DRO' || 'P TABLE t'); END$$",
     "CREATE SERVER loop FOREIGN DATA WRAPPER postgres_fdw OPTIONS (dbname 'nyxcore')",
     "CREATE SERVER IF NOT EXISTS elsewhere FOREIGN DATA WRAPPER dblink_fdw OPTIONS (host 'db2')",
+    "CREATE SUBSCRIPTION mirror CONNECTION 'host=db2 dbname=nyxcore' PUBLICATION everything",
 ]
 PASS = [
     "SELECT dblink_connect('dbname=nyxcore')",
@@ -58,6 +61,10 @@ def check(body: Node, ctx: Scope) -> Iterator[Hit]:
         if body.get("fdwname") in _SESSION_WRAPPERS:
             detail = "its foreign tables are read and written by a session of its own on that server"
             yield Hit(str(body.get("servername", "?")), detail=detail)
+        return
+    if ctx.kind == "CreateSubscriptionStmt":
+        detail = "its apply worker writes (and deletes) the publisher's changes here, in a session of its own"
+        yield Hit(str(body.get("subname", "?")), detail=detail)
         return
     names = name_list(body.get("funcname", []))
     if not names:
