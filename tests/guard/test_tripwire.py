@@ -346,6 +346,22 @@ def test_sql_sent_to_another_session_is_refused_before_anything_runs(env, db_url
     assert scalar(db_url, "SELECT to_regclass('side') IS NULL") is True
 
 
+def test_a_search_path_stored_for_the_apps_later_sessions_is_refused(env, db_url, migrations: Path) -> None:
+    """The shadow table is empty: every count in the migration is the same, and from the app's next
+    connection on, its unqualified ``workflow_insights`` would be that table."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    shadow = (
+        "CREATE SCHEMA shadow;\nCREATE TABLE shadow.workflow_insights (LIKE public.workflow_insights);\n"
+        "ALTER ROLE CURRENT_USER SET search_path = shadow, public;\n"
+    )
+    add_migration(migrations, "0004_shadow.sql", shadow)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert "stored-search-path" in result.output
+    assert scalar(db_url, "SELECT count(*) FROM pg_db_role_setting") == 0
+    assert scalar(db_url, "SELECT to_regnamespace('shadow') IS NULL") is True
+
+
 def _psql() -> str:
     """The psql beside the test server's postgres (pgserver ships both)."""
     import pgserver

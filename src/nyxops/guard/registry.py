@@ -31,6 +31,7 @@ from nyxops.guard.rules import (
     server_write,
     set_unlogged,
     silenced_write,
+    stored_search_path,
     truncate,
     update_all,
     write_protected,
@@ -65,6 +66,7 @@ RULES: tuple[ModuleType, ...] = (
     other_session,
     large_object,
     server_write,
+    stored_search_path,
 )
 DYNAMIC_SQL = "dynamic-sql"
 INVALID_ALLOW = "invalid-allow"
