@@ -67,6 +67,10 @@ class OtherSession(MigrationError):
     """The file sent SQL to a session of its own (postgres_fdw) that no allow comment names; rolled back."""
 
 
+class ValuesRewritten(MigrationError):
+    """A protected column was computed again by a table rewrite (a type change's USING); rolled back."""
+
+
 class QuietLoss(MigrationError):
     """A table was made unlogged, or a partition detached, without an allowed statement; rolled back."""
 

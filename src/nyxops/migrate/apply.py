@@ -17,8 +17,16 @@ import psycopg
 
 from nyxops.config import Settings
 from nyxops.db import connect
-from nyxops.errors import CensusDecreased, GuardTampered, IndirectWrite, MigrationError, OtherSession, QuietLoss
-from nyxops.guard import foreign, ledger, overwrite, runtime
+from nyxops.errors import (
+    CensusDecreased,
+    GuardTampered,
+    IndirectWrite,
+    MigrationError,
+    OtherSession,
+    QuietLoss,
+    ValuesRewritten,
+)
+from nyxops.guard import foreign, ledger, overwrite, rewritten, runtime
 from nyxops.guard.policy import Policy
 from nyxops.migrate import census, history, pipeline, reconcile, store
 from nyxops.migrate.lock import migration_lock
@@ -150,12 +158,14 @@ class _Guarded:
     armed: overwrite.Armed | None
     """The overwrite trigger as armed; None when ``protect install`` never installed it."""
     before: ledger.Snapshot
+    columns: rewritten.State
+    """Each protected column's catalog row and table file as the file found them."""
 
     @classmethod
     def start(cls, conn: psycopg.Connection, pf: PendingFile) -> _Guarded:
         tripwire = runtime.install_migration_guard(conn, pf.allowed_objects())
         foreign.forget(conn)
-        return cls(tripwire, overwrite.arm(conn), ledger.snapshot(conn))
+        return cls(tripwire, overwrite.arm(conn), ledger.snapshot(conn), rewritten.read(conn, pf.protected))
 
     def finish(self, conn: psycopg.Connection, pf: PendingFile, undone: str) -> list[str]:
         """Before commit: the guards intact, and no rows lost where the file did not say; else roll back."""
@@ -168,6 +178,16 @@ class _Guarded:
                 f"{undone} The foreign session's transaction was aborted with it. If it is intended (a read of another "
                 f"database), name each server in an allow comment (-- nyxops:allow other-session {servers[0]}) and "
                 "have the file reviewed again."
+            )
+        recomputed = rewritten.recomputed(conn, self.columns)
+        if recomputed:
+            column = recomputed[0]
+            raise ValuesRewritten(
+                f"{pf.file.name} rewrote table {column.schema}.{column.table} and its protected column {column} with "
+                "it (ALTER COLUMN … TYPE … USING, built at run time): every value may have changed while every count "
+                f"stayed the same. {undone} A migration may not compute a protected column's values again. If the file "
+                "only changed something else of that column (SET NOT NULL) and rewrote the table for another reason "
+                "(a column added with a volatile default), apply those two in separate files."
             )
         if self.armed is not None:
             overwrite.check(conn, self.armed)

@@ -17,7 +17,7 @@ from psycopg import sql
 from nyxops.catalog import column_type
 from nyxops.config import Settings
 from nyxops.db import connect, relation_exists
-from nyxops.guard import foreign, ledger, overwrite, runtime, unseen
+from nyxops.guard import foreign, ledger, overwrite, rewritten, runtime, unseen
 from nyxops.guard.model import Finding
 from nyxops.guard.policy import Policy
 from nyxops.guard.walk import function_name, visits
@@ -177,30 +177,31 @@ def _plan_statement(
     return entry, after
 
 
-def _unseen_drops(conn: psycopg.Connection, start: unseen.Relations, planned: list[StatementPlan]) -> None:
-    """What a file dropped without the tripwire seeing it (guard/unseen.py), said at its last
-    statement that ran: apply checks it once per file, before commit, and refuses the whole file."""
-    problems = [f"dropped {what} without the tripwire seeing it" for what in unseen.unseen_drops(conn, start)]
-    if unseen.event_triggers_setting(conn) == "off":
-        problems.insert(0, "left every event trigger switched off (event_triggers = off)")
+def _refuse_last(planned: list[StatementPlan], problems: list[str]) -> None:
+    """What apply checks once per file, before commit, and refuses the whole file for: said at the
+    file's last statement that ran."""
     ran = [p for p in planned if not p.not_executed and not p.error]
     if problems and ran:
         said = f"apply would refuse the file, which {'; '.join(problems)}"
         ran[-1].refused = f"{ran[-1].refused}; {said}" if ran[-1].refused else said
 
 
-def _other_sessions(
-    conn: psycopg.Connection, pf: PendingFile, before: list[str | None], planned: list[StatementPlan]
-) -> None:
-    """Foreign servers the file sent SQL through (guard/foreign.py), said at its last statement that
-    ran: apply refuses the file unless an other-session allow comment names each one."""
+def _unseen_drops(conn: psycopg.Connection, start: unseen.Relations) -> list[str]:
+    """What a file dropped without the tripwire seeing it (guard/unseen.py)."""
+    problems = [f"dropped {what} without the tripwire seeing it" for what in unseen.unseen_drops(conn, start)]
+    if unseen.event_triggers_setting(conn) == "off":
+        problems.insert(0, "left every event trigger switched off (event_triggers = off)")
+    return problems
+
+
+def _other_sessions(conn: psycopg.Connection, pf: PendingFile, before: list[str | None]) -> list[str]:
+    """Foreign servers the file sent SQL through (guard/foreign.py) that no other-session allow comment names."""
     allowed = pf.sessions_allowed()
     new = [s for s in foreign.servers_used(conn) if s not in before and (s is None or s not in allowed)]
-    ran = [p for p in planned if not p.not_executed and not p.error]
-    if new and ran:
-        names = ", ".join("a server the file dropped since" if s is None else s for s in new)
-        said = f"apply would refuse the file, which sent SQL through foreign server {names} (postgres_fdw)"
-        ran[-1].refused = f"{ran[-1].refused}; {said}" if ran[-1].refused else said
+    if not new:
+        return []
+    names = ", ".join("a server the file dropped since" if s is None else s for s in new)
+    return [f"sent SQL through foreign server {names} (postgres_fdw)"]
 
 
 _USER_FUNCTIONS = (
@@ -255,12 +256,14 @@ def plan(settings: Settings, directory: Path | None = None) -> Plan:
                     for pf in pending:
                         start = unseen.relations(conn)
                         sessions = foreign.servers_used(conn)
+                        kept = rewritten.read(conn, pf.protected)
                         planned_file = []
                         for stmt in pf.statements:
                             planned, state = _plan_statement(conn, pf, stmt, state)
                             planned_file.append(planned)
-                        _unseen_drops(conn, start, planned_file)
-                        _other_sessions(conn, pf, sessions, planned_file)
+                        problems = _unseen_drops(conn, start) + _other_sessions(conn, pf, sessions)
+                        problems += [f"rewrote protected column {c}" for c in rewritten.recomputed(conn, kept)]
+                        _refuse_last(planned_file, problems)
                         result.statements.extend(planned_file)
                     result.after = census.take(conn, columns)
                     raise psycopg.Rollback()
