@@ -346,6 +346,22 @@ def test_sql_sent_to_another_session_is_refused_before_anything_runs(env, db_url
     assert scalar(db_url, "SELECT to_regclass('side') IS NULL") is True
 
 
+def test_a_write_through_a_view_the_file_created_is_refused_without_protect(env, db_url, migrations: Path) -> None:
+    """Without ``protect install`` the run-time layer counts values, not their contents: a view
+    laundered the overwrite past lint, and apply committed every zeroed vector."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    laundered = (
+        "CREATE VIEW recent (key, vec) AS SELECT id, embedding FROM workflow_insights WHERE title <> '';\n"
+        "UPDATE recent SET vec = vec - vec WHERE key > '';\n"
+    )
+    add_migration(migrations, "0004_view.sql", laundered)
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert "write-protected" in result.output and "public.workflow_insights.embedding" in result.output
+    assert snapshot(db_url) == before
+
+
 def test_a_search_path_stored_for_the_apps_later_sessions_is_refused(env, db_url, migrations: Path) -> None:
     """The shadow table is empty: every count in the migration is the same, and from the app's next
     connection on, its unqualified ``workflow_insights`` would be that table."""

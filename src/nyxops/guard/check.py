@@ -97,9 +97,10 @@ class FileCheck:
         """Blocking table and view renames so far: the finding, the old name and the new one."""
 
     def statement(self, stmt: Statement) -> list[Finding]:
-        own = self._findings(stmt) if may_destroy(stmt, self.watch) else []
-        if self.renames and stmt.keyword == "CREATE" and "VIEW" in stmt.text.upper():
-            self._view_keeps_old_name(stmt)
+        walked = may_destroy(stmt, self.watch)
+        own = self._findings(stmt) if walked else []
+        if stmt.keyword == "CREATE" and "VIEW" in stmt.text.upper() and stmt.kind == "ViewStmt":
+            self._view(stmt, walked)
         if own or stmt.allows:
             own = _apply_allows(stmt, own, self.policy, self.created, self.types)
         for finding in own:
@@ -255,10 +256,18 @@ class FileCheck:
             self.watch.add(table.table.upper())
         return trigger
 
-    def _view_keeps_old_name(self, stmt: Statement) -> None:
-        if stmt.kind != "ViewStmt":
-            return
+    def _view(self, stmt: Statement, walked: bool) -> None:
+        """A view the file creates: a write through it lands in its table (``Scope.written_columns``),
+        so later statements naming it go to the tree; and it may keep a renamed table's old name."""
+        if not walked:
+            self.scope.see("ViewStmt", stmt.body)
         view = self.scope.table(stmt.body.get("view", {}))
+        if view in self.scope.views:
+            self.watch.add(view.table.upper())
+        if self.renames:
+            self._view_keeps_old_name(stmt, view)
+
+    def _view_keeps_old_name(self, stmt: Statement, view: QualifiedName) -> None:
         for finding, old, new in list(self.renames):
             if (view.schema, view.table) == (old.schema, old.table) and self._shows_all_of(stmt.body, new):
                 finding.allowed = True

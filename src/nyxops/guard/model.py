@@ -76,7 +76,7 @@ def target_columns(ctx: Scope, rel: Node, targets: list[Node]) -> tuple[Qualifie
     for target in targets:
         name = target.get("ResTarget", {}).get("name")
         if name:
-            columns.extend(ctx.columns(rel, name))
+            columns.extend(ctx.written_columns(rel, name))
     return tuple(columns)
 
 

@@ -24,6 +24,9 @@ class Scope:
         self.protected = protected
         self.kind = ""
         """The kind of the node a rule is being shown (for rules that take several kinds)."""
+        self.views: dict[QualifiedName, tuple[Node, dict[str, str], bool]] = {}
+        """Views the file created on one table: the table's RangeVar, view column -> its column, and
+        whether ``*`` passes every other column through under its own name."""
 
     def tables(self, rel: Node) -> tuple[QualifiedName, ...]:
         """Every table a RangeVar can be, the most likely first."""
@@ -40,6 +43,20 @@ class Scope:
 
     def columns(self, rel: Node, column: str) -> tuple[QualifiedName, ...]:
         return tuple([QualifiedName(t.schema, t.table, column) for t in self.tables(rel)])
+
+    def written_columns(self, rel: Node, column: str, depth: int = 0) -> tuple[QualifiedName, ...]:
+        """The columns a write to ``rel.column`` lands in: through a simple view the file created
+        (``CREATE VIEW wv AS SELECT * FROM workflow_insights``), its table's column as well."""
+        out = list(self.columns(rel, column))
+        for table in self.tables(rel):
+            view = self.views.get(table)
+            if view is None or depth > 4:
+                continue
+            base, names, star = view
+            target = names.get(column) or (column if star else None)
+            if target is not None:
+                out.extend(self.written_columns(base, target, depth + 1))
+        return tuple(out)
 
     def from_list(self, items: list[Node]) -> tuple[QualifiedName, ...]:
         """A name given as a list of String nodes (DROP TABLE's objects)."""
@@ -62,6 +79,37 @@ class Scope:
             self.temp.add(node["relation"].get("relname", "?"))
         elif kind == "FuncCall":
             self._set_config(node)
+        elif kind == "ViewStmt":
+            self._view(node)
+
+    def _view(self, node: Node) -> None:
+        """A view an UPDATE can write through: one table, no grouping, set operation or DISTINCT."""
+        view = self.table(node.get("view", {}))
+        self.views.pop(view, None)
+        select = node.get("query", {}).get("SelectStmt", {})
+        froms = select.get("fromClause", [])
+        if len(froms) != 1 or "RangeVar" not in froms[0] or select.get("op", "SETOP_NONE") != "SETOP_NONE":
+            return
+        if any(select.get(k) for k in ("groupClause", "distinctClause", "havingClause", "withClause")):
+            return
+        columns: list[str | None] = []  # each output column's table column, None for an expression
+        names: list[str | None] = []
+        star = False
+        for target in select.get("targetList", []):
+            res = target.get("ResTarget", {})
+            fields = res.get("val", {}).get("ColumnRef", {}).get("fields", [])
+            if fields and "A_Star" in fields[-1]:
+                star = True
+                continue
+            column = fields[-1].get("String", {}).get("sval") if fields else None
+            columns.append(column)
+            names.append(res.get("name") or column)
+        aliases = [a.get("String", {}).get("sval") for a in node.get("aliases", [])]
+        if aliases and star:
+            return  # which of the table's columns the aliases rename, only the catalog knows
+        names = [alias or name for alias, name in zip(aliases, names, strict=False)] + names[len(aliases) :]
+        mapping = {name: column for name, column in zip(names, columns, strict=True) if name and column}
+        self.views[view] = (froms[0]["RangeVar"], mapping, star)
 
     def _set_config(self, call: Node) -> None:
         names = [n.get("String", {}).get("sval") for n in call.get("funcname", [])]

@@ -6,7 +6,8 @@ backfill stays possible: a write restricted to rows where the column IS NULL cha
 that existed. An allow comment cannot allow it; take the column out of the protected list first.
 A generated column's new expression (PostgreSQL 17's ``SET EXPRESSION``) recomputes every value.
 In a rule's action it blocks where the rule is created: the app's own writes fire it from commit on
-(guard/check.py, ``_armed``).
+(guard/check.py, ``_armed``). Through a view the file created on the table (``CREATE VIEW wv AS
+SELECT * FROM workflow_insights``), a write lands in the table's column, and is caught as one.
 """
 
 from collections.abc import Iterator
@@ -40,6 +41,9 @@ FAIL = [
     "CREATE RULE wipe AS ON UPDATE TO workflow_insights DO ALSO UPDATE workflow_insights SET embedding = NULL "
     "WHERE id = NEW.id",
     "CREATE RULE wipe AS ON INSERT TO notes DO ALSO UPDATE workflow_insights SET embedding = NULL WHERE id = NEW.id",
+    "CREATE VIEW wv AS SELECT * FROM workflow_insights;\nUPDATE wv SET embedding = NULL WHERE id > ''",
+    "CREATE VIEW wv (key, vec) AS SELECT id, embedding FROM public.workflow_insights w WHERE w.title <> '';\n"
+    "CREATE VIEW wv2 AS SELECT vec AS v FROM wv;\nUPDATE wv2 SET v = '[0]' WHERE v IS NOT NULL",
 ]
 PASS = [
     "UPDATE workflow_insights SET embedding = '[1,2]' WHERE embedding IS NULL AND id = 1",
@@ -55,6 +59,8 @@ PASS = [
     "ALTER TABLE workflow_insights ALTER COLUMN embedding DROP EXPRESSION",
     "CREATE RULE fill AS ON INSERT TO notes DO ALSO UPDATE workflow_insights SET embedding = NEW.e "
     "WHERE id = NEW.id AND embedding IS NULL",
+    "CREATE VIEW wv AS SELECT id, title FROM workflow_insights;\nUPDATE wv SET title = 'x' WHERE id > ''",
+    "CREATE VIEW wv AS SELECT * FROM workflow_insights;\nUPDATE wv SET embedding = '[1]' WHERE embedding IS NULL",
 ]
 
 
@@ -64,7 +70,7 @@ def _protected(ctx: Scope, rel: Node, targets: list[Node]) -> list[tuple[str, tu
         name = target.get("ResTarget", {}).get("name")
         if not name:
             continue
-        columns = ctx.columns(rel, name)
+        columns = ctx.written_columns(rel, name)
         for col in ctx.protected:
             if any((c.schema, c.table, c.column) == (col.schema, col.table, col.column) for c in columns):
                 found.append((name, (col,)))
