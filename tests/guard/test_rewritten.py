@@ -74,3 +74,32 @@ def test_a_rewrite_for_another_column_and_a_change_of_the_protected_one_apply_in
         )
         == 500
     )
+
+
+def test_a_partitioned_table_is_watched_through_its_partitions(env, db_url, migrations: Path) -> None:
+    """A partitioned table has no file of its own (relfilenode 0): its partitions are rewritten."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    events = (
+        "CREATE TABLE events (id int, at date, vec real[]) PARTITION BY RANGE (at);\n"
+        "CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');\n"
+        "CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');\n"
+        "INSERT INTO events VALUES (1, '2025-05-01', '{1,2}'), (2, '2026-05-01', '{3,4}');\n"
+    )
+    add_migration(migrations, "0004_events.sql", events)
+    assert nyxops("migrate", "apply", env=env).code == 0
+    protected = {**env, "NYXOPS_PROTECTED_COLUMNS": '["public.workflow_insights.embedding", "public.events.vec"]'}
+    zeroed = (
+        "UPDATE events SET id = id WHERE id = 0;\n"
+        "DO $$ DECLARE c text := (SELECT 'vec'); BEGIN\n"
+        "    EXECUTE format('ALTER TABLE events ALTER COLUMN %I TYPE real[] USING array_fill(0::real, ARRAY[2])', c);\n"
+        "END $$;\n"
+    )
+    add_migration(migrations, "0005_zero.sql", zeroed)
+    result = nyxops("migrate", "apply", env=protected)
+    assert result.code == 1, result.output
+    assert "its protected column public.events.vec" in result.output
+    assert scalar(db_url, "SELECT string_agg(vec::text, ' ' ORDER BY id) FROM events") == "{1,2} {3,4}"
+    (migrations / "0005_zero.sql").unlink()
+    partition = "CREATE TABLE events_2027 PARTITION OF events FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');\n"
+    add_migration(migrations, "0005_partition.sql", partition)  # a new partition changes no old file
+    assert nyxops("migrate", "apply", env=protected).code == 0

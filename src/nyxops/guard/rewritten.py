@@ -9,8 +9,9 @@ no allow comment can allow it on a protected column. A real type change, ``TYPE 
 rounds every value the same quiet way.)
 
 What a rewrite of a column leaves in the catalog is two things at once: the table's
-``relfilenode`` changes (a new heap), and so does the column's own ``pg_attribute`` row (it is
-written again even when its type stays the same; its ``ctid`` moves). Neither alone means
+``relfilenode`` changes (a new heap; a partitioned table's partitions' do), and so does the
+column's own ``pg_attribute`` row (it is written again even when its type stays the same; its
+``ctid`` moves). Neither alone means
 anything (``SET NOT NULL`` writes the row and keeps the heap; ``ADD COLUMN … DEFAULT random()``
 rewrites the heap and leaves the column's row), so a protected column whose row and table both
 changed between the file's start and its commit refuses the file. The price: a file that both
@@ -27,16 +28,31 @@ import psycopg
 from nyxops.names import QualifiedName
 
 _READ = """
-SELECT c.schema, c.name, c.col, a.ctid::text, k.relfilenode::bigint
-FROM ROWS FROM (pg_catalog.unnest(%s::text[]), pg_catalog.unnest(%s::text[]), pg_catalog.unnest(%s::text[]))
-    AS c(schema, name, col)
-JOIN pg_catalog.pg_namespace n ON n.nspname = c.schema
-JOIN pg_catalog.pg_class k ON k.relnamespace = n.oid AND k.relname = c.name
-JOIN pg_catalog.pg_attribute a ON a.attrelid = k.oid AND a.attname = c.col AND NOT a.attisdropped
+WITH RECURSIVE wanted(schema, name, col) AS (
+    SELECT * FROM ROWS FROM (pg_catalog.unnest(%s::text[]), pg_catalog.unnest(%s::text[]),
+                             pg_catalog.unnest(%s::text[]))
+), family(root, rel) AS (
+    SELECT k.oid, k.oid FROM wanted w
+    JOIN pg_catalog.pg_namespace n ON n.nspname = w.schema
+    JOIN pg_catalog.pg_class k ON k.relnamespace = n.oid AND k.relname = w.name
+    UNION
+    SELECT f.root, i.inhrelid FROM family f JOIN pg_catalog.pg_inherits i ON i.inhparent = f.rel
+)
+SELECT w.schema, w.name, w.col, a.ctid::text,
+    (SELECT pg_catalog.json_object_agg(c.oid::text, c.relfilenode::bigint)
+     FROM family f JOIN pg_catalog.pg_class c ON c.oid = f.rel WHERE f.root = k.oid)
+FROM wanted w
+JOIN pg_catalog.pg_namespace n ON n.nspname = w.schema
+JOIN pg_catalog.pg_class k ON k.relnamespace = n.oid AND k.relname = w.name
+JOIN pg_catalog.pg_attribute a ON a.attrelid = k.oid AND a.attname = w.col AND NOT a.attisdropped
 """
+"""A partitioned table has no heap of its own (its relfilenode stays 0): its partitions are what
+a rewrite gives new files, and an inheritance parent's children likewise. So each table's whole
+family, by oid."""
 
-State = Mapping[QualifiedName, tuple[str, int]]
-"""Each protected column: its pg_attribute row's ctid and its table's relfilenode."""
+State = Mapping[QualifiedName, tuple[str, Mapping[str, int]]]
+"""Each protected column: its pg_attribute row's ctid, and the relfilenode of its table and of
+each partition or child (by oid)."""
 
 
 def read(conn: psycopg.Connection, columns: Iterable[QualifiedName]) -> State:
@@ -46,14 +62,18 @@ def read(conn: psycopg.Connection, columns: Iterable[QualifiedName]) -> State:
     rows = conn.execute(
         _READ, ([c.schema for c in wanted], [c.table for c in wanted], [c.column or "" for c in wanted])
     ).fetchall()
-    return {QualifiedName(str(s), str(t), str(c)): (str(ctid), int(node)) for s, t, c, ctid, node in rows}
+    return {QualifiedName(str(s), str(t), str(c)): (str(ctid), dict(nodes or {})) for s, t, c, ctid, nodes in rows}
 
 
 def recomputed(conn: psycopg.Connection, before: State) -> list[QualifiedName]:
-    """The protected columns whose row and table were both written again since ``before``."""
+    """The protected columns whose row was written again and whose table (or a partition or child
+    that was there before) got a new file since ``before``."""
     now = read(conn, before)
-    return [
-        column
-        for column, (ctid, node) in before.items()
-        if column in now and now[column][0] != ctid and now[column][1] != node
-    ]
+    out = []
+    for column, (ctid, nodes) in before.items():
+        if column not in now or now[column][0] == ctid:
+            continue
+        later = now[column][1]
+        if any(oid in later and later[oid] != node for oid, node in nodes.items()):
+            out.append(column)
+    return out
