@@ -24,9 +24,9 @@ import psycopg
 from psycopg import sql
 
 _SCHEMA = (
-    "SELECT n.nspname, bool_and(p.oid IS NOT NULL AND pg_catalog.has_function_privilege(p.oid, 'EXECUTE'))"
+    "SELECT n.nspname, pg_catalog.bool_and(p.oid IS NOT NULL AND pg_catalog.has_function_privilege(p.oid, 'EXECUTE'))"
     " FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
-    " CROSS JOIN unnest(ARRAY['postgres_fdw_get_connections', 'postgres_fdw_disconnect_all']) AS f(name)"
+    " CROSS JOIN pg_catalog.unnest(ARRAY['postgres_fdw_get_connections', 'postgres_fdw_disconnect_all']) AS f(name)"
     " LEFT JOIN pg_catalog.pg_proc p ON p.pronamespace = n.oid AND p.proname = f.name"
     " WHERE e.extname = 'postgres_fdw' GROUP BY n.nspname"
 )

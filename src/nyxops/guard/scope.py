@@ -58,6 +58,15 @@ class Scope:
                 out.extend(self.written_columns(base, target, depth + 1))
         return tuple(out)
 
+    def written_tables(self, rel: Node, depth: int = 0) -> tuple[QualifiedName, ...]:
+        """The tables a write to ``rel`` reaches: through a view the file created, its table as well."""
+        out = list(self.tables(rel))
+        for table in self.tables(rel):
+            view = self.views.get(table)
+            if view is not None and depth <= 4:
+                out.extend(self.written_tables(view[0], depth + 1))
+        return tuple(out)
+
     def from_list(self, items: list[Node]) -> tuple[QualifiedName, ...]:
         """A name given as a list of String nodes (DROP TABLE's objects)."""
         names = [i["String"]["sval"] for i in items if "String" in i]

@@ -19,6 +19,7 @@ HELP = "Add the WHERE clause you mean; if it really is every row, allow it with 
 NODES = ("DeleteStmt", "MergeStmt")
 FAIL = [
     "DELETE FROM workflow_insights",
+    "CREATE VIEW wi AS SELECT * FROM workflow_insights;\n-- nyxops:allow delete-all public.wi\nDELETE FROM wi",
     "delete from only public.t",
     "DELETE FROM workflow_insights WHERE true",
     "DELETE FROM t WHERE 1 = 1",
@@ -84,7 +85,7 @@ PASS = [
 
 def check(body: Node, ctx: Scope) -> Iterator[Hit]:
     rel = body.get("relation", {})
-    tables = ctx.tables(rel)
+    tables = ctx.written_tables(rel)
     if "mergeWhenClauses" in body:
         if whole_table_merge(body, "CMD_DELETE") is not None:
             yield Hit(str(tables[0]), rel.get("location"), tables=tables, detail="MERGE … THEN DELETE")

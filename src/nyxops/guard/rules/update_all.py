@@ -56,7 +56,7 @@ def check(body: Node, ctx: Scope) -> Iterator[Hit]:
         clause = whole_table_merge(body, "CMD_UPDATE")
         if clause is not None:
             columns = target_columns(ctx, rel, clause.get("targetList", []))
-            yield Hit(str(ctx.table(rel)), rel.get("location"), tables=ctx.tables(rel), columns=columns)
+            yield Hit(str(ctx.table(rel)), rel.get("location"), tables=ctx.written_tables(rel), columns=columns)
         return
     where = body.get("whereClause")
     reached = every_row(where, rel)
