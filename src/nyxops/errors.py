@@ -72,7 +72,8 @@ class ValuesRewritten(MigrationError):
 
 
 class QuietLoss(MigrationError):
-    """A table was made unlogged, or a partition detached, without an allowed statement; rolled back."""
+    """A table was made unlogged, a partition detached, or a search_path stored, without an allowed statement;
+    rolled back."""
 
 
 class DatabaseUnreachable(NyxopsError):

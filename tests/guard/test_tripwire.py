@@ -378,6 +378,47 @@ def test_a_search_path_stored_for_the_apps_later_sessions_is_refused(env, db_url
     assert scalar(db_url, "SELECT to_regnamespace('shadow') IS NULL") is True
 
 
+SHADOW = "CREATE SCHEMA shadow;\nCREATE TABLE shadow.workflow_insights (LIKE public.workflow_insights);\n"
+
+
+def test_a_search_path_stored_by_dynamic_sql_is_refused_at_run_time(env, db_url, migrations: Path) -> None:
+    """Lint cannot read the database's name built at run time (a dynamic-sql warning); the ledger
+    reads the stored settings before and after the file, and refuses a search_path no allowed
+    statement stores."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    stored = (
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = shadow, public', current_database()); "
+        "END $$;\n"
+    )
+    add_migration(migrations, "0004_shadow.sql", SHADOW + stored)
+    assert nyxops("lint", str(migrations / "0004_shadow.sql"), env=env).code == 0
+    plan = json.loads(nyxops("migrate", "plan", "--json", env=env).stdout)
+    last = [s for s in plan["statements"] if s["file"] == "0004_shadow.sql"][-1]
+    assert str(last["refused"]).startswith("apply would refuse, no allowed statement says so: stored search_path=")
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert "from its next connection the app's unqualified names may mean other tables" in result.output
+    assert scalar(db_url, "SELECT count(*) FROM pg_db_role_setting") == 0
+    assert scalar(db_url, "SELECT to_regnamespace('shadow') IS NULL") is True
+
+
+def test_an_allowed_stored_search_path_applies_and_is_no_guard_switch(env, db_url, migrations: Path) -> None:
+    """Allowed, it applies; and ``protect status`` does not take a stored search_path for a switch
+    that turns a guard off (it reads the stored settings with it)."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    name = scalar(db_url, "SELECT current_database()")
+    allowed = f"-- the app moves to schema shadow, ticket 52\n-- nyxops:allow stored-search-path {name}\n"
+    add_migration(
+        migrations, "0004_shadow.sql", f"{SHADOW}{allowed}ALTER DATABASE {name} SET search_path = shadow, public;\n"
+    )
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    assert scalar(db_url, "SELECT count(*) FROM pg_db_role_setting") == 1
+    assert nyxops("protect", "install", env=env).code == 0
+    status = nyxops("protect", "status", env=env)
+    assert status.code == 0, status.output
+
+
 def _psql() -> str:
     """The psql beside the test server's postgres (pgserver ships both)."""
     import pgserver

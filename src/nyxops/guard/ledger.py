@@ -125,9 +125,12 @@ class Ledger:
     switched_off: list[str] = field(default_factory=list)
     """What it did that would switch a guard off after it is gone (switches.py, ``trigger_watch.tampering``):
     always refused."""
+    paths: list[str] = field(default_factory=list)
+    """A search_path stored for later sessions (``switches.stored_paths``): refused unless allowed."""
 
     def lines(self) -> list[str]:
-        return [e.describe() for e in self.entries] + [f"dropped {d}" for d in self.dropped] + self.switched_off
+        dropped = [f"dropped {d}" for d in self.dropped]
+        return [e.describe() for e in self.entries] + dropped + self.switched_off + self.paths
 
 
 @dataclass
@@ -203,7 +206,8 @@ def read(conn: psycopg.Connection, before: Snapshot, protected: Iterable[Qualifi
     off = switches.turned_off(before.switches, now.switches) + trigger_watch.tampering(
         conn, before.watched, now.watched
     )
-    return Ledger(sorted(entries.values(), key=lambda e: str(e.table)), dropped, now, off)
+    paths = switches.stored_paths(before.switches, now.switches)
+    return Ledger(sorted(entries.values(), key=lambda e: str(e.table)), dropped, now, off, paths)
 
 
 def _detached(conn: psycopg.Connection, before: Snapshot, now: Snapshot, entries: dict[int, Entry]) -> None:

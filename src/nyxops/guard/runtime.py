@@ -225,7 +225,7 @@ def protect_status(conn: psycopg.Connection, configured: Iterable[QualifiedName]
         columns = [dotted(r[0]) for r in conn.execute("SELECT address FROM nyxops.protected ORDER BY 1")]
     guarded = overwrite.guarded_columns(conn)
     unguarded = [str(c) for c in configured if str(c) not in guarded and column_type(conn, c) is not None]
-    stored = [str(setting) for setting in sorted(switches.read(conn).settings)]
+    stored = [str(setting) for setting in switches.read(conn).switching()]
     return Protection(installed, columns, guarded, unguarded, stored)
 
 

@@ -90,9 +90,17 @@ class State:
     event_triggers: Mapping[str, EventTrigger] = field(default_factory=dict)
     own_tables: Mapping[str, OwnTable] = field(default_factory=dict)
 
+    def switching(self) -> list[RoleSetting]:
+        """The stored settings that switch a guard off (the search_path read with them does not)."""
+        return sorted(s for s in self.settings if not _is_path(s))
+
+
+_PATH = "search_path"
+"""Stored for later sessions too, though no guard's switch: what the app's names mean (``stored_paths``)."""
+
 
 def read(conn: psycopg.Connection) -> State:
-    row = conn.execute(_READ, (sorted(SETTINGS),)).fetchone()
+    row = conn.execute(_READ, ([*sorted(SETTINGS), _PATH],)).fetchone()
     stored, triggers, own = row if row is not None else (None, None, None)
     return State(
         frozenset(RoleSetting(*map(str, r)) for r in stored or []),
@@ -103,8 +111,21 @@ def read(conn: psycopg.Connection) -> State:
 
 def turned_off(before: State, now: State) -> list[str]:
     """What changed since ``before`` that switches a guard off for later sessions, in words."""
-    stored = [str(s) for s in sorted(now.settings - before.settings)]  # one taken away (RESET) switches nothing off
+    stored = [str(s) for s in sorted(now.settings - before.settings) if not _is_path(s)]  # RESET switches nothing off
     return stored + _event_triggers(before, now) + _own_tables(before, now)
+
+
+def stored_paths(before: State, now: State) -> list[str]:
+    """A search_path stored, changed or taken away for later sessions since ``before`` (the static
+    ``stored-search-path`` rule's, when dynamic SQL did it): the app's next connection resolves its
+    names by it."""
+    added = [str(s) for s in sorted(now.settings - before.settings) if _is_path(s)]
+    removed = [f"took away {s}" for s in sorted(before.settings - now.settings) if _is_path(s)]
+    return added + removed
+
+
+def _is_path(setting: RoleSetting) -> bool:
+    return setting.setting.split("=", 1)[0].strip().lower() == _PATH
 
 
 def _event_triggers(before: State, now: State) -> list[str]:

@@ -197,6 +197,13 @@ class _Guarded:
                 f"{pf.file.name} switched off or rewrote nyxops' guards or records: {'; '.join(seen.switched_off)}. "
                 f"{undone} A migration may not do that: remove the statement that does it."
             )
+        if seen.paths and not pf.paths_allowed():
+            raise QuietLoss(
+                f"{pf.file.name} {'; '.join(seen.paths)}: from its next connection the app's unqualified names may "
+                f"mean other tables. {undone} If it is intended, write it as a statement of its own (ALTER DATABASE "
+                "… SET search_path) with an allow comment above it (-- nyxops:allow stored-search-path <role or "
+                "database>) and have the file reviewed again."
+            )
         quiet = ledger.quiet_losses(seen, pf.quiet_allowed())
         if quiet:
             if quiet[0].rule == "write-protected":

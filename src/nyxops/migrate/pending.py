@@ -88,6 +88,10 @@ class PendingFile:
                     out.add(".".join(parts))
         return out
 
+    def paths_allowed(self) -> bool:
+        """Whether a statement of the file that stores a search_path was allowed by a comment."""
+        return any(f.allowed and f.rule == "stored-search-path" for f in self.findings)
+
     def quiet_allowed(self) -> dict[str, list[QualifiedName]]:
         """Tables the file may make unlogged or detach: those of its allowed findings of these rules."""
         out: dict[str, list[QualifiedName]] = {"set-unlogged": [], "detach-partition": []}

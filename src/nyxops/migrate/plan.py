@@ -160,6 +160,8 @@ def _plan_statement(
                 entry.refused = "apply would refuse, nyxops' guards or records switched off or rewritten: " + "; ".join(
                     seen.switched_off
                 )
+            elif seen.paths and not pf.paths_allowed():
+                entry.refused = "apply would refuse, no allowed statement says so: " + "; ".join(seen.paths)
             elif quiet:
                 why = "no allowed statement says so"
                 if quiet[0].rule == "write-protected":
