@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Iterable
 
 import psycopg
 from psycopg import sql
@@ -73,10 +74,13 @@ def servers_used(conn: psycopg.Connection) -> list[str | None]:
     return [row[0] for row in conn.execute(query).fetchall()]
 
 
-def unallowed(conn: psycopg.Connection, allowed: set[str]) -> list[str]:
-    """Servers the file sent SQL through that no ``other-session`` allow comment names, as said to the operator."""
+def unallowed(conn: psycopg.Connection, allowed: set[str], before: Iterable[str | None] = ()) -> list[str]:
+    """Servers the file sent SQL through that no ``other-session`` allow comment names, as said to the
+    operator; ``before``: those already connected when the file began (plan runs every file in one
+    transaction, whose connections cannot be closed)."""
+    earlier = set(before)
     return [
         "a server the file dropped since" if name is None else name
         for name in servers_used(conn)
-        if name is None or name not in allowed
+        if name not in earlier and (name is None or name not in allowed)
     ]

@@ -70,6 +70,15 @@ def name_list(items: list[Node]) -> list[str]:
     return [i["String"]["sval"] for i in items if "String" in i]
 
 
+def catalog_function(call: Node, names: set[str] | frozenset[str]) -> str | None:
+    """The name of a FuncCall to one of pg_catalog's ``names``, written bare or ``pg_catalog.``-qualified
+    (a function of that name in another schema is the app's own)."""
+    parts = name_list(call.get("funcname", []))
+    if parts and parts[-1] in names and parts[:-1] in ([], ["pg_catalog"]):
+        return parts[-1]
+    return None
+
+
 def target_columns(ctx: Scope, rel: Node, targets: list[Node]) -> tuple[QualifiedName, ...]:
     """The columns a SET list writes, for every table the relation can be."""
     columns: list[QualifiedName] = []

@@ -11,12 +11,11 @@ rounds every value the same quiet way.)
 What a rewrite of a column leaves in the catalog is two things at once: the table's
 ``relfilenode`` changes (a new heap; a partitioned table's partitions' do), and so does the
 column's own ``pg_attribute`` row (it is written again even when its type stays the same; its
-``ctid`` moves). Neither alone means
-anything (``SET NOT NULL`` writes the row and keeps the heap; ``ADD COLUMN … DEFAULT random()``
-rewrites the heap and leaves the column's row), so a protected column whose row and table both
-changed between the file's start and its commit refuses the file. The price: a file that both
-changes something of a protected column (``SET NOT NULL``) and rewrites its table for another
-reason is refused too, and is applied as two files.
+``ctid`` moves). Neither alone means anything (``SET NOT NULL`` writes the row and keeps the heap;
+``ADD COLUMN … DEFAULT random()`` rewrites the heap and leaves the column's row), so a protected
+column whose row and table both changed between the file's start and its commit refuses the file.
+The price: a file that both changes something of a protected column (``SET NOT NULL``) and
+rewrites its table for another reason is refused too, and is applied as two files.
 """
 
 from __future__ import annotations
@@ -28,23 +27,22 @@ import psycopg
 from nyxops.names import QualifiedName
 
 _READ = """
-WITH RECURSIVE wanted(schema, name, col) AS (
-    SELECT * FROM ROWS FROM (pg_catalog.unnest(%s::text[]), pg_catalog.unnest(%s::text[]),
-                             pg_catalog.unnest(%s::text[]))
-), family(root, rel) AS (
-    SELECT k.oid, k.oid FROM wanted w
+WITH RECURSIVE wanted AS (
+    SELECT w.schema, w.name, w.col, k.oid AS rel
+    FROM ROWS FROM (pg_catalog.unnest(%s::text[]), pg_catalog.unnest(%s::text[]),
+                    pg_catalog.unnest(%s::text[])) AS w(schema, name, col)
     JOIN pg_catalog.pg_namespace n ON n.nspname = w.schema
     JOIN pg_catalog.pg_class k ON k.relnamespace = n.oid AND k.relname = w.name
+), family(root, rel) AS (
+    SELECT rel, rel FROM wanted
     UNION
     SELECT f.root, i.inhrelid FROM family f JOIN pg_catalog.pg_inherits i ON i.inhparent = f.rel
 )
 SELECT w.schema, w.name, w.col, a.ctid::text,
     (SELECT pg_catalog.json_object_agg(c.oid::text, c.relfilenode::bigint)
-     FROM family f JOIN pg_catalog.pg_class c ON c.oid = f.rel WHERE f.root = k.oid)
+     FROM family f JOIN pg_catalog.pg_class c ON c.oid = f.rel WHERE f.root = w.rel)
 FROM wanted w
-JOIN pg_catalog.pg_namespace n ON n.nspname = w.schema
-JOIN pg_catalog.pg_class k ON k.relnamespace = n.oid AND k.relname = w.name
-JOIN pg_catalog.pg_attribute a ON a.attrelid = k.oid AND a.attname = w.col AND NOT a.attisdropped
+JOIN pg_catalog.pg_attribute a ON a.attrelid = w.rel AND a.attname = w.col AND NOT a.attisdropped
 """
 """A partitioned table has no heap of its own (its relfilenode stays 0): its partitions are what
 a rewrite gives new files, and an inheritance parent's children likewise. So each table's whole

@@ -14,6 +14,7 @@ from nyxops.guard.check import check
 from nyxops.guard.model import Finding
 from nyxops.guard.policy import Policy
 from nyxops.guard.registry import INDIRECT_WRITE
+from nyxops.guard.rules import other_session, stored_search_path
 from nyxops.guard.walk import function_name, visits
 from nyxops.migrate import history, store
 from nyxops.names import QualifiedName, split_identifier
@@ -80,7 +81,7 @@ class PendingFile:
         out = set()
         for stmt in self.statements:
             for a in stmt.allows:
-                if a.rule == "other-session" and a.object:
+                if a.rule == other_session.ID and a.object:
                     try:
                         parts = split_identifier(a.object)
                     except ValueError:
@@ -90,7 +91,7 @@ class PendingFile:
 
     def paths_allowed(self) -> bool:
         """Whether a statement of the file that stores a search_path was allowed by a comment."""
-        return any(f.allowed and f.rule == "stored-search-path" for f in self.findings)
+        return any(f.allowed and f.rule == stored_search_path.ID for f in self.findings)
 
     def quiet_allowed(self) -> dict[str, list[QualifiedName]]:
         """Tables the file may make unlogged or detach: those of its allowed findings of these rules."""

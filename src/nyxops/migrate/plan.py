@@ -198,12 +198,8 @@ def _unseen_drops(conn: psycopg.Connection, start: unseen.Relations) -> list[str
 
 def _other_sessions(conn: psycopg.Connection, pf: PendingFile, before: list[str | None]) -> list[str]:
     """Foreign servers the file sent SQL through (guard/foreign.py) that no other-session allow comment names."""
-    allowed = pf.sessions_allowed()
-    new = [s for s in foreign.servers_used(conn) if s not in before and (s is None or s not in allowed)]
-    if not new:
-        return []
-    names = ", ".join("a server the file dropped since" if s is None else s for s in new)
-    return [f"sent SQL through foreign server {names} (postgres_fdw)"]
+    new = foreign.unallowed(conn, pf.sessions_allowed(), before)
+    return [f"sent SQL through foreign server {', '.join(new)} (postgres_fdw)"] if new else []
 
 
 _USER_FUNCTIONS = (

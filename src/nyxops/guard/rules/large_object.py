@@ -9,7 +9,7 @@ Creating or reading one (``lo_create``, ``lo_import``, ``lo_get``) loses nothing
 
 from collections.abc import Iterator
 
-from nyxops.guard.model import Hit, name_list
+from nyxops.guard.model import Hit, catalog_function
 from nyxops.guard.scope import Scope
 from nyxops.sql import Node
 
@@ -43,6 +43,6 @@ _LOSING = {"lo_unlink", "lo_truncate", "lo_truncate64", "lo_put"}
 
 
 def check(body: Node, ctx: Scope) -> Iterator[Hit]:
-    names = name_list(body.get("funcname", []))
-    if names and names[-1] in _LOSING and names[:-1] in ([], ["pg_catalog"]):
-        yield Hit(names[-1], body.get("location"), detail="a large object's data")
+    name = catalog_function(body, _LOSING)
+    if name is not None:
+        yield Hit(name, body.get("location"), detail="a large object's data")

@@ -20,7 +20,7 @@ STDOUT``) change nothing on the server's disk and pass.
 from collections.abc import Iterator
 
 from nyxops.guard.dynamic import UNTRUSTED_BODY
-from nyxops.guard.model import Hit, name_list
+from nyxops.guard.model import Hit, catalog_function
 from nyxops.guard.scope import Scope
 from nyxops.sql import Node
 
@@ -77,9 +77,9 @@ def check(body: Node, ctx: Scope) -> Iterator[Hit]:
         elif not body.get("is_from") and body.get("filename"):
             yield Hit("file", detail=f"writes {body['filename']} on the database server")
     elif kind == "FuncCall":
-        names = name_list(body.get("funcname", []))
-        if names and names[-1] in _WRITES_FILES and names[:-1] in ([], ["pg_catalog"]):
-            yield Hit(names[-1], body.get("location"), detail="a file on the database server")
+        name = catalog_function(body, _WRITES_FILES)
+        if name is not None:
+            yield Hit(name, body.get("location"), detail="a file on the database server")
     elif kind == "AlterSystemStmt":
         setstmt = body.get("setstmt", {})
         name = str(setstmt.get("name", "")).lower()
