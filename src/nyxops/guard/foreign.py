@@ -13,6 +13,13 @@ this session holds (``postgres_fdw_get_connections()``, PostgreSQL 14 and later)
 before each file, so any listed before commit was opened by the file, and the file is refused
 (its rollback aborts the remote transaction too) unless an ``other-session`` allow comment names
 the server. A server dropped by the file still has its connection listed, without a name.
+
+Those two functions are found as postgres_fdw's own code (members of the extension, in C, from
+its library, by the symbol each calls), never by name: a superuser migration could replace
+``postgres_fdw_get_connections`` with one in SQL that lists nothing (it stays a member of the
+extension), or rename it away and put its own in its place, and then null every protected value
+through a loopback foreign table unseen. Found that way, the real function is called under
+whatever name it has now; one that is gone or replaced during the file refuses it.
 """
 
 from __future__ import annotations
@@ -20,67 +27,102 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 
-_SCHEMA = (
-    "SELECT n.nspname, pg_catalog.bool_and(p.oid IS NOT NULL AND pg_catalog.has_function_privilege(p.oid, 'EXECUTE'))"
-    " FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
-    " CROSS JOIN pg_catalog.unnest(ARRAY['postgres_fdw_get_connections', 'postgres_fdw_disconnect_all']) AS f(name)"
-    " LEFT JOIN pg_catalog.pg_proc p ON p.pronamespace = n.oid AND p.proname = f.name"
-    " WHERE e.extname = 'postgres_fdw' GROUP BY n.nspname"
+_LIST, _CLOSE = ("postgres_fdw_get_connections", "postgres_fdw_get_connections_1_2"), ("postgres_fdw_disconnect_all",)
+"""The C symbols (``prosrc``) of the functions that list and close the session's connections:
+``postgres_fdw_get_connections`` calls the first since version 1.1, the second since 1.2."""
+_FUNCTIONS = (
+    "SELECT n.nspname, p.proname, p.prosrc FROM pg_catalog.pg_extension e"
+    " LEFT JOIN pg_catalog.pg_depend d ON d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass"
+    " AND d.refobjid = e.oid AND d.deptype = 'e' AND d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass"
+    " LEFT JOIN pg_catalog.pg_proc p ON p.oid = d.objid"
+    " AND p.prolang = (SELECT oid FROM pg_catalog.pg_language WHERE lanname = 'c')"
+    " AND p.probin = '$libdir/postgres_fdw' AND p.prosrc = ANY(%s)"
+    " AND pg_catalog.has_function_privilege(p.oid, 'EXECUTE')"
+    " LEFT JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
+    " WHERE e.extname = 'postgres_fdw' ORDER BY p.prosrc NULLS LAST"
 )
 log = logging.getLogger("nyxops.migrate")
 
 
-def _schema(conn: psycopg.Connection) -> str | None:
-    """postgres_fdw's schema, when it is installed and its connections can be listed here."""
-    row = conn.execute(_SCHEMA).fetchone()
-    if row is None:
-        return None
-    if not row[1]:
+@dataclass(frozen=True)
+class Listing:
+    """postgres_fdw's own functions that list and close this session's connections, as found."""
+
+    installed: bool
+    functions: tuple[tuple[str, str, str], ...] = ()
+    """(schema, name, C symbol) of each."""
+
+    def _call(self, symbols: tuple[str, ...]) -> sql.Composed | None:
+        found = [(schema, name) for schema, name, symbol in self.functions if symbol in symbols]
+        return sql.SQL("{}()").format(sql.Identifier(*found[0])) if found else None
+
+    @property
+    def lister(self) -> sql.Composed | None:
+        return self._call(_LIST)
+
+    @property
+    def closer(self) -> sql.Composed | None:
+        return self._call(_CLOSE)
+
+    def replaced_since(self, start: Listing) -> list[str]:
+        """Functions found at the file's start that are no longer postgres_fdw's own code (replaced,
+        taken out of the extension) or no longer callable: what a file does to hide its connections."""
+        now = {f[2] for f in self.functions}
+        return [f"{schema}.{name}" for schema, name, symbol in start.functions if symbol not in now]
+
+
+def listing(conn: psycopg.Connection) -> Listing:
+    rows = conn.execute(_FUNCTIONS, ([*_LIST, *_CLOSE],)).fetchall()
+    found = Listing(bool(rows), tuple((str(s), str(n), str(src)) for s, n, src in rows if src is not None))
+    if found.installed and (found.lister is None or found.closer is None):
         _unlisted()
-        return None
-    return str(row[0])
+    return found
 
 
 @functools.cache
 def _unlisted() -> None:
     """Said once a run, not at each of the two looks of every file."""
     log.warning(
-        "postgres_fdw is installed, but this role cannot list its connections (extension version 1.1, "
-        "PostgreSQL 14 or later, and EXECUTE on postgres_fdw_get_connections and postgres_fdw_disconnect_all "
-        "are needed: ALTER EXTENSION postgres_fdw UPDATE): SQL a file sends through its foreign tables is "
-        "not checked"
+        "postgres_fdw is installed, but this role cannot list its connections (postgres_fdw's own "
+        "postgres_fdw_get_connections and postgres_fdw_disconnect_all, in C, from extension version 1.1 on, "
+        "PostgreSQL 14 or later, with EXECUTE on both, are needed: ALTER EXTENSION postgres_fdw UPDATE, or "
+        "drop and create the extension where one of them was replaced): SQL a file sends through its foreign "
+        "tables is not checked"
     )
 
 
-def forget(conn: psycopg.Connection) -> None:
-    """Close the session's postgres_fdw connections, so that those listed later are the file's own."""
-    schema = _schema(conn)
-    if schema is not None:
-        conn.execute(sql.SQL("SELECT {}.postgres_fdw_disconnect_all()").format(sql.Identifier(schema)))
+def forget(conn: psycopg.Connection) -> Listing:
+    """Close the session's postgres_fdw connections, so that those listed later are the file's own;
+    what lists them, as the file found it."""
+    found = listing(conn)
+    if found.lister is not None and found.closer is not None:
+        conn.execute(sql.SQL("SELECT {}").format(found.closer))
+    return found
 
 
-def servers_used(conn: psycopg.Connection) -> list[str | None]:
+def servers_used(conn: psycopg.Connection, found: Listing | None = None) -> list[str | None]:
     """The foreign servers this session holds a postgres_fdw connection to (None: dropped since)."""
-    schema = _schema(conn)
-    if schema is None:
+    found = found or listing(conn)
+    if found.lister is None or found.closer is None:
         return []
-    query = sql.SQL("SELECT server_name FROM {}.postgres_fdw_get_connections() ORDER BY 1").format(
-        sql.Identifier(schema)
-    )
+    query = sql.SQL("SELECT server_name FROM {} ORDER BY 1").format(found.lister)
     return [row[0] for row in conn.execute(query).fetchall()]
 
 
-def unallowed(conn: psycopg.Connection, allowed: set[str], before: Iterable[str | None] = ()) -> list[str]:
+def unallowed(
+    conn: psycopg.Connection, allowed: set[str], before: Iterable[str | None] = (), found: Listing | None = None
+) -> list[str]:
     """Servers the file sent SQL through that no ``other-session`` allow comment names, as said to the
     operator; ``before``: those already connected when the file began (plan runs every file in one
-    transaction, whose connections cannot be closed)."""
+    transaction, whose connections cannot be closed); ``found``: the listing read just before."""
     earlier = set(before)
     return [
         "a server the file dropped since" if name is None else name
-        for name in servers_used(conn)
+        for name in servers_used(conn, found)
         if name not in earlier and (name is None or name not in allowed)
     ]

@@ -160,17 +160,27 @@ class _Guarded:
     before: ledger.Snapshot
     columns: rewritten.State
     """Each protected column's catalog row and table file as the file found them."""
+    fdw: foreign.Listing
+    """postgres_fdw's own functions that list its connections, as the file found them."""
 
     @classmethod
     def start(cls, conn: psycopg.Connection, pf: PendingFile) -> _Guarded:
         tripwire = runtime.install_migration_guard(conn, pf.allowed_objects())
-        foreign.forget(conn)
-        return cls(tripwire, overwrite.arm(conn), ledger.snapshot(conn), rewritten.read(conn, pf.protected))
+        fdw = foreign.forget(conn)
+        return cls(tripwire, overwrite.arm(conn), ledger.snapshot(conn), rewritten.read(conn, pf.protected), fdw)
 
     def finish(self, conn: psycopg.Connection, pf: PendingFile, undone: str) -> list[str]:
         """Before commit: the guards intact, and no rows lost where the file did not say; else roll back."""
         runtime.check_migration_guard(conn, self.tripwire)
-        servers = foreign.unallowed(conn, pf.sessions_allowed())
+        fdw = foreign.listing(conn)
+        replaced = fdw.replaced_since(self.fdw)
+        if replaced:
+            raise GuardTampered(
+                f"{pf.file.name} replaced or took out of postgres_fdw its function {', '.join(replaced)}, with which "
+                "nyxops lists what a file sends through foreign tables (a session of its own, where no guard of the "
+                f"migration looks). {undone} A migration may not do that: remove the statement that does it."
+            )
+        servers = foreign.unallowed(conn, pf.sessions_allowed(), found=fdw)
         if servers:
             raise OtherSession(
                 f"{pf.file.name} sent SQL through foreign server {', '.join(servers)} (postgres_fdw): a session of its "

@@ -196,9 +196,17 @@ def _unseen_drops(conn: psycopg.Connection, start: unseen.Relations) -> list[str
     return problems
 
 
-def _other_sessions(conn: psycopg.Connection, pf: PendingFile, before: list[str | None]) -> list[str]:
-    """Foreign servers the file sent SQL through (guard/foreign.py) that no other-session allow comment names."""
-    new = foreign.unallowed(conn, pf.sessions_allowed(), before)
+def _other_sessions(
+    conn: psycopg.Connection, pf: PendingFile, before: list[str | None], start: foreign.Listing
+) -> list[str]:
+    """Foreign servers the file sent SQL through (guard/foreign.py) that no other-session allow comment
+    names, and postgres_fdw's functions that list them replaced by the file."""
+    found = foreign.listing(conn)
+    replaced = found.replaced_since(start)
+    if replaced:
+        functions = ", ".join(replaced)
+        return [f"replaced postgres_fdw's function {functions}, which lists what it sends through foreign tables"]
+    new = foreign.unallowed(conn, pf.sessions_allowed(), before, found)
     return [f"sent SQL through foreign server {', '.join(new)} (postgres_fdw)"] if new else []
 
 
@@ -253,13 +261,14 @@ def plan(settings: Settings, directory: Path | None = None) -> Plan:
                     state: ledger.Snapshot | None = None  # read by the first statement
                     for pf in pending:
                         start = unseen.relations(conn)
-                        sessions = foreign.servers_used(conn)
+                        fdw = foreign.listing(conn)
+                        sessions = foreign.servers_used(conn, fdw)
                         kept = rewritten.read(conn, pf.protected)
                         planned_file = []
                         for stmt in pf.statements:
                             planned, state = _plan_statement(conn, pf, stmt, state)
                             planned_file.append(planned)
-                        problems = _unseen_drops(conn, start) + _other_sessions(conn, pf, sessions)
+                        problems = _unseen_drops(conn, start) + _other_sessions(conn, pf, sessions, fdw)
                         problems += [f"rewrote protected column {c}" for c in rewritten.recomputed(conn, kept)]
                         _refuse_last(planned_file, problems)
                         result.statements.extend(planned_file)

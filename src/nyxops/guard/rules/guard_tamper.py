@@ -9,7 +9,10 @@ or dropping an event trigger, or replacing one of nyxops' own functions, removes
 check; so does disabling, replacing or dropping nyxops' row triggers (``nyxops_keep_…``, which
 refuse overwrites of protected values), or disabling every trigger of a protected table; writing
 nyxops' own tables rewrites its history (``nyxops_dropped``, the migration's temporary table,
-holds what its event trigger saw dropped). Writing a system catalog
+holds what its event trigger saw dropped). Replacing postgres_fdw's functions that list and close
+the session's connections with code other than postgres_fdw's own hides from the run-time layer
+what the file sends through foreign tables (guard/foreign.py, which also refuses a file that took
+them out of the extension: the extension's own update scripts do that, so lint does not). Writing a system catalog
 (``UPDATE pg_event_trigger SET evtenabled = 'D'``, ``DELETE FROM pg_attribute …``) switches a
 trigger off or drops a column without any event trigger seeing it. None of this has a place in a
 reviewed migration, so no allow comment allows it.
@@ -91,9 +94,18 @@ FAIL = [
     " $$ BEGIN ALTER EVENT TRIGGER nyxops_protect DISABLE; RETURN NEW; END $$",
     "CREATE FUNCTION g() RETURNS void LANGUAGE plpgsql AS $$ BEGIN EXECUTE 'DROP EVENT TRIGGER nyxops_protect'; END $$",
     "CREATE FUNCTION h() RETURNS void LANGUAGE sql AS $$ SELECT set_config('nyxops.allow_drop', 'x', true) $$",
+    "CREATE OR REPLACE FUNCTION public.postgres_fdw_get_connections(OUT server_name text, OUT valid boolean)"
+    " RETURNS SETOF record LANGUAGE sql AS $$ SELECT NULL::text, true WHERE false $$",
+    "CREATE FUNCTION Postgres_FDW_Disconnect_All() RETURNS bool LANGUAGE sql AS 'SELECT true'",
+    "CREATE FUNCTION postgres_fdw_disconnect_all() RETURNS bool AS '$libdir/other' LANGUAGE C",
 ]
 PASS = [
     "SET lock_timeout = '5s'",
+    "ALTER EXTENSION postgres_fdw UPDATE",
+    "CREATE FUNCTION postgres_fdw_disconnect_all() RETURNS bool AS 'MODULE_PATHNAME' LANGUAGE C STRICT",
+    "CREATE OR REPLACE FUNCTION postgres_fdw_get_connections(OUT server_name text, OUT valid boolean)"
+    " RETURNS SETOF record AS '$libdir/postgres_fdw', 'postgres_fdw_get_connections' LANGUAGE c",
+    "CREATE FUNCTION postgres_fdw_get_connections_report() RETURNS int LANGUAGE sql AS 'SELECT 1'",
     "SELECT set_config('statement_timeout', '0', true)",
     "ALTER SYSTEM SET work_mem = '64MB'",
     "ALTER ROLE app SET work_mem = '64MB'",
@@ -119,6 +131,18 @@ _OWN_TRIGGER = "nyxops_"
 _SWITCHES = {"AT_DisableTrig", "AT_EnableTrig", "AT_EnableReplicaTrig"}
 """Each leaves a trigger other than ALWAYS (ENABLE TRIGGER makes an ALWAYS one fire on origin only)."""
 _ALL = {"AT_DisableTrigAll", "AT_DisableTrigUser", "AT_EnableTrigAll", "AT_EnableTrigUser"}
+
+
+_LISTS_SESSIONS = {"postgres_fdw_get_connections", "postgres_fdw_disconnect_all"}
+"""postgres_fdw's functions with which the run-time layer lists and closes the file's connections."""
+
+
+def _postgres_fdw_code(body: Node) -> bool:
+    """A function in C from postgres_fdw's library, as its extension scripts create them."""
+    options = {o["DefElem"]["defname"]: o["DefElem"].get("arg") for o in body.get("options", []) if "DefElem" in o}
+    language = (options.get("language") or {}).get("String", {}).get("sval")
+    library = name_list((options.get("as") or {}).get("List", {}).get("items", []))[:1]
+    return language == "c" and library in (["MODULE_PATHNAME"], ["$libdir/postgres_fdw"])
 
 
 def _nyxops(names: list[str]) -> bool:
@@ -170,8 +194,11 @@ def check(body: Node, ctx: Scope) -> Iterator[Hit]:
             ):
                 yield Hit("nyxops function", detail="drops a function of nyxops")
     elif kind == "CreateFunctionStmt":
-        if _nyxops(name_list(body.get("funcname", []))):
-            yield Hit(".".join(name_list(body["funcname"])), detail="replaces a function of nyxops")
+        names = name_list(body.get("funcname", []))
+        if _nyxops(names):
+            yield Hit(".".join(names), detail="replaces a function of nyxops")
+        elif names[-1:] and names[-1] in _LISTS_SESSIONS and not _postgres_fdw_code(body):
+            yield Hit(".".join(names), detail="replaces postgres_fdw's list of the file's connections")
     elif kind == "AlterFunctionStmt":
         if _nyxops(name_list(body.get("func", {}).get("objname", []))):
             yield Hit(".".join(name_list(body["func"]["objname"])), detail="alters a function of nyxops")
