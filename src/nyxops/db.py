@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import psycopg
 
 from nyxops.errors import DatabaseUnreachable, UsageError
@@ -71,3 +74,33 @@ def scrub(text: str, url: str) -> str:
 def relation_exists(conn: psycopg.Connection, name: str) -> bool:
     row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()
     return bool(row and row[0])
+
+
+_OWN_SETTINGS = {
+    "search_path": "pg_catalog, pg_temp",
+    "standard_conforming_strings": "on",
+    "transform_null_equals": "off",
+}
+"""What nyxops' own queries mean depends on these, and a migration may SET each for its session.
+pg_temp comes last in the path, so a TEMP table cannot stand in for a catalog (functions and
+operators are never looked up there)."""
+_READ = "SELECT " + ", ".join(f"pg_catalog.current_setting('{name}')" for name in _OWN_SETTINGS)
+_SET = "SELECT " + ", ".join(f"pg_catalog.set_config('{name}', %s, true)" for name in _OWN_SETTINGS)
+
+
+@contextlib.contextmanager
+def own_reads(conn: psycopg.Connection) -> Iterator[None]:
+    """nyxops' own queries inside a migration's transaction, read with PostgreSQL's own names and
+    literals (``_OWN_SETTINGS``); the file's settings set back afterwards, for the rest of it.
+
+    Why: the file's ``SET search_path = shade, pg_catalog`` puts its own functions and operators
+    before PostgreSQL's, for every later query of the session. A ``shade.count(vector)`` aggregate
+    that always answers 382 made the census read every protected value intact after dynamic SQL
+    had nulled them all, and apply committed (a test). ``standard_conforming_strings = off`` made
+    the ledger's ``'pg\\_temp%'`` match schema ``pg1temp``, whose rows it then did not count (a test).
+    On an error nothing is set back: the transaction is rolled back, and the settings with it.
+    """
+    saved = conn.execute(_READ).fetchone()
+    conn.execute(_SET, list(_OWN_SETTINGS.values()))
+    yield
+    conn.execute(_SET, list(saved or _OWN_SETTINGS.values()))

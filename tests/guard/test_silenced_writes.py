@@ -77,7 +77,7 @@ def test_a_rule_or_trigger_that_silences_the_apps_writes_is_refused(way: str, en
     how = (
         "rule wi_keep makes every UPDATE do nothing (DO INSTEAD NOTHING), so"
         if "rule" in way
-        else ("trigger wi_keep (runs wi_keep()) returns NULL before every ")
+        else ("trigger wi_keep (runs public.wi_keep()) returns NULL before every ")
     )
     assert how in said and "silenced-write rule" not in said, said
     assert "so from now on the app's own writes lose values of public.workflow_insights.embedding" in said

@@ -154,7 +154,7 @@ OUTLIVING = {
     "a function that switches protect off later": (
         "DO $$ BEGIN EXECUTE (SELECT 'CREATE FUNCTION later() RETURNS void LANGUAGE plpgsql SECURITY DEFINER"
         " AS $f$ BEGIN ALTER EVENT TRIGGER ' || 'nyx' || 'ops_protect DISABLE; END $f$'); END $$;\n",
-        "created or replaced function later(), which would switch nyxops' guard off",
+        "created or replaced function public.later(), which would switch nyxops' guard off",
     ),
     # what the tripwire saw dropped, erased from the ledger's report
     "the tripwire's record emptied": (

@@ -26,7 +26,7 @@ def test_plan_reports_and_rolls_back_everything(env, db_url, migrations: Path) -
     plan = json.loads(result.stdout)
     rows = {(s["file"], s["statement"]): s for s in plan["statements"]}
     create = rows[("0001_project_syncs.sql", 1)]
-    assert "project_syncs: AccessExclusiveLock" in create["locks"]
+    assert "public.project_syncs: AccessExclusiveLock" in create["locks"]
     drop = rows[("0004_mixed.sql", 1)]
     assert drop["findings"][0]["allowed"] and drop["would_lose"] == [
         "public.pipeline_insights.summary: 120 non-NULL values in 120 rows"

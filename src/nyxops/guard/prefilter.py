@@ -89,6 +89,7 @@ _ALWAYS_GROUPS = (
         (
             "SESSION_REPLICATION_ROLE",
             "EVENT_TRIGGERS",
+            "ALLOW_SYSTEM_TABLE_MODS",
             "SEARCH_PATH",
             "SET_CONFIG",
             "POSTGRES_FDW",

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 
 from nyxops.config import Settings
-from nyxops.db import connect
+from nyxops.db import connect, own_reads
 from nyxops.errors import (
     CensusDecreased,
     GuardTampered,
@@ -79,8 +79,8 @@ def _protected_only(counts: dict[str, census.Count], settings: Settings) -> dict
 
 
 def set_timeouts(conn: psycopg.Connection, settings: Settings) -> None:
-    conn.execute("SELECT set_config('lock_timeout', %s, true)", (settings.lock_timeout,))
-    conn.execute("SELECT set_config('statement_timeout', %s, true)", (settings.statement_timeout,))
+    conn.execute("SELECT pg_catalog.set_config('lock_timeout', %s, true)", (settings.lock_timeout,))
+    conn.execute("SELECT pg_catalog.set_config('statement_timeout', %s, true)", (settings.statement_timeout,))
 
 
 def execute(
@@ -249,17 +249,19 @@ def _run_transactional(conn: psycopg.Connection, pf: PendingFile, settings: Sett
     started = time.perf_counter()
     columns = census_columns(settings)
     with conn.transaction():
-        set_timeouts(conn, settings)
-        guarded = _Guarded.start(conn, pf)
-        run.before = census.take(conn, columns)
+        with own_reads(conn):
+            set_timeouts(conn, settings)
+            guarded = _Guarded.start(conn, pf)
+            run.before = census.take(conn, columns)
         _execute_all(conn, pf, run, progress)
-        run.after = census.take(conn, columns)
-        _check_census(run, settings, pf)
-        run.ledger = guarded.finish(conn, pf, "It was rolled back; nothing changed.")
-        run.ms = (time.perf_counter() - started) * 1000
-        census.log(conn, pf.file.version, "before", run.before)
-        census.log(conn, pf.file.version, "after", run.after)
-        _record(conn, pf, run)
+        with own_reads(conn):
+            run.after = census.take(conn, columns)
+            _check_census(run, settings, pf)
+            run.ledger = guarded.finish(conn, pf, "It was rolled back; nothing changed.")
+            run.ms = (time.perf_counter() - started) * 1000
+            census.log(conn, pf.file.version, "before", run.before)
+            census.log(conn, pf.file.version, "after", run.after)
+            _record(conn, pf, run)
     return run
 
 
@@ -289,36 +291,40 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
     run = FileRun(pf.file.version, pf.file.name)
     started = time.perf_counter()
     columns = census_columns(settings)
-    done = history.journal_done(conn, pf.file.version)
-    if any(sha != pf.file.sha256 for sha in done.values()):
-        raise MigrationError(
-            f"{pf.file.name} was partly applied from different content; restore the file as it was "
-            "(git log), let it finish, and put further changes in a new migration."
-        )
-    run.resumed_from = len(done)
-    earlier = census.logged(conn, pf.file.version, "before")
-    resuming = bool(done or earlier)  # a crash can come before the first journal mark, after the census
-    if resuming:
-        run.before = earlier or census.take(conn, columns)
-    else:
-        run.before = census.take(conn, columns)
-        census.log(conn, pf.file.version, "before", run.before)
+    with conn.transaction(), own_reads(conn):  # an earlier statement's SET search_path stays set
+        done = history.journal_done(conn, pf.file.version)
+        if any(sha != pf.file.sha256 for sha in done.values()):
+            raise MigrationError(
+                f"{pf.file.name} was partly applied from different content; restore the file as it was "
+                "(git log), let it finish, and put further changes in a new migration."
+            )
+        run.resumed_from = len(done)
+        earlier = census.logged(conn, pf.file.version, "before")
+        resuming = bool(done or earlier)  # a crash can come before the first journal mark, after the census
+        if resuming:
+            run.before = earlier or census.take(conn, columns)
+        else:
+            run.before = census.take(conn, columns)
+            census.log(conn, pf.file.version, "before", run.before)
     for stmt in pf.statements:
         if stmt.index in done:
             run.statements.append(StatementRun(stmt.index, stmt.line, stmt.text, 0.0, 0, skipped=True))
             continue
         if stmt.transactional:
             with conn.transaction():
-                set_timeouts(conn, settings)
-                guarded = _Guarded.start(conn, pf)
+                with own_reads(conn):
+                    set_timeouts(conn, settings)
+                    guarded = _Guarded.start(conn, pf)
                 result = execute(conn, pf, stmt, journaled=done_count(run, done))
-                run.after = census.take(conn, columns)
-                _check_census(run, settings, pf, statement=stmt.index)
-                undone = (
-                    f"Statement {stmt.index + 1} was rolled back; the ones before it are committed (journaled file)."
-                )
-                run.ledger += guarded.finish(conn, pf, undone)
-                history.journal_mark(conn, pf.file.version, pf.file.sha256, stmt.index)
+                with own_reads(conn):
+                    run.after = census.take(conn, columns)
+                    _check_census(run, settings, pf, statement=stmt.index)
+                    undone = (
+                        f"Statement {stmt.index + 1} was rolled back; the ones before it are committed "
+                        "(journaled file)."
+                    )
+                    run.ledger += guarded.finish(conn, pf, undone)
+                    history.journal_mark(conn, pf.file.version, pf.file.sha256, stmt.index)
         else:
             decision = reconcile.before_rerun(conn, stmt, resuming=resuming)
             if decision.note:
@@ -326,17 +332,22 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
             if decision.done:
                 result = StatementRun(stmt.index, stmt.line, stmt.text, 0.0, 0, skipped=True)
             else:
-                conn.execute("SELECT set_config('lock_timeout', %s, false)", (settings.lock_timeout,))
-                conn.execute("SELECT set_config('statement_timeout', %s, false)", (settings.statement_timeout,))
+                timeouts = (settings.lock_timeout, settings.statement_timeout)
+                conn.execute(
+                    "SELECT pg_catalog.set_config('lock_timeout', %s, false), "
+                    "pg_catalog.set_config('statement_timeout', %s, false)",
+                    timeouts,
+                )
                 try:
                     result = execute(conn, pf, stmt, journaled=done_count(run, done))
                 finally:
                     conn.execute("RESET lock_timeout")
                     conn.execute("RESET statement_timeout")
-            history.journal_mark(conn, pf.file.version, pf.file.sha256, stmt.index)
+            with conn.transaction(), own_reads(conn):
+                history.journal_mark(conn, pf.file.version, pf.file.sha256, stmt.index)
         run.statements.append(result)
         progress(pf, result)
-    with conn.transaction():
+    with conn.transaction(), own_reads(conn):
         run.after = census.take(conn, columns)
         _check_census(run, settings, pf, statement=len(pf.statements) - 1)
         run.ms = (time.perf_counter() - started) * 1000

@@ -16,7 +16,7 @@ from psycopg import sql
 
 from nyxops.catalog import column_type
 from nyxops.config import Settings
-from nyxops.db import connect, relation_exists
+from nyxops.db import connect, own_reads, relation_exists
 from nyxops.guard import foreign, ledger, overwrite, rewritten, runtime, unseen
 from nyxops.guard.model import Finding
 from nyxops.guard.policy import Policy
@@ -134,15 +134,18 @@ def _plan_statement(
     if reason:
         entry.not_executed = reason
         return entry, before
-    for finding in entry.findings:
-        changes = _value_changes(conn, stmt, finding) if finding.rule == "alter-column-type" and finding.columns else []
-        entry.values.extend(changes)
-        if finding.severity == "error" and not changes:  # a type change's figure is the values it changes
-            entry.losses.extend(what_would_be_lost(conn, finding))
-    entry.external_calls = _external_calls(conn, pf, stmt)
-    held = _locks(conn)
-    if before is None:
-        before = ledger.snapshot(conn)
+    changes = {  # a type change's figure: its cast, evaluated with the file's own names
+        id(f): _value_changes(conn, stmt, f) for f in entry.findings if f.rule == "alter-column-type" and f.columns
+    }
+    with own_reads(conn):  # the file's path is its statements', never nyxops' reads
+        for finding in entry.findings:
+            entry.values.extend(changes.get(id(finding), []))
+            if finding.severity == "error" and not changes.get(id(finding)):  # or the values a type change changes
+                entry.losses.extend(what_would_be_lost(conn, finding))
+        entry.external_calls = _external_calls(conn, pf, stmt)
+        held = _locks(conn)
+        if before is None:
+            before = ledger.snapshot(conn)
     after = None
     started = time.perf_counter()
     try:
@@ -150,8 +153,9 @@ def _plan_statement(
             cur = conn.execute(stmt.text.encode())
             entry.ms = (time.perf_counter() - started) * 1000
             entry.rows = max(cur.rowcount, 0)
-            entry.locks = sorted(f"{rel}: {mode}" for rel, mode in _locks(conn) - held)
-            seen = ledger.read(conn, before, pf.protected)
+            with own_reads(conn):
+                entry.locks = sorted(f"{rel}: {mode}" for rel, mode in _locks(conn) - held)
+                seen = ledger.read(conn, before, pf.protected)
             after = seen.after
             entry.ledger = seen.lines()
             hidden = ledger.unexplained(seen, pf.named_tables, pf.indirect_allowed(), pf.protected)
@@ -253,26 +257,30 @@ def plan(settings: Settings, directory: Path | None = None) -> Plan:
             result.unreviewed = [pf.file.name for pf in pending if pf.review is None]
             try:
                 with conn.transaction():
-                    set_timeouts(conn, settings)
-                    allowed = [obj for pf in pending for obj in pf.allowed_objects()]
-                    runtime.install_migration_guard(conn, allowed)
-                    result.overwrite_armed = overwrite.arm(conn) is not None  # rolled back with the rest
-                    result.before = census.take(conn, columns)
+                    with own_reads(conn):
+                        set_timeouts(conn, settings)
+                        allowed = [obj for pf in pending for obj in pf.allowed_objects()]
+                        runtime.install_migration_guard(conn, allowed)
+                        result.overwrite_armed = overwrite.arm(conn) is not None  # rolled back with the rest
+                        result.before = census.take(conn, columns)
                     state: ledger.Snapshot | None = None  # read by the first statement
                     for pf in pending:
-                        start = unseen.relations(conn)
-                        fdw = foreign.listing(conn)
-                        sessions = foreign.servers_used(conn, fdw)
-                        kept = rewritten.read(conn, pf.protected)
+                        with own_reads(conn):
+                            start = unseen.relations(conn)
+                            fdw = foreign.listing(conn)
+                            sessions = foreign.servers_used(conn, fdw)
+                            kept = rewritten.read(conn, pf.protected)
                         planned_file = []
                         for stmt in pf.statements:
                             planned, state = _plan_statement(conn, pf, stmt, state)
                             planned_file.append(planned)
-                        problems = _unseen_drops(conn, start) + _other_sessions(conn, pf, sessions, fdw)
-                        problems += [f"rewrote protected column {c}" for c in rewritten.recomputed(conn, kept)]
+                        with own_reads(conn):
+                            problems = _unseen_drops(conn, start) + _other_sessions(conn, pf, sessions, fdw)
+                            problems += [f"rewrote protected column {c}" for c in rewritten.recomputed(conn, kept)]
                         _refuse_last(planned_file, problems)
                         result.statements.extend(planned_file)
-                    result.after = census.take(conn, columns)
+                    with own_reads(conn):
+                        result.after = census.take(conn, columns)
                     raise psycopg.Rollback()
             finally:
                 conn.rollback()

@@ -9,10 +9,13 @@ or dropping an event trigger, or replacing one of nyxops' own functions, removes
 check; so does disabling, replacing or dropping nyxops' row triggers (``nyxops_keep_…``, which
 refuse overwrites of protected values), or disabling every trigger of a protected table; writing
 nyxops' own tables rewrites its history (``nyxops_dropped``, the migration's temporary table,
-holds what its event trigger saw dropped). Replacing postgres_fdw's functions that list and close
-the session's connections with code other than postgres_fdw's own hides from the run-time layer
-what the file sends through foreign tables (guard/foreign.py, which also refuses a file that took
-them out of the extension: the extension's own update scripts do that, so lint does not). Writing a system catalog
+holds what its event trigger saw dropped). ``allow_system_table_mods`` lets a superuser put
+functions and operators in pg_catalog, ahead of PostgreSQL's own in the ``search_path =
+pg_catalog, pg_temp`` nyxops reads with (db.own_reads). Replacing postgres_fdw's functions
+that list and close the session's connections with code other than postgres_fdw's own hides from
+the run-time layer what the file sends through foreign tables (guard/foreign.py, which also
+refuses a file that took them out of the extension: the extension's own update scripts do that,
+so lint does not). Writing a system catalog
 (``UPDATE pg_event_trigger SET evtenabled = 'D'``, ``DELETE FROM pg_attribute …``) switches a
 trigger off or drops a column without any event trigger seeing it. None of this has a place in a
 reviewed migration, so no allow comment allows it.
@@ -62,6 +65,8 @@ FAIL = [
     "SELECT set_config('Session_Replication_Role', 'replica', true)",
     "SELECT pg_catalog.set_config('nyxops.allow_drop', 'public.workflow_insights.embedding', false)",
     "SET event_triggers = off",
+    "SET allow_system_table_mods = on",
+    "ALTER ROLE app SET Allow_System_Table_Mods TO true",
     "SET LOCAL Event_Triggers TO false",
     "ALTER ROLE app SET event_triggers = off",
     "ALTER DATABASE nyxcore SET event_triggers TO 'off'",
@@ -124,6 +129,8 @@ SETTINGS = {
     "session_replication_role": "silences triggers",
     "nyxops.allow_drop": "lets protected columns be dropped",
     "event_triggers": "switches every event trigger off, nyxops' guards with them (PostgreSQL 17 and later)",
+    "allow_system_table_mods": "lets the file put functions and operators in pg_catalog, where nyxops' own reads"
+    " find them",
 }
 """Settings no migration may change (names in lower case: PostgreSQL ignores their case). The
 ledger reads their stored values too, for what dynamic SQL stores with ``ALTER DATABASE|ROLE``."""

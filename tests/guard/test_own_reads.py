@@ -1,0 +1,96 @@
+"""nyxops' own reads in the migration's session, after the file's ``SET search_path`` and others.
+
+A migration's ``SET search_path = shade, pg_catalog`` puts its own functions and operators before
+PostgreSQL's for every later query of the session, nyxops' checks included. With a
+``shade.count(vector)`` aggregate that always answers 382, the census read every protected value
+intact after dynamic SQL had nulled them all, and ``migrate apply`` committed (without ``protect``,
+whose trigger would have refused the overwrite; lint only warns about the dynamic SQL). Now every
+read of nyxops in that session runs with ``search_path = pg_catalog, pg_temp``, and the file's own
+path is set back for its statements.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import add_migration, nyxops, scalar, snapshot
+
+_SHADE = """CREATE SCHEMA shade;
+CREATE FUNCTION shade.keep(bigint, vector) RETURNS bigint LANGUAGE sql IMMUTABLE AS 'SELECT 382::bigint';
+CREATE AGGREGATE shade.count(vector) (sfunc = shade.keep, stype = bigint, initcond = '0');
+UPDATE workflow_insights SET title = title WHERE id = 'none';
+"""
+_NULLED = (  # the column's name computed by the server: lint can only warn (dynamic-sql)
+    "DO $$ DECLARE c text := (SELECT 'embed' || 'ding'); "
+    "BEGIN EXECUTE format('UPDATE workflow_insights SET %I = NULL', c); END $$;\n"
+)
+_PATH = "SET search_path = shade, pg_catalog, public;\n"
+VALUES = "SELECT count(embedding) FROM workflow_insights"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        pytest.param(_SHADE + _NULLED + _PATH, id="one transaction"),
+        # journaled (a statement that cannot run in a transaction): each statement commits on its
+        # own, and the session's search_path set by one is the next one's
+        pytest.param(
+            _SHADE + _PATH + _NULLED + "CREATE INDEX CONCURRENTLY side_title ON workflow_insights (title);\n",
+            id="journaled",
+        ),
+    ],
+)
+def test_a_census_fooled_by_the_file_s_own_count_is_refused(sql: str, env, db_url, migrations: Path) -> None:
+    assert nyxops("migrate", "apply", env=env).code == 0  # the repository's own files first
+    add_migration(migrations, "0004_shade.sql", sql)
+    assert nyxops("lint", str(migrations / "0004_shade.sql"), env=env).code == 0  # a warning only
+    plan = json.loads(nyxops("migrate", "plan", "--json", env=env).stdout)
+    assert plan["census_after"]["public.workflow_insights.embedding"]["non_null"] == 0
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert "public.workflow_insights.embedding: 382 values before, 0 after" in result.stderr
+    assert scalar(db_url, VALUES) == 382
+    if "CONCURRENTLY" not in sql:  # a journaled file keeps the statements before the refused one
+        assert snapshot(db_url) == before
+
+
+def test_the_file_s_statements_still_run_with_its_own_path(env, db_url, migrations: Path) -> None:
+    """nyxops' reads before and after the file leave the path its statements see as it was: the
+    session's (``public`` here), then what the file set, in this file and in the next one."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(migrations, "0004_plain.sql", "CREATE TABLE first_table (id int);\n")
+    add_migration(
+        migrations, "0005_app.sql", "CREATE SCHEMA app;\nSET search_path = app, public;\nCREATE TABLE t1 (id int);\n"
+    )
+    add_migration(migrations, "0006_next.sql", "CREATE TABLE t2 (id int);\n")
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    where = "SELECT relnamespace::regnamespace::text FROM pg_class WHERE relname = '{}'"
+    assert [scalar(db_url, where.format(t)) for t in ("first_table", "t1", "t2")] == [
+        "public",
+        "app",
+        "app",
+    ]
+
+
+def test_a_file_s_escape_setting_does_not_change_what_nyxops_reads(env, db_url, migrations: Path) -> None:
+    """``standard_conforming_strings = off`` makes ``'pg\\_temp%'`` read as ``pg_temp%``, whose ``_``
+    matches any character: the ledger then took schema ``pg1temp`` for a temporary one and did not
+    count the rows deleted there by dynamic SQL (a table no statement of the file names)."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(
+        migrations,
+        "0004_audit.sql",
+        "CREATE SCHEMA pg1temp;\nCREATE TABLE pg1temp.audit (id int);\nINSERT INTO pg1temp.audit SELECT generate_series(1, 5);\n",
+    )
+    assert nyxops("migrate", "apply", env=env).code == 0
+    purge = "DO $$ DECLARE t text := (SELECT 'pg1temp.' || 'audit'); BEGIN EXECUTE 'DELETE FROM ' || t; END $$;\n"
+    add_migration(migrations, "0005_purge.sql", "SET standard_conforming_strings = off;\n" + purge)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert "changed rows of tables no statement of it names (pg1temp.audit: 5 rows deleted)" in result.stderr
+    assert scalar(db_url, "SELECT count(*) FROM pg1temp.audit") == 5
