@@ -29,6 +29,20 @@ def connect(url: str, application_name: str = "nyxops", *, autocommit: bool = Tr
     return conn
 
 
+def migration_session(url: str, application_name: str) -> psycopg.Connection:
+    """A session in which a migration's own SQL runs, with nyxops' queries around it.
+
+    None of nyxops' queries is prepared there: psycopg prepares a query run five times under a
+    name (``_pg3_0``) that the file sees in ``pg_prepared_statements`` and may DEALLOCATE and
+    PREPARE again as ``SELECT 382, 382``, which nyxops would then run as its census. (Its own
+    DROP of the tripwire clears psycopg's prepared statements at each file today; this does not
+    depend on that.)
+    """
+    conn = connect(url, application_name)
+    conn.prepare_threshold = None
+    return conn
+
+
 def unreachable_reason(message: str, url: str) -> str:
     """libpq's whole reason on one line, without its password: what failed and its hint.
 

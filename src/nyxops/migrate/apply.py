@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 
 from nyxops.config import Settings
-from nyxops.db import connect, own_reads
+from nyxops.db import migration_session, own_reads
 from nyxops.errors import (
     CensusDecreased,
     GuardTampered,
@@ -368,7 +368,7 @@ def apply(
     directory = directory or settings.migrations_dir
     policy = Policy.from_names(settings.protected_columns)
     progress = progress or (lambda pf, run: None)
-    conn = connect(settings.require_database_url(), "nyxops migrate apply")
+    conn = migration_session(settings.require_database_url(), "nyxops migrate apply")
     try:
         with migration_lock(conn):
             history.ensure(conn)
