@@ -94,10 +94,14 @@ _OWN_SETTINGS = {
     "search_path": "pg_catalog, pg_temp",
     "standard_conforming_strings": "on",
     "transform_null_equals": "off",
+    "role": "none",
 }
-"""What nyxops' own queries mean depends on these, and a migration may SET each for its session.
-pg_temp comes last in the path, so a TEMP table cannot stand in for a catalog (functions and
-operators are never looked up there)."""
+"""What nyxops' own queries mean, and whose rights they run with, depend on these, and a migration
+may SET each for its session. pg_temp comes last in the path, so a TEMP table cannot stand in for
+a catalog (functions and operators are never looked up there). ``role``: a file that creates its
+tables as the app's role (``SET ROLE app_owner``) left nyxops' census and history to that role,
+and apply failed on "permission denied for table workflow_insights" (a test); nyxops reads as the
+user it connected as."""
 _READ = "SELECT " + ", ".join(f"pg_catalog.current_setting('{name}')" for name in _OWN_SETTINGS)
 _SET = "SELECT " + ", ".join(f"pg_catalog.set_config('{name}', %s, true)" for name in _OWN_SETTINGS)
 

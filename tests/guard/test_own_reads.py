@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.helpers import add_migration, nyxops, scalar, snapshot
@@ -94,3 +95,22 @@ def test_a_file_s_escape_setting_does_not_change_what_nyxops_reads(env, db_url, 
     assert result.code == 1, result.output
     assert "changed rows of tables no statement of it names (pg1temp.audit: 5 rows deleted)" in result.stderr
     assert scalar(db_url, "SELECT count(*) FROM pg1temp.audit") == 5
+
+
+def test_a_file_that_creates_its_tables_as_the_app_s_role_applies(env, db_url, migrations: Path) -> None:
+    """``SET ROLE app_owner`` (so the app's role owns what the file creates) left nyxops' census
+    and history to that role, and apply failed with "permission denied for table
+    workflow_insights". nyxops now reads as the user it connected as; the file's statements, and
+    the next file's, run as the role the file set."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DO $$ BEGIN CREATE ROLE app_owner NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        conn.execute("GRANT CREATE ON SCHEMA public TO app_owner")
+    add_migration(migrations, "0004_owned.sql", "SET ROLE app_owner;\nCREATE TABLE owned (id int);\n")
+    add_migration(migrations, "0005_next.sql", "CREATE TABLE owned_too (id int);\n")
+    plan = json.loads(nyxops("migrate", "plan", "--json", env=env).stdout)
+    assert not [s for s in plan["statements"] if s["error"] or s["refused"]], plan["statements"]
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    owners = "SELECT array_agg(tableowner::text ORDER BY tablename) FROM pg_tables WHERE tablename LIKE 'owned%'"
+    assert scalar(db_url, owners) == ["app_owner", "app_owner"]
