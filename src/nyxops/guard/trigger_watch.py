@@ -200,14 +200,22 @@ SELECT p.oid::bigint FROM pg_catalog.pg_proc p WHERE p.oid = ANY(%s::oid[]) AND 
 """Of the functions given, those no extension created (``CREATE EXTENSION`` scripts are not the file's own SQL)."""
 
 
+_OWN_SCHEMA = "nyxops"
+
+
 def tampering(conn: psycopg.Connection, before: Watched, now: Watched) -> list[str]:
     """Functions the file created or replaced whose body would switch nyxops' guard off when it
     runs later (a trigger, a job, the app; with its owner's rights if SECURITY DEFINER): lint's
-    ``guard-tamper`` on the definition read back, for what dynamic SQL created unseen."""
+    ``guard-tamper`` on the definition read back, for what dynamic SQL created unseen. And any
+    trigger or rule the file put on nyxops' own tables: it would run on nyxops' own writes (the
+    census log, the history row), after every check of the file."""
+    out = [
+        f"created or changed {what} on nyxops' own table {table} (it runs on nyxops' own writes, after every check)"
+        for what, table in _on_own_tables(before, now)
+    ]
     changed = sorted(oid for oid, source in now.functions.items() if before.functions.get(oid) != source)
     if not changed:
-        return []
-    out = []
+        return out
     for (oid,) in conn.execute(_NOT_EXTENSIONS, (changed,)).fetchall():
         statements = _parsed(_function_definition(conn, oid))
         body = (f for stmt in statements for f in statement_findings(stmt) if f.unit is not None)
@@ -215,6 +223,20 @@ def tampering(conn: psycopg.Connection, before: Watched, now: Watched) -> list[s
             row = conn.execute("SELECT %s::oid::pg_catalog.regprocedure::text", (oid,)).fetchone()
             out.append(f"created or replaced function {row[0] if row else oid}, which would switch nyxops' guard off")
     return out
+
+
+def _on_own_tables(before: Watched, now: Watched) -> list[tuple[str, QualifiedName]]:
+    triggers = [
+        (f"trigger {t.name}", t.table)
+        for oid, t in sorted(now.triggers.items())
+        if t.table.schema == _OWN_SCHEMA and (oid not in before.triggers or before.triggers[oid].state() != t.state())
+    ]
+    rules = [
+        (f"rule {r.name}", r.table)
+        for oid, r in sorted(now.rules.items())
+        if r.table.schema == _OWN_SCHEMA and before.rules.get(oid) != r
+    ]
+    return triggers + rules
 
 
 def _new_fields(trig: Trigger, definition: str, policy: Policy) -> list[Hit]:

@@ -101,9 +101,13 @@ def done_count(run: FileRun, done: dict[int, str]) -> int:
     return len(set(done) | {s.index for s in run.statements})
 
 
-def _failure(pf: PendingFile, stmt: Statement, exc: psycopg.Error, journaled: int | None = None) -> str:
+def _failure(
+    pf: PendingFile, stmt: Statement, exc: psycopg.Error, journaled: int | None = None, *, deferred: bool = False
+) -> str:
     diag = exc.diag
     what = diag.message_primary or str(exc).strip()
+    if deferred:
+        what = f"what it deferred to commit (a DEFERRABLE constraint or constraint trigger) failed: {what}"
     hint = f" Hint: {diag.message_hint}." if diag.message_hint else ""
     if isinstance(exc, psycopg.errors.LockNotAvailable):
         hint = " Another transaction holds a lock on the table; retry when it ends, or raise NYXOPS_LOCK_TIMEOUT."
@@ -134,6 +138,21 @@ def _failure(pf: PendingFile, stmt: Statement, exc: psycopg.Error, journaled: in
             undone += f" ({rerun})"
         undone += "."
     return f"{pf.file.path}:{stmt.line}: statement {stmt.index + 1} failed: {what}.{hint}\n  {first}\n{undone}"
+
+
+def fire_deferred(conn: psycopg.Connection, pf: PendingFile, last: Statement, journaled: int | None = None) -> None:
+    """Run now what the file deferred to its commit (constraint triggers, DEFERRABLE constraints),
+    before nyxops reads anything: at COMMIT it would run after every check.
+
+    Why: a ``DEFERRABLE INITIALLY DEFERRED`` constraint trigger whose body nulled every protected
+    value (its statement built at run time) fired at COMMIT, after the census, the ledger and the
+    overwrite trigger's last look, and apply committed the loss, ``protect`` installed or not (a
+    test). ``SET CONSTRAINTS ALL IMMEDIATE`` runs the queued events now, as COMMIT would.
+    """
+    try:
+        conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    except psycopg.Error as exc:
+        raise MigrationError(_failure(pf, last, exc, journaled, deferred=True)) from None
 
 
 def _check_census(run: FileRun, settings: Settings, pf: PendingFile, *, statement: int | None = None) -> None:
@@ -254,6 +273,8 @@ def _run_transactional(conn: psycopg.Connection, pf: PendingFile, settings: Sett
             guarded = _Guarded.start(conn, pf)
             run.before = census.take(conn, columns)
         _execute_all(conn, pf, run, progress)
+        if pf.statements:
+            fire_deferred(conn, pf, pf.statements[-1])
         with own_reads(conn):
             run.after = census.take(conn, columns)
             _check_census(run, settings, pf)
@@ -316,6 +337,7 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
                     set_timeouts(conn, settings)
                     guarded = _Guarded.start(conn, pf)
                 result = execute(conn, pf, stmt, journaled=done_count(run, done))
+                fire_deferred(conn, pf, stmt, journaled=done_count(run, done))
                 with own_reads(conn):
                     run.after = census.take(conn, columns)
                     _check_census(run, settings, pf, statement=stmt.index)

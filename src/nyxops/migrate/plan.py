@@ -7,6 +7,7 @@ in numbers. Only sequence values survive the rollback (PostgreSQL never rolls th
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,6 +193,19 @@ def _refuse_last(planned: list[StatementPlan], problems: list[str]) -> None:
         ran[-1].refused = f"{ran[-1].refused}; {said}" if ran[-1].refused else said
 
 
+def _deferred_failure(conn: psycopg.Connection) -> list[str]:
+    """What the file deferred to its commit (constraint triggers, DEFERRABLE constraints), run as
+    apply runs it at the file's end (``fire_deferred``), then undone: the later files plan as they
+    will run, each in a transaction of its own. Its failure, if any."""
+    try:
+        with conn.transaction():
+            conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            raise psycopg.Rollback()
+    except psycopg.Error as exc:
+        return [f"would fail at its end, where what it deferred to commit runs: {exc.diag.message_primary or exc}"]
+    return []
+
+
 def _unseen_drops(conn: psycopg.Connection, start: unseen.Relations) -> list[str]:
     """What a file dropped without the tripwire seeing it (guard/unseen.py)."""
     problems = [f"dropped {what} without the tripwire seeing it" for what in unseen.unseen_drops(conn, start)]
@@ -274,11 +288,14 @@ def plan(settings: Settings, directory: Path | None = None) -> Plan:
                         for stmt in pf.statements:
                             planned, state = _plan_statement(conn, pf, stmt, state)
                             planned_file.append(planned)
+                        problems = _deferred_failure(conn)
                         with own_reads(conn):
-                            problems = _unseen_drops(conn, start) + _other_sessions(conn, pf, sessions, fdw)
+                            problems += _unseen_drops(conn, start) + _other_sessions(conn, pf, sessions, fdw)
                             problems += [f"rewrote protected column {c}" for c in rewritten.recomputed(conn, kept)]
                         _refuse_last(planned_file, problems)
                         result.statements.extend(planned_file)
+                    with contextlib.suppress(psycopg.Error), conn.transaction():
+                        conn.execute("SET CONSTRAINTS ALL IMMEDIATE")  # as at commit (apply: fire_deferred)
                     with own_reads(conn):
                         result.after = census.take(conn, columns)
                     raise psycopg.Rollback()

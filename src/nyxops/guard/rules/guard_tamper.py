@@ -15,7 +15,8 @@ pg_catalog, pg_temp`` nyxops reads with (db.own_reads). Replacing postgres_fdw's
 that list and close the session's connections with code other than postgres_fdw's own hides from
 the run-time layer what the file sends through foreign tables (guard/foreign.py, which also
 refuses a file that took them out of the extension: the extension's own update scripts do that,
-so lint does not). Writing a system catalog
+so lint does not). A trigger or rule on nyxops' own tables runs on nyxops' own writes, after
+every check of the file. Writing a system catalog
 (``UPDATE pg_event_trigger SET evtenabled = 'D'``, ``DELETE FROM pg_attribute …``) switches a
 trigger off or drops a column without any event trigger seeing it. None of this has a place in a
 reviewed migration, so no allow comment allows it.
@@ -51,6 +52,7 @@ NODES = (
     "RenameStmt",
     "AlterTableStmt",
     "CreateTrigStmt",
+    "RuleStmt",
 )
 FAIL = [
     "SET session_replication_role = replica",
@@ -103,11 +105,14 @@ FAIL = [
     " RETURNS SETOF record LANGUAGE sql AS $$ SELECT NULL::text, true WHERE false $$",
     "CREATE FUNCTION Postgres_FDW_Disconnect_All() RETURNS bool LANGUAGE sql AS 'SELECT true'",
     "CREATE FUNCTION postgres_fdw_disconnect_all() RETURNS bool AS '$libdir/other' LANGUAGE C",
+    "CREATE TRIGGER late AFTER INSERT ON nyxops.census_log FOR EACH ROW EXECUTE FUNCTION late()",
+    "CREATE RULE late AS ON INSERT TO nyxops.schema_migrations DO ALSO SELECT 1",
 ]
 PASS = [
     "SET lock_timeout = '5s'",
     "ALTER EXTENSION postgres_fdw UPDATE",
     "CREATE FUNCTION postgres_fdw_disconnect_all() RETURNS bool AS 'MODULE_PATHNAME' LANGUAGE C STRICT",
+    "CREATE RULE late AS ON INSERT TO app.schema_migrations DO ALSO SELECT 1",
     "CREATE OR REPLACE FUNCTION postgres_fdw_get_connections(OUT server_name text, OUT valid boolean)"
     " RETURNS SETOF record AS '$libdir/postgres_fdw', 'postgres_fdw_get_connections' LANGUAGE c",
     "CREATE FUNCTION postgres_fdw_get_connections_report() RETURNS int LANGUAGE sql AS 'SELECT 1'",
@@ -219,6 +224,9 @@ def check(body: Node, ctx: Scope) -> Iterator[Hit]:
             yield Hit(str(body["subname"]), detail="renames a trigger of nyxops")
         elif body.get("relation", {}).get("schemaname") == "nyxops":
             yield Hit(f"nyxops.{body['relation'].get('relname')}", detail="renames nyxops' own table")
+    elif kind in ("CreateTrigStmt", "RuleStmt") and body.get("relation", {}).get("schemaname") == "nyxops":
+        what = "a trigger" if kind == "CreateTrigStmt" else "a rule"
+        yield Hit(f"nyxops.{body['relation'].get('relname')}", detail=f"puts {what} on nyxops' own table")
     elif kind in ("AlterTableStmt", "CreateTrigStmt"):
         yield from _triggers(body, ctx)
     elif kind in ("InsertStmt", "UpdateStmt", "DeleteStmt", "TruncateStmt", "MergeStmt", "CopyStmt"):
