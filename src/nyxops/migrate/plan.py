@@ -17,7 +17,7 @@ from psycopg import sql
 
 from nyxops.catalog import column_type
 from nyxops.config import Settings
-from nyxops.db import migration_session, own_reads, relation_exists
+from nyxops.db import connect, own_reads, relation_exists
 from nyxops.guard import foreign, ledger, overwrite, rewritten, runtime, unseen
 from nyxops.guard.model import Finding
 from nyxops.guard.policy import Policy
@@ -262,7 +262,7 @@ def _value_changes(conn: psycopg.Connection, stmt: Statement, finding: Finding) 
 def plan(settings: Settings, directory: Path | None = None) -> Plan:
     directory = directory or settings.migrations_dir
     policy = Policy.from_names(settings.protected_columns)
-    conn = migration_session(settings.require_database_url(), "nyxops migrate plan")
+    conn = connect(settings.require_database_url(), "nyxops migrate plan")  # not migration_session: see there
     try:
         with migration_lock(conn):
             pending = load_pending(conn, directory, policy, require_review=False)
