@@ -114,15 +114,23 @@ def servers_used(conn: psycopg.Connection, found: Listing | None = None) -> list
     return [row[0] for row in conn.execute(query).fetchall()]
 
 
-def unallowed(
-    conn: psycopg.Connection, allowed: set[str], before: Iterable[str | None] = (), found: Listing | None = None
-) -> list[str]:
-    """Servers the file sent SQL through that no ``other-session`` allow comment names, as said to the
-    operator; ``before``: those already connected when the file began (plan runs every file in one
-    transaction, whose connections cannot be closed); ``found``: the listing read just before."""
+def since(
+    conn: psycopg.Connection, start: Listing, allowed: set[str], before: Iterable[str | None] = ()
+) -> tuple[list[str], list[str]]:
+    """What the file did through postgres_fdw, read before commit, for apply and plan alike: the
+    functions that list its connections replaced or taken out of the extension since ``start``
+    (then nothing else can be known), else the servers it sent SQL through that no
+    ``other-session`` allow comment names, as said to the operator. ``before``: those already
+    connected when the file began (plan runs every file in one transaction, whose connections
+    cannot be closed)."""
+    found = listing(conn)
+    replaced = found.replaced_since(start)
+    if replaced:
+        return replaced, []
     earlier = set(before)
-    return [
+    servers = [
         "a server the file dropped since" if name is None else name
         for name in servers_used(conn, found)
         if name not in earlier and (name is None or name not in allowed)
     ]
+    return [], servers

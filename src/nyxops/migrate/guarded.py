@@ -35,15 +35,13 @@ class Guarded:
     def finish(self, conn: psycopg.Connection, pf: PendingFile, undone: str) -> list[str]:
         """Before commit: the guards intact, and no rows lost where the file did not say; else roll back."""
         runtime.check_migration_guard(conn, self.tripwire)
-        fdw = foreign.listing(conn)
-        replaced = fdw.replaced_since(self.fdw)
+        replaced, servers = foreign.since(conn, self.fdw, pf.sessions_allowed())
         if replaced:
             raise GuardTampered(
                 f"{pf.file.name} replaced or took out of postgres_fdw its function {', '.join(replaced)}, with which "
                 "nyxops lists what a file sends through foreign tables (a session of its own, where no guard of the "
                 f"migration looks). {undone} A migration may not do that: remove the statement that does it."
             )
-        servers = foreign.unallowed(conn, pf.sessions_allowed(), found=fdw)
         if servers:
             raise OtherSession(
                 f"{pf.file.name} sent SQL through foreign server {', '.join(servers)} (postgres_fdw): a session of its "

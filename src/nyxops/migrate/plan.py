@@ -219,12 +219,10 @@ def _other_sessions(
 ) -> list[str]:
     """Foreign servers the file sent SQL through (guard/foreign.py) that no other-session allow comment
     names, and postgres_fdw's functions that list them replaced by the file."""
-    found = foreign.listing(conn)
-    replaced = found.replaced_since(start)
+    replaced, new = foreign.since(conn, start, pf.sessions_allowed(), before)
     if replaced:
         functions = ", ".join(replaced)
         return [f"replaced postgres_fdw's function {functions}, which lists what it sends through foreign tables"]
-    new = foreign.unallowed(conn, pf.sessions_allowed(), before, found)
     return [f"sent SQL through foreign server {', '.join(new)} (postgres_fdw)"] if new else []
 
 
