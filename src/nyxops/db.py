@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import psycopg
 
-from nyxops.errors import DatabaseUnreachable, UsageError
+from nyxops.defaults import PREPARED_PREFIX
+from nyxops.errors import DatabaseUnreachable, GuardTampered, UsageError
 from nyxops.names import redact_url, secret_of
 
 
@@ -93,6 +94,7 @@ def relation_exists(conn: psycopg.Connection, name: str) -> bool:
 
 
 _OWN_SETTINGS = {
+    "session_authorization": "",  # the user nyxops logged in as (own_reads); before ``role``, which it resets
     "search_path": "pg_catalog, pg_temp",
     "standard_conforming_strings": "on",
     "transform_null_equals": "off",
@@ -103,13 +105,23 @@ may SET each for its session. pg_temp comes last in the path, so a TEMP table ca
 a catalog (functions and operators are never looked up there). ``role``: a file that creates its
 tables as the app's role (``SET ROLE app_owner``) left nyxops' census and history to that role,
 and apply failed on "permission denied for table workflow_insights" (a test); nyxops reads as the
-user it connected as."""
-_READ = "SELECT " + ", ".join(f"pg_catalog.current_setting('{name}')" for name in _OWN_SETTINGS)
+user it connected as. ``session_authorization``: the same with ``SET SESSION AUTHORIZATION
+app_owner`` in a superuser's migration, where ``role = none`` alone returns to the user the file
+set (a test). Setting it back to the user that logged in is allowed to any user. It is set only
+when the file changed it: when the transaction ends, PostgreSQL sets it back after ``role``, and
+resets the current user with it, so the file's ``SET ROLE`` would not reach the next file (a test)."""
+_READ = (
+    "SELECT "
+    + ", ".join(f"pg_catalog.current_setting('{name}')" for name in _OWN_SETTINGS)
+    + ", (SELECT pg_catalog.array_agg(name ORDER BY name) FROM pg_catalog.pg_prepared_statements"
+    + f" WHERE from_sql AND pg_catalog.starts_with(name, '{PREPARED_PREFIX}'))"
+)
 _SET = "SELECT " + ", ".join(f"pg_catalog.set_config('{name}', %s, true)" for name in _OWN_SETTINGS)
+_SET_BUT_USER = _SET.replace("pg_catalog.set_config('session_authorization', %s, true), ", "")
 
 
 @contextlib.contextmanager
-def own_reads(conn: psycopg.Connection) -> Iterator[None]:
+def own_reads(conn: psycopg.Connection, source: str = "a migration of this run") -> Iterator[None]:
     """nyxops' own queries inside a migration's transaction, read with PostgreSQL's own names and
     literals (``_OWN_SETTINGS``); the file's settings set back afterwards, for the rest of it.
 
@@ -119,8 +131,26 @@ def own_reads(conn: psycopg.Connection) -> Iterator[None]:
     had nulled them all, and apply committed (a test). ``standard_conforming_strings = off`` made
     the ledger's ``'pg\\_temp%'`` match schema ``pg1temp``, whose rows it then did not count (a test).
     On an error nothing is set back: the transaction is rolled back, and the settings with it.
+
+    The statements nyxops' reads prepare (``migrate plan`` lets psycopg prepare what it runs
+    often) can be replaced by the file: ``DEALLOCATE _pg3_4; PREPARE _pg3_4 AS SELECT 1 WHERE
+    false``, run by dynamic SQL, blinded plan's ledger, which then reported nothing of the rows the
+    next statement deleted (a test). These two statements are never prepared, and a statement the
+    file prepared under psycopg's names refuses it (``source`` names the file in the message).
     """
-    saved = conn.execute(_READ).fetchone()
-    conn.execute(_SET, list(_OWN_SETTINGS.values()))
-    yield
-    conn.execute(_SET, list(saved or _OWN_SETTINGS.values()))
+    *saved, replaced = conn.execute(_READ, prepare=False).fetchone() or (None,)
+    if replaced:
+        raise GuardTampered(
+            f"{source} prepared statements under the names nyxops' database client gives its own "
+            f"({', '.join(replaced)}): nyxops' next reads would have run the file's SQL in place of its own. "
+            "Nothing of this transaction is committed. Give the file's prepared statements other names."
+        )
+    user, *own = [conn.info.user, *list(_OWN_SETTINGS.values())[1:]]
+    if not saved or saved[0] == user:  # the session's user is the one nyxops logged in as
+        conn.execute(_SET_BUT_USER, own, prepare=False)
+        yield
+        conn.execute(_SET_BUT_USER, saved[1:] or own, prepare=False)
+    else:
+        conn.execute(_SET, [user, *own], prepare=False)
+        yield
+        conn.execute(_SET, saved, prepare=False)

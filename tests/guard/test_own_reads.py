@@ -114,3 +114,70 @@ def test_a_file_that_creates_its_tables_as_the_app_s_role_applies(env, db_url, m
     assert result.code == 0, result.output
     owners = "SELECT array_agg(tableowner::text ORDER BY tablename) FROM pg_tables WHERE tablename LIKE 'owned%'"
     assert scalar(db_url, owners) == ["app_owner", "app_owner"]
+
+
+_BLIND = """DO $$ DECLARE r record; BEGIN
+  FOR r IN SELECT name, parameter_types FROM pg_prepared_statements
+           WHERE NOT from_sql AND statement LIKE '%n_tup_del%' LOOP
+    EXECUTE format('DEALLOCATE %I', r.name);
+    EXECUTE format('PREPARE %I %s AS SELECT 1 WHERE false', r.name, CASE WHEN cardinality(r.parameter_types) = 0
+      THEN '' ELSE '(' || array_to_string(r.parameter_types, ',') || ')' END);
+  END LOOP;
+END $$;
+"""
+"""The ledger's read of rows deleted and updated, once psycopg has prepared it (``migrate plan``,
+from its fifth run), replaced by one that finds nothing: by dynamic SQL, where lint only warns."""
+_PURGE = "DO $$ DECLARE t text := (SELECT 'au' || 'dit'); BEGIN EXECUTE 'DELETE FROM ' || t; END $$;\n"
+
+
+def test_a_file_that_replaces_what_nyxops_prepared_is_refused(env, db_url, migrations: Path) -> None:
+    """``migrate plan`` reported nothing of the 5 rows the file then deleted from a table it never
+    names (apply refused them): the ledger's own prepared statement had been replaced. Now plan
+    stops, naming the file, and apply refuses it."""
+    add_migration(
+        migrations, "0004_audit.sql", "CREATE TABLE audit (id int);\nINSERT INTO audit SELECT generate_series(1, 5);\n"
+    )
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(migrations, "0005_blind.sql", "SELECT 1;\n" * 6 + _BLIND + _PURGE)
+    assert nyxops("lint", str(migrations / "0005_blind.sql"), env=env).code == 0  # warnings only
+    plan = nyxops("migrate", "plan", "--json", env=env)
+    assert plan.code == 1, plan.output
+    assert "0005_blind.sql prepared statements under the names nyxops' database client gives its own" in plan.stderr
+    result = nyxops("migrate", "apply", env=env)  # apply prepares nothing: the ledger sees the delete
+    assert result.code == 1, result.output
+    assert "(public.audit: 5 rows deleted)" in result.stderr
+    assert scalar(db_url, "SELECT count(*) FROM audit") == 5
+
+
+def test_apply_refuses_a_statement_prepared_under_psycopg_s_names(env, db_url, migrations: Path) -> None:
+    """apply, which prepares nothing, refuses the name all the same: the same file must not pass
+    one command and fail the other."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    hidden = "DO $$ BEGIN EXECUTE (SELECT 'PREPARE _pg' || '3_0 AS SELECT 1'); END $$;\n"
+    add_migration(migrations, "0004_named.sql", "CREATE TABLE named (id int);\n" + hidden)
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert "0004_named.sql prepared statements under the names nyxops' database client gives its own (_pg3_0)" in (
+        result.stderr
+    )
+    assert snapshot(db_url) == before
+
+
+def test_a_file_that_changes_the_session_s_user_applies(env, db_url, migrations: Path) -> None:
+    """``SET SESSION AUTHORIZATION app_owner`` (a superuser's migration that creates as the app's
+    role): nyxops' census and history then ran as that role and apply failed on "permission denied
+    for table workflow_insights", blaming privileges the file had not touched. nyxops reads as the
+    user it connected as; the file's statements, and the next file's, run as the user it set."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DO $$ BEGIN CREATE ROLE app_owner NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        conn.execute("GRANT CREATE ON SCHEMA public TO app_owner")
+    add_migration(migrations, "0004_owned.sql", "SET SESSION AUTHORIZATION app_owner;\nCREATE TABLE owned (id int);\n")
+    add_migration(migrations, "0005_next.sql", "CREATE TABLE owned_too (id int);\n")
+    plan = json.loads(nyxops("migrate", "plan", "--json", env=env).stdout)
+    assert not [s for s in plan["statements"] if s["error"] or s["refused"]], plan["statements"]
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    owners = "SELECT array_agg(tableowner::text ORDER BY tablename) FROM pg_tables WHERE tablename LIKE 'owned%'"
+    assert scalar(db_url, owners) == ["app_owner", "app_owner"]

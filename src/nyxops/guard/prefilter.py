@@ -101,13 +101,15 @@ _ALWAYS_GROUPS = (
             "PG_FILE_",
             "_COMMAND",
             "ARCHIVE_LIBRARY",
+            "_PG3_",
         ),
     ),
     ("PL", ("PLPYTHON", "PLPERLU", "PLTCLU", "PLLUAU", "PLJAVAU", "PLSH", "PLR")),
 )
 """Text that sends any statement to the tree: the guard's own objects, name resolution, escapes,
 SQL handed to another session (``other-session``), large objects removed (``large-object``),
-and programs, files, command settings and untrusted languages on the server (``server-write``).
+programs, files, command settings and untrusted languages on the server (``server-write``), and
+psycopg's names for what it prepares (``guard-tamper``).
 Grouped by a part each word of the group holds (checked first): most statements hold no ``_``
 and no ``PL``, and skip those groups' words at the cost of one test each."""
 ALWAYS = tuple(word for _, words in _ALWAYS_GROUPS for word in words)

@@ -167,14 +167,14 @@ def _run_transactional(conn: psycopg.Connection, pf: PendingFile, settings: Sett
     started = time.perf_counter()
     columns = census_columns(settings)
     with conn.transaction():
-        with own_reads(conn):
+        with own_reads(conn, pf.file.name):
             set_timeouts(conn, settings)
             guarded = Guarded.start(conn, pf)
             run.before = census.take(conn, columns)
         _execute_all(conn, pf, run, progress)
         if pf.statements:
             fire_deferred(conn, pf, pf.statements[-1])
-        with own_reads(conn):
+        with own_reads(conn, pf.file.name):
             run.after = census.take(conn, columns)
             _check_census(run, settings, pf)
             run.ledger = guarded.finish(conn, pf, "It was rolled back; nothing changed.")
@@ -211,7 +211,10 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
     run = FileRun(pf.file.version, pf.file.name)
     started = time.perf_counter()
     columns = census_columns(settings)
-    with conn.transaction(), own_reads(conn):  # an earlier file's SET search_path stays set in the session
+    with (
+        conn.transaction(),
+        own_reads(conn, pf.file.name),
+    ):  # an earlier file's SET search_path stays set in the session
         done = history.journal_done(conn, pf.file.version)
         if any(sha != pf.file.sha256 for sha in done.values()):
             raise MigrationError(
@@ -232,12 +235,12 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
             continue
         if stmt.transactional:
             with conn.transaction():
-                with own_reads(conn):
+                with own_reads(conn, pf.file.name):
                     set_timeouts(conn, settings)
                     guarded = Guarded.start(conn, pf)
                 result = execute(conn, pf, stmt, journaled=done_count(run, done))
                 fire_deferred(conn, pf, stmt, journaled=done_count(run, done))
-                with own_reads(conn):
+                with own_reads(conn, pf.file.name):
                     run.after = census.take(conn, columns)
                     _check_census(run, settings, pf, statement=stmt.index)
                     undone = (
@@ -264,11 +267,11 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
                 finally:
                     conn.execute("RESET lock_timeout")
                     conn.execute("RESET statement_timeout")
-            with conn.transaction(), own_reads(conn):
+            with conn.transaction(), own_reads(conn, pf.file.name):
                 history.journal_mark(conn, pf.file.version, pf.file.sha256, stmt.index)
         run.statements.append(result)
         progress(pf, result)
-    with conn.transaction(), own_reads(conn):
+    with conn.transaction(), own_reads(conn, pf.file.name):
         run.after = census.take(conn, columns)
         _check_census(run, settings, pf, statement=len(pf.statements) - 1)
         run.ms = (time.perf_counter() - started) * 1000

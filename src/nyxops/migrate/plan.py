@@ -138,7 +138,7 @@ def _plan_statement(
     changes = {  # a type change's figure: its cast, evaluated with the file's own names
         id(f): _value_changes(conn, stmt, f) for f in entry.findings if f.rule == "alter-column-type" and f.columns
     }
-    with own_reads(conn):  # the file's path is its statements', never nyxops' reads
+    with own_reads(conn, pf.file.name):  # the file's path is its statements', never nyxops' reads
         for finding in entry.findings:
             entry.values.extend(changes.get(id(finding), []))
             if finding.severity == "error" and not changes.get(id(finding)):  # or the values a type change changes
@@ -154,7 +154,7 @@ def _plan_statement(
             cur = conn.execute(stmt.text.encode())
             entry.ms = (time.perf_counter() - started) * 1000
             entry.rows = max(cur.rowcount, 0)
-            with own_reads(conn):
+            with own_reads(conn, pf.file.name):
                 entry.locks = sorted(f"{rel}: {mode}" for rel, mode in _locks(conn) - held)
                 seen = ledger.read(conn, before, pf.protected)
             after = seen.after
@@ -277,7 +277,7 @@ def plan(settings: Settings, directory: Path | None = None) -> Plan:
                         result.before = census.take(conn, columns)
                     state: ledger.Snapshot | None = None  # read by the first statement
                     for pf in pending:
-                        with own_reads(conn):
+                        with own_reads(conn, pf.file.name):
                             start = unseen.relations(conn)
                             fdw = foreign.listing(conn)
                             sessions = foreign.servers_used(conn, fdw)
@@ -287,7 +287,7 @@ def plan(settings: Settings, directory: Path | None = None) -> Plan:
                             planned, state = _plan_statement(conn, pf, stmt, state)
                             planned_file.append(planned)
                         problems = _deferred_failure(conn)
-                        with own_reads(conn):
+                        with own_reads(conn, pf.file.name):
                             problems += _unseen_drops(conn, start) + _other_sessions(conn, pf, sessions, fdw)
                             problems += [f"rewrote protected column {c}" for c in rewritten.recomputed(conn, kept)]
                         _refuse_last(planned_file, problems)

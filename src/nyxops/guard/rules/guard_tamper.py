@@ -18,12 +18,14 @@ refuses a file that took them out of the extension: the extension's own update s
 so lint does not). A trigger or rule on nyxops' own tables runs on nyxops' own writes, after
 every check of the file. Writing a system catalog
 (``UPDATE pg_event_trigger SET evtenabled = 'D'``, ``DELETE FROM pg_attribute …``) switches a
-trigger off or drops a column without any event trigger seeing it. None of this has a place in a
+trigger off or drops a column without any event trigger seeing it. ``PREPARE`` and ``DEALLOCATE``
+of psycopg's names (``_pg3_…``) replace the statements nyxops' reads run (db.own_reads). None of this has a place in a
 reviewed migration, so no allow comment allows it.
 """
 
 from collections.abc import Iterator
 
+from nyxops.defaults import PREPARED_PREFIX
 from nyxops.guard import record
 from nyxops.guard.model import Hit, dropped_objects, name_list
 from nyxops.guard.scope import Scope
@@ -53,6 +55,8 @@ NODES = (
     "AlterTableStmt",
     "CreateTrigStmt",
     "RuleStmt",
+    "PrepareStmt",
+    "DeallocateStmt",
 )
 FAIL = [
     "SET session_replication_role = replica",
@@ -107,6 +111,9 @@ FAIL = [
     "CREATE FUNCTION postgres_fdw_disconnect_all() RETURNS bool AS '$libdir/other' LANGUAGE C",
     "CREATE TRIGGER late AFTER INSERT ON nyxops.census_log FOR EACH ROW EXECUTE FUNCTION late()",
     "CREATE RULE late AS ON INSERT TO nyxops.schema_migrations DO ALSO SELECT 1",
+    "DEALLOCATE _pg3_4",
+    "PREPARE _PG3_4 AS SELECT 1 WHERE false",
+    "CREATE FUNCTION blind() RETURNS void LANGUAGE sql AS $$ DEALLOCATE PREPARE _pg3_4 $$",
 ]
 PASS = [
     "SET lock_timeout = '5s'",
@@ -129,6 +136,9 @@ PASS = [
     "ALTER TABLE workflow_insights DISABLE TRIGGER app_touch",
     "DROP TRIGGER app_touch ON workflow_insights",
     "CREATE TRIGGER app_touch AFTER UPDATE ON workflow_insights FOR EACH ROW EXECUTE FUNCTION f()",
+    "PREPARE recent AS SELECT * FROM workflow_insights WHERE id = $1",
+    "DEALLOCATE ALL",
+    'DEALLOCATE "_PG3_4"',
 ]
 SETTINGS = {
     "session_replication_role": "silences triggers",
@@ -229,6 +239,8 @@ def check(body: Node, ctx: Scope) -> Iterator[Hit]:
         yield Hit(f"nyxops.{body['relation'].get('relname')}", detail=f"puts {what} on nyxops' own table")
     elif kind in ("AlterTableStmt", "CreateTrigStmt"):
         yield from _triggers(body, ctx)
+    elif kind in ("PrepareStmt", "DeallocateStmt") and str(body.get("name", "")).startswith(PREPARED_PREFIX):
+        yield Hit(str(body["name"]), body.get("location"), detail="replaces a statement nyxops' client prepared")
     elif kind in ("InsertStmt", "UpdateStmt", "DeleteStmt", "TruncateStmt", "MergeStmt", "CopyStmt"):
         if kind == "CopyStmt" and not body.get("is_from"):
             return  # COPY … TO reads
