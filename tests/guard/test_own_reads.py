@@ -97,16 +97,18 @@ def test_a_file_s_escape_setting_does_not_change_what_nyxops_reads(env, db_url, 
     assert scalar(db_url, "SELECT count(*) FROM pg1temp.audit") == 5
 
 
-def test_a_file_that_creates_its_tables_as_the_app_s_role_applies(env, db_url, migrations: Path) -> None:
+@pytest.mark.parametrize("switch", ["SET ROLE app_owner", "SET SESSION AUTHORIZATION app_owner"])
+def test_a_file_that_creates_its_tables_as_the_app_s_role_applies(switch: str, env, db_url, migrations: Path) -> None:
     """``SET ROLE app_owner`` (so the app's role owns what the file creates) left nyxops' census
     and history to that role, and apply failed with "permission denied for table
-    workflow_insights". nyxops now reads as the user it connected as; the file's statements, and
-    the next file's, run as the role the file set."""
+    workflow_insights"; so did a superuser's ``SET SESSION AUTHORIZATION app_owner``, after which
+    ``role = none`` returns to app_owner. nyxops now reads as the user it connected as; the
+    file's statements, and the next file's, run as the role the file set."""
     assert nyxops("migrate", "apply", env=env).code == 0
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("DO $$ BEGIN CREATE ROLE app_owner NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
         conn.execute("GRANT CREATE ON SCHEMA public TO app_owner")
-    add_migration(migrations, "0004_owned.sql", "SET ROLE app_owner;\nCREATE TABLE owned (id int);\n")
+    add_migration(migrations, "0004_owned.sql", f"{switch};\nCREATE TABLE owned (id int);\n")
     add_migration(migrations, "0005_next.sql", "CREATE TABLE owned_too (id int);\n")
     plan = json.loads(nyxops("migrate", "plan", "--json", env=env).stdout)
     assert not [s for s in plan["statements"] if s["error"] or s["refused"]], plan["statements"]
@@ -162,22 +164,3 @@ def test_apply_refuses_a_statement_prepared_under_psycopg_s_names(env, db_url, m
         result.stderr
     )
     assert snapshot(db_url) == before
-
-
-def test_a_file_that_changes_the_session_s_user_applies(env, db_url, migrations: Path) -> None:
-    """``SET SESSION AUTHORIZATION app_owner`` (a superuser's migration that creates as the app's
-    role): nyxops' census and history then ran as that role and apply failed on "permission denied
-    for table workflow_insights", blaming privileges the file had not touched. nyxops reads as the
-    user it connected as; the file's statements, and the next file's, run as the user it set."""
-    assert nyxops("migrate", "apply", env=env).code == 0
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("DO $$ BEGIN CREATE ROLE app_owner NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
-        conn.execute("GRANT CREATE ON SCHEMA public TO app_owner")
-    add_migration(migrations, "0004_owned.sql", "SET SESSION AUTHORIZATION app_owner;\nCREATE TABLE owned (id int);\n")
-    add_migration(migrations, "0005_next.sql", "CREATE TABLE owned_too (id int);\n")
-    plan = json.loads(nyxops("migrate", "plan", "--json", env=env).stdout)
-    assert not [s for s in plan["statements"] if s["error"] or s["refused"]], plan["statements"]
-    result = nyxops("migrate", "apply", env=env)
-    assert result.code == 0, result.output
-    owners = "SELECT array_agg(tableowner::text ORDER BY tablename) FROM pg_tables WHERE tablename LIKE 'owned%'"
-    assert scalar(db_url, owners) == ["app_owner", "app_owner"]
