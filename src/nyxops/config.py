@@ -220,6 +220,11 @@ class Settings(BaseSettings, OllamaSettings):
         toml_file = Path(os.environ.get("NYXOPS_CONFIG", "nyxops.toml"))
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
 
+    @property
+    def timeouts(self) -> tuple[str, str]:
+        """``lock_timeout`` and ``statement_timeout``, for a migration's statements and nyxops' reads."""
+        return self.lock_timeout, self.statement_timeout
+
     def require_database_url(self) -> str:
         if self.database_url is None or not self.database_url.get_secret_value():
             raise ConfigError("no database: set DATABASE_URL (or pass --database-url postgresql://user@host/db)")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import psycopg
 
@@ -94,7 +94,6 @@ def relation_exists(conn: psycopg.Connection, name: str) -> bool:
 
 
 _OWN_SETTINGS = {
-    "session_authorization": "",  # the user nyxops logged in as (own_reads); before ``role``, which it resets
     "search_path": "pg_catalog, pg_temp",
     "standard_conforming_strings": "on",
     "transform_null_equals": "off",
@@ -105,25 +104,36 @@ may SET each for its session. pg_temp comes last in the path, so a TEMP table ca
 a catalog (functions and operators are never looked up there). ``role``: a file that creates its
 tables as the app's role (``SET ROLE app_owner``) left nyxops' census and history to that role,
 and apply failed on "permission denied for table workflow_insights" (a test); nyxops reads as the
-user it connected as. ``session_authorization``: the same with ``SET SESSION AUTHORIZATION
-app_owner`` in a superuser's migration, where ``role = none`` alone returns to the user the file
-set (a test). Setting it back to the user that logged in is allowed to any user. It is set only
-when the file changed it: when the transaction ends, PostgreSQL sets it back after ``role``, and
-resets the current user with it, so the file's ``SET ROLE`` would not reach the next file (a test)."""
+user it connected as."""
+_USER = "session_authorization"
+"""The same with ``SET SESSION AUTHORIZATION app_owner`` in a superuser's migration, where ``role
+= none`` alone returns to the user the file set (a test). Setting it back to the user that logged
+in is allowed to any user. Set first (it resets the current user, so before ``role``) and only when
+the file changed it: when the transaction ends PostgreSQL restores it after ``role``, which would
+undo the file's ``SET ROLE`` for the next file (a test)."""
+_TIMEOUTS = ("lock_timeout", "statement_timeout")
+"""The file's are for its statements. A file's ``SET statement_timeout = '1ms'`` cut nyxops' census
+after it, and apply failed on a timeout that read as the file's own (a test)."""
+_NAMES = (_USER, *_OWN_SETTINGS, *_TIMEOUTS)
 _READ = (
     "SELECT "
-    + ", ".join(f"pg_catalog.current_setting('{name}')" for name in _OWN_SETTINGS)
+    + ", ".join(f"pg_catalog.current_setting('{name}')" for name in _NAMES)
     + ", (SELECT pg_catalog.array_agg(name ORDER BY name) FROM pg_catalog.pg_prepared_statements"
     + f" WHERE from_sql AND pg_catalog.starts_with(name, '{PREPARED_PREFIX}'))"
 )
-_SET = "SELECT " + ", ".join(f"pg_catalog.set_config('{name}', %s, true)" for name in _OWN_SETTINGS)
-_SET_BUT_USER = _SET.replace("pg_catalog.set_config('session_authorization', %s, true), ", "")
+
+
+def _set(names: Iterable[str]) -> str:
+    return "SELECT " + ", ".join(f"pg_catalog.set_config('{name}', %s, true)" for name in names)
 
 
 @contextlib.contextmanager
-def own_reads(conn: psycopg.Connection, source: str = "a migration of this run") -> Iterator[None]:
+def own_reads(
+    conn: psycopg.Connection, timeouts: tuple[str, str], source: str = "a migration of this run"
+) -> Iterator[None]:
     """nyxops' own queries inside a migration's transaction, read with PostgreSQL's own names and
-    literals (``_OWN_SETTINGS``); the file's settings set back afterwards, for the rest of it.
+    literals (``_OWN_SETTINGS``), as the user nyxops logged in as and with its ``timeouts`` (lock,
+    statement); the file's settings set back afterwards, for the rest of it.
 
     Why: the file's ``SET search_path = shade, pg_catalog`` puts its own functions and operators
     before PostgreSQL's, for every later query of the session. A ``shade.count(vector)`` aggregate
@@ -138,19 +148,20 @@ def own_reads(conn: psycopg.Connection, source: str = "a migration of this run")
     next statement deleted (a test). These two statements are never prepared, and a statement the
     file prepared under psycopg's names refuses it (``source`` names the file in the message).
     """
-    *saved, replaced = conn.execute(_READ, prepare=False).fetchone() or (None,)
+    row = conn.execute(_READ, prepare=False).fetchone()
+    if row is None:  # a SELECT without FROM: always one row
+        raise RuntimeError("no row from a SELECT of settings")
+    *current, replaced = row
     if replaced:
         raise GuardTampered(
             f"{source} prepared statements under the names nyxops' database client gives its own "
             f"({', '.join(replaced)}): nyxops' next reads would have run the file's SQL in place of its own. "
             "Nothing of this transaction is committed. Give the file's prepared statements other names."
         )
-    user, *own = [conn.info.user, *list(_OWN_SETTINGS.values())[1:]]
-    if not saved or saved[0] == user:  # the session's user is the one nyxops logged in as
-        conn.execute(_SET_BUT_USER, own, prepare=False)
-        yield
-        conn.execute(_SET_BUT_USER, saved[1:] or own, prepare=False)
-    else:
-        conn.execute(_SET, [user, *own], prepare=False)
-        yield
-        conn.execute(_SET, saved, prepare=False)
+    saved = dict(zip(_NAMES, current, strict=True))
+    wanted = {_USER: conn.info.user} if saved[_USER] != conn.info.user else {}
+    wanted |= _OWN_SETTINGS | dict(zip(_TIMEOUTS, timeouts, strict=True))
+    query = _set(wanted)
+    conn.execute(query, list(wanted.values()), prepare=False)
+    yield
+    conn.execute(query, [saved[name] for name in wanted], prepare=False)

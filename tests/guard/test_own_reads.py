@@ -164,3 +164,23 @@ def test_apply_refuses_a_statement_prepared_under_psycopg_s_names(env, db_url, m
         result.stderr
     )
     assert snapshot(db_url) == before
+
+
+@pytest.mark.parametrize("journaled", [False, True], ids=["one transaction", "journaled"])
+def test_nyxops_reads_run_with_its_own_timeouts(journaled: bool, env, db_url, migrations: Path) -> None:
+    """A file's ``SET statement_timeout = '1ms'`` (files set short timeouts before a statement that
+    takes a lock) cut nyxops' census and checks after it, and apply failed with "canceling
+    statement due to statement timeout", which read as the file's own statement timing out. The
+    file's timeouts are its statements'; nyxops reads with its own, and the next file starts with
+    nyxops' again."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    concurrently = "CREATE INDEX CONCURRENTLY short_id ON short (id);\n" if journaled else ""
+    add_migration(
+        migrations, "0004_short.sql", f"CREATE TABLE short (id int);\n{concurrently}SET statement_timeout = '1ms';\n"
+    )
+    add_migration(migrations, "0005_next.sql", "CREATE TABLE next_one AS SELECT 1 AS one FROM pg_sleep(0.01);\n")
+    plan = json.loads(nyxops("migrate", "plan", "--json", env=env).stdout)
+    assert not [s for s in plan["statements"] if s["error"] or s["refused"]], plan["statements"]
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    assert scalar(db_url, "SELECT to_regclass('next_one') IS NOT NULL") is True

@@ -72,8 +72,13 @@ def _protected_only(counts: dict[str, census.Count], settings: Settings) -> dict
 
 
 def set_timeouts(conn: psycopg.Connection, settings: Settings) -> None:
-    conn.execute("SELECT pg_catalog.set_config('lock_timeout', %s, true)", (settings.lock_timeout,))
-    conn.execute("SELECT pg_catalog.set_config('statement_timeout', %s, true)", (settings.statement_timeout,))
+    """nyxops' timeouts for the file's statements, until the file sets its own (never prepared: a
+    file can replace what psycopg prepared, see db.own_reads)."""
+    conn.execute(
+        "SELECT pg_catalog.set_config('lock_timeout', %s, true), pg_catalog.set_config('statement_timeout', %s, true)",
+        settings.timeouts,
+        prepare=False,
+    )
 
 
 def execute(
@@ -167,14 +172,14 @@ def _run_transactional(conn: psycopg.Connection, pf: PendingFile, settings: Sett
     started = time.perf_counter()
     columns = census_columns(settings)
     with conn.transaction():
-        with own_reads(conn, pf.file.name):
-            set_timeouts(conn, settings)
+        set_timeouts(conn, settings)  # before own_reads, which sets back the timeouts it found
+        with own_reads(conn, settings.timeouts, pf.file.name):
             guarded = Guarded.start(conn, pf)
             run.before = census.take(conn, columns)
         _execute_all(conn, pf, run, progress)
         if pf.statements:
             fire_deferred(conn, pf, pf.statements[-1])
-        with own_reads(conn, pf.file.name):
+        with own_reads(conn, settings.timeouts, pf.file.name):
             run.after = census.take(conn, columns)
             _check_census(run, settings, pf)
             run.ledger = guarded.finish(conn, pf, "It was rolled back; nothing changed.")
@@ -213,7 +218,7 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
     columns = census_columns(settings)
     with (
         conn.transaction(),
-        own_reads(conn, pf.file.name),
+        own_reads(conn, settings.timeouts, pf.file.name),
     ):  # an earlier file's SET search_path stays set in the session
         done = history.journal_done(conn, pf.file.version)
         if any(sha != pf.file.sha256 for sha in done.values()):
@@ -235,12 +240,12 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
             continue
         if stmt.transactional:
             with conn.transaction():
-                with own_reads(conn, pf.file.name):
-                    set_timeouts(conn, settings)
+                set_timeouts(conn, settings)
+                with own_reads(conn, settings.timeouts, pf.file.name):
                     guarded = Guarded.start(conn, pf)
                 result = execute(conn, pf, stmt, journaled=done_count(run, done))
                 fire_deferred(conn, pf, stmt, journaled=done_count(run, done))
-                with own_reads(conn, pf.file.name):
+                with own_reads(conn, settings.timeouts, pf.file.name):
                     run.after = census.take(conn, columns)
                     _check_census(run, settings, pf, statement=stmt.index)
                     undone = (
@@ -267,11 +272,11 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
                 finally:
                     conn.execute("RESET lock_timeout")
                     conn.execute("RESET statement_timeout")
-            with conn.transaction(), own_reads(conn, pf.file.name):
+            with conn.transaction(), own_reads(conn, settings.timeouts, pf.file.name):
                 history.journal_mark(conn, pf.file.version, pf.file.sha256, stmt.index)
         run.statements.append(result)
         progress(pf, result)
-    with conn.transaction(), own_reads(conn, pf.file.name):
+    with conn.transaction(), own_reads(conn, settings.timeouts, pf.file.name):
         run.after = census.take(conn, columns)
         _check_census(run, settings, pf, statement=len(pf.statements) - 1)
         run.ms = (time.perf_counter() - started) * 1000

@@ -125,7 +125,11 @@ def _locks(conn: psycopg.Connection) -> set[tuple[str, str]]:
 
 
 def _plan_statement(
-    conn: psycopg.Connection, pf: PendingFile, stmt: Statement, before: ledger.Snapshot | None
+    conn: psycopg.Connection,
+    pf: PendingFile,
+    stmt: Statement,
+    before: ledger.Snapshot | None,
+    timeouts: tuple[str, str],
 ) -> tuple[StatementPlan, ledger.Snapshot | None]:
     """The statement's plan, and the state after it when the ledger read it (the next statement's
     ``before``); None when the statement failed: its counts stay in the transaction's, read anew."""
@@ -138,7 +142,7 @@ def _plan_statement(
     changes = {  # a type change's figure: its cast, evaluated with the file's own names
         id(f): _value_changes(conn, stmt, f) for f in entry.findings if f.rule == "alter-column-type" and f.columns
     }
-    with own_reads(conn, pf.file.name):  # the file's path is its statements', never nyxops' reads
+    with own_reads(conn, timeouts, pf.file.name):  # the file's path is its statements', never nyxops' reads
         for finding in entry.findings:
             entry.values.extend(changes.get(id(finding), []))
             if finding.severity == "error" and not changes.get(id(finding)):  # or the values a type change changes
@@ -154,7 +158,7 @@ def _plan_statement(
             cur = conn.execute(stmt.text.encode())
             entry.ms = (time.perf_counter() - started) * 1000
             entry.rows = max(cur.rowcount, 0)
-            with own_reads(conn, pf.file.name):
+            with own_reads(conn, timeouts, pf.file.name):
                 entry.locks = sorted(f"{rel}: {mode}" for rel, mode in _locks(conn) - held)
                 seen = ledger.read(conn, before, pf.protected)
             after = seen.after
@@ -269,32 +273,32 @@ def plan(settings: Settings, directory: Path | None = None) -> Plan:
             result.unreviewed = [pf.file.name for pf in pending if pf.review is None]
             try:
                 with conn.transaction():
-                    with own_reads(conn):
-                        set_timeouts(conn, settings)
+                    with own_reads(conn, settings.timeouts):
                         allowed = [obj for pf in pending for obj in pf.allowed_objects()]
                         runtime.install_migration_guard(conn, allowed)
                         result.overwrite_armed = overwrite.arm(conn) is not None  # rolled back with the rest
                         result.before = census.take(conn, columns)
                     state: ledger.Snapshot | None = None  # read by the first statement
                     for pf in pending:
-                        with own_reads(conn, pf.file.name):
+                        set_timeouts(conn, settings)  # as apply, at each file's start
+                        with own_reads(conn, settings.timeouts, pf.file.name):
                             start = unseen.relations(conn)
                             fdw = foreign.listing(conn)
                             sessions = foreign.servers_used(conn, fdw)
                             kept = rewritten.read(conn, pf.protected)
                         planned_file = []
                         for stmt in pf.statements:
-                            planned, state = _plan_statement(conn, pf, stmt, state)
+                            planned, state = _plan_statement(conn, pf, stmt, state, settings.timeouts)
                             planned_file.append(planned)
                         problems = _deferred_failure(conn)
-                        with own_reads(conn, pf.file.name):
+                        with own_reads(conn, settings.timeouts, pf.file.name):
                             problems += _unseen_drops(conn, start) + _other_sessions(conn, pf, sessions, fdw)
                             problems += [f"rewrote protected column {c}" for c in rewritten.recomputed(conn, kept)]
                         _refuse_last(planned_file, problems)
                         result.statements.extend(planned_file)
                     with contextlib.suppress(psycopg.Error), conn.transaction():
                         conn.execute("SET CONSTRAINTS ALL IMMEDIATE")  # as at commit (apply: fire_deferred)
-                    with own_reads(conn):
+                    with own_reads(conn, settings.timeouts):
                         result.after = census.take(conn, columns)
                     raise psycopg.Rollback()
             finally:
