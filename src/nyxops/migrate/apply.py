@@ -216,10 +216,8 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
     run = FileRun(pf.file.version, pf.file.name)
     started = time.perf_counter()
     columns = census_columns(settings)
-    with (
-        conn.transaction(),
-        own_reads(conn, settings.timeouts, pf.file.name),
-    ):  # an earlier file's SET search_path stays set in the session
+    # own_reads: an earlier file's SET search_path (and the like) stays set in the session
+    with conn.transaction(), own_reads(conn, settings.timeouts, pf.file.name):
         done = history.journal_done(conn, pf.file.version)
         if any(sha != pf.file.sha256 for sha in done.values()):
             raise MigrationError(

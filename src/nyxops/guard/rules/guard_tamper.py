@@ -19,8 +19,8 @@ so lint does not). A trigger or rule on nyxops' own tables runs on nyxops' own w
 every check of the file. Writing a system catalog
 (``UPDATE pg_event_trigger SET evtenabled = 'D'``, ``DELETE FROM pg_attribute …``) switches a
 trigger off or drops a column without any event trigger seeing it. ``PREPARE`` and ``DEALLOCATE``
-of psycopg's names (``_pg3_…``) replace the statements nyxops' reads run (db.own_reads). None of this has a place in a
-reviewed migration, so no allow comment allows it.
+of psycopg's names (``_pg3_…``) replace the statements nyxops' reads run (db.own_reads). None of
+this has a place in a reviewed migration, so no allow comment allows it.
 """
 
 from collections.abc import Iterator
