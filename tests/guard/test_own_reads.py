@@ -97,7 +97,15 @@ def test_a_file_s_escape_setting_does_not_change_what_nyxops_reads(env, db_url, 
     assert scalar(db_url, "SELECT count(*) FROM pg1temp.audit") == 5
 
 
-@pytest.mark.parametrize("switch", ["SET ROLE app_owner", "SET SESSION AUTHORIZATION app_owner"])
+@pytest.mark.parametrize(
+    "switch",
+    [
+        "SET ROLE app_owner",
+        "SET SESSION AUTHORIZATION app_owner",
+        # both: nyxops sets the user back before the role, as PostgreSQL needs (the user resets the role)
+        "SET SESSION AUTHORIZATION app_deployer;\nSET ROLE app_owner",
+    ],
+)
 def test_a_file_that_creates_its_tables_as_the_app_s_role_applies(switch: str, env, db_url, migrations: Path) -> None:
     """``SET ROLE app_owner`` (so the app's role owns what the file creates) left nyxops' census
     and history to that role, and apply failed with "permission denied for table
@@ -106,8 +114,10 @@ def test_a_file_that_creates_its_tables_as_the_app_s_role_applies(switch: str, e
     file's statements, and the next file's, run as the role the file set."""
     assert nyxops("migrate", "apply", env=env).code == 0
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("DO $$ BEGIN CREATE ROLE app_owner NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        for role in ("app_owner", "app_deployer"):
+            conn.execute(f"DO $$ BEGIN CREATE ROLE {role} NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
         conn.execute("GRANT CREATE ON SCHEMA public TO app_owner")
+        conn.execute("GRANT app_owner TO app_deployer")
     add_migration(migrations, "0004_owned.sql", f"{switch};\nCREATE TABLE owned (id int);\n")
     add_migration(migrations, "0005_next.sql", "CREATE TABLE owned_too (id int);\n")
     plan = json.loads(nyxops("migrate", "plan", "--json", env=env).stdout)
