@@ -180,7 +180,7 @@ def _run_transactional(conn: psycopg.Connection, pf: PendingFile, settings: Sett
         if pf.statements:
             fire_deferred(conn, pf, pf.statements[-1])
         with own_reads(conn, settings.timeouts, pf.file.name):
-            run.after = census.take(conn, columns)
+            run.after = census.take(conn, columns, since=run.before)
             _check_census(run, settings, pf)
             run.ledger = guarded.finish(conn, pf, "It was rolled back; nothing changed.")
             run.ms = (time.perf_counter() - started) * 1000
@@ -244,7 +244,7 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
                 result = execute(conn, pf, stmt, journaled=done_count(run, done))
                 fire_deferred(conn, pf, stmt, journaled=done_count(run, done))
                 with own_reads(conn, settings.timeouts, pf.file.name):
-                    run.after = census.take(conn, columns)
+                    run.after = census.take(conn, columns, since=run.before)
                     _check_census(run, settings, pf, statement=stmt.index)
                     undone = (
                         f"Statement {stmt.index + 1} was rolled back; the ones before it are committed "
@@ -275,7 +275,7 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
         run.statements.append(result)
         progress(pf, result)
     with conn.transaction(), own_reads(conn, settings.timeouts, pf.file.name):
-        run.after = census.take(conn, columns)
+        run.after = census.take(conn, columns, since=run.before)
         _check_census(run, settings, pf, statement=len(pf.statements) - 1)
         run.ms = (time.perf_counter() - started) * 1000
         census.log(conn, pf.file.version, "after", run.after)

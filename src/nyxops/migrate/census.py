@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
+from psycopg.types.numeric import Oid
 
 from nyxops.catalog import column_type, vector_dimension
 from nyxops.names import QualifiedName
@@ -19,21 +20,60 @@ class Count:
     rows: int | None = None
     non_null: int | None = None
     dimension: int | None = None
+    descendants: tuple[int, ...] | None = None
+    """The tables under it (inheritance children, partitions) when it was counted, by oid; None
+    when unknown (a census logged by an older nyxops): then all of them count."""
+    elsewhere: int = 0
+    """Values in tables put under it since ``since`` was counted, which this count leaves out."""
 
 
-def take(conn: psycopg.Connection, columns: Iterable[QualifiedName]) -> dict[str, Count]:
+_COUNT = """
+WITH RECURSIVE tree(oid) AS (
+    SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent = {rel}
+    UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.oid
+)
+SELECT count(*) FILTER (WHERE {kept}), count({col}) FILTER (WHERE {kept}), count({col}) FILTER (WHERE NOT {kept}),
+       (SELECT pg_catalog.array_agg(oid ORDER BY oid) FROM tree)
+FROM {tab}
+"""
+"""A table's count takes in the rows of the tables under it, which are the table's rows to the app
+and hold its values (partitions). Only those that were under it at the first count: a migration
+that put a copy of the table under it (``CREATE TABLE c () INHERITS (workflow_insights); INSERT
+INTO c SELECT * FROM ONLY workflow_insights``) and then nulled the table's own values by dynamic
+SQL kept every count as it was, and apply committed (a test)."""
+
+
+def take(
+    conn: psycopg.Connection, columns: Iterable[QualifiedName], since: dict[str, Count] | None = None
+) -> dict[str, Count]:
+    """Each column's rows and values; with ``since``, only in the tables that were under each then."""
     counts: dict[str, Count] = {}
     for column in columns:
         kind = column_type(conn, column)
         if kind is None:
             counts[str(column)] = Count(str(column), exists=False)
             continue
-        query = sql.SQL("SELECT count(*), count({col}) FROM {tab}").format(
-            col=sql.Identifier(column.column or ""), tab=sql.Identifier(column.schema, column.table)
+        earlier = (since or {}).get(str(column))
+        under = earlier.descendants if earlier is not None and earlier.exists else None
+        rel = sql.SQL("{}::pg_catalog.regclass").format(sql.Literal(column.table_name.sql()))
+        kept = (
+            sql.SQL("true")
+            if under is None
+            else sql.SQL("(tableoid = {rel} OR tableoid = ANY({under}::pg_catalog.oid[]))").format(
+                rel=rel, under=sql.Literal(list(under))
+            )
+        )
+        query = sql.SQL(_COUNT).format(
+            rel=rel, kept=kept, col=sql.Identifier(column.column or ""), tab=sql.Identifier(column.schema, column.table)
         )
         row = conn.execute(query).fetchone()
-        rows, non_null = (int(row[0]), int(row[1])) if row else (0, 0)
-        counts[str(column)] = Count(str(column), True, rows, non_null, vector_dimension(kind))
+        if row is None:  # an aggregate without GROUP BY: always one row
+            raise RuntimeError(f"no row from the count of {column}")
+        rows, non_null, elsewhere, tree = row
+        found = tuple(tree or ())
+        counts[str(column)] = Count(
+            str(column), True, int(rows), int(non_null), vector_dimension(kind), found, int(elsewhere)
+        )
     return counts
 
 
@@ -47,7 +87,13 @@ def losses(before: dict[str, Count], after: dict[str, Count]) -> list[str]:
         if not new.exists:
             problems.append(f"{name} is gone (it held {old.non_null} values)")
         elif (new.non_null or 0) < (old.non_null or 0):
-            problems.append(f"{name}: {old.non_null} values before, {new.non_null} after")
+            problem = f"{name}: {old.non_null} values before, {new.non_null} after"
+            if new.elsewhere:
+                problem += (
+                    f" ({new.elsewhere} more are in tables the file put under the table, by INHERITS, PARTITION OF "
+                    "or ATTACH PARTITION: new rows, not the ones that held those values, and not counted)"
+                )
+            problems.append(problem)
         elif old.dimension != new.dimension:
             problems.append(f"{name}: dimension {old.dimension} before, {new.dimension} after")
     return problems
@@ -56,17 +102,25 @@ def losses(before: dict[str, Count], after: dict[str, Count]) -> list[str]:
 def log(conn: psycopg.Connection, version: str, phase: str, counts: dict[str, Count]) -> None:
     with conn.cursor() as cur:
         cur.executemany(
-            "INSERT INTO nyxops.census_log (version, phase, target, rows, non_null, dimension)"
-            " VALUES (%s, %s, %s, %s, %s, %s)",
-            [(version, phase, c.target, c.rows, c.non_null, c.dimension) for c in counts.values() if c.exists],
+            "INSERT INTO nyxops.census_log (version, phase, target, rows, non_null, dimension, descendants)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [
+                (version, phase, c.target, c.rows, c.non_null, c.dimension, _oids(c.descendants))
+                for c in counts.values()
+                if c.exists
+            ],
         )
+
+
+def _oids(descendants: tuple[int, ...] | None) -> list[Oid] | None:
+    return None if descendants is None else [Oid(o) for o in descendants]
 
 
 def logged(conn: psycopg.Connection, version: str, phase: str) -> dict[str, Count]:
     """The census last logged for a version and phase (a resumed file keeps its first 'before')."""
     rows = conn.execute(
-        "SELECT DISTINCT ON (target) target, rows, non_null, dimension FROM nyxops.census_log"
+        "SELECT DISTINCT ON (target) target, rows, non_null, dimension, descendants FROM nyxops.census_log"
         " WHERE version = %s AND phase = %s ORDER BY target, taken_at DESC",
         (version, phase),
     ).fetchall()
-    return {r[0]: Count(r[0], True, r[1], r[2], r[3]) for r in rows}
+    return {r[0]: Count(r[0], True, r[1], r[2], r[3], None if r[4] is None else tuple(r[4])) for r in rows}

@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS nyxops.census_log (
     target    text NOT NULL,
     rows      bigint,
     non_null  bigint,
-    dimension integer
+    dimension integer,
+    descendants oid[]
 );
 """
 
@@ -57,6 +58,12 @@ def ensure(conn: psycopg.Connection) -> None:
     for statement in SCHEMA_SQL.split(";"):
         if statement.strip():
             conn.execute(statement)
+    added = conn.execute(
+        "SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_attribute"
+        " WHERE attrelid = 'nyxops.census_log'::pg_catalog.regclass AND attname = 'descendants' AND NOT attisdropped)"
+    ).fetchone()
+    if added and added[0]:  # a census log from before it was kept; ADD COLUMN IF NOT EXISTS would lock it each run
+        conn.execute("ALTER TABLE nyxops.census_log ADD COLUMN descendants oid[]")
 
 
 def applied(conn: psycopg.Connection) -> dict[str, Applied]:

@@ -299,7 +299,7 @@ def plan(settings: Settings, directory: Path | None = None) -> Plan:
                     with contextlib.suppress(psycopg.Error), conn.transaction():
                         conn.execute("SET CONSTRAINTS ALL IMMEDIATE")  # as at commit (apply: fire_deferred)
                     with own_reads(conn, settings.timeouts):
-                        result.after = census.take(conn, columns)
+                        result.after = census.take(conn, columns, since=result.before)
                     raise psycopg.Rollback()
             finally:
                 conn.rollback()

@@ -1,0 +1,117 @@
+"""The census counts a table with the tables under it that were there when it first counted.
+
+A table's count takes in its inheritance children and partitions: to the app they are the table's
+rows. A migration that put a copy of the table under it and then nulled the table's own values by
+dynamic SQL (lint only warns) kept every count as it was, and ``migrate apply`` committed the loss
+of all 382 values (without ``protect``, whose row trigger refuses the UPDATE itself).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.helpers import add_migration, nyxops, scalar, snapshot
+
+_NULLED = (  # the column's name computed by the server: lint can only warn (dynamic-sql)
+    "DO $$ DECLARE c text := (SELECT 'embed' || 'ding'); "
+    "BEGIN EXECUTE format('UPDATE ONLY workflow_insights SET %I = NULL', c); END $$;\n"
+)
+_COPY_UNDER = (
+    "CREATE TABLE wi_copy () INHERITS (workflow_insights);\nINSERT INTO wi_copy SELECT * FROM ONLY workflow_insights;\n"
+)
+_JOURNALED = "CREATE INDEX CONCURRENTLY wi_title ON workflow_insights (title);\n"
+OWN_VALUES = "SELECT count(embedding) FROM ONLY workflow_insights"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        pytest.param(_COPY_UNDER + _NULLED, id="created under it"),
+        # an existing table with the same columns, made a child of it
+        pytest.param(
+            "CREATE TABLE wi_copy (LIKE workflow_insights);\nINSERT INTO wi_copy SELECT * FROM workflow_insights;\n"
+            "ALTER TABLE wi_copy INHERIT workflow_insights;\n" + _NULLED,
+            id="attached by INHERIT",
+        ),
+    ],
+)
+def test_values_nulled_behind_a_copy_put_under_the_table_are_refused(sql: str, env, db_url, migrations: Path) -> None:
+    assert nyxops("migrate", "apply", env=env).code == 0  # the repository's own files first
+    add_migration(migrations, "0004_copy.sql", sql)
+    assert nyxops("lint", str(migrations / "0004_copy.sql"), env=env).code == 0  # a warning only
+    planned = nyxops("migrate", "plan", "--json", env=env)
+    assert planned.code == 1, planned.output
+    after = json.loads(planned.stdout)["census_after"]["public.workflow_insights.embedding"]
+    assert (after["non_null"], after["elsewhere"]) == (0, 382)
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert "public.workflow_insights.embedding: 382 values before, 0 after (382 more are in tables" in result.stderr
+    assert scalar(db_url, OWN_VALUES) == 382
+    assert snapshot(db_url) == before
+
+
+def test_a_journaled_file_resumed_still_counts_only_the_tables_that_were_under_it(
+    env, db_url, migrations: Path
+) -> None:
+    """A journaled file commits statement by statement: the copy is committed when the nulling is
+    refused, and the next run resumes from the census it logged first, which says which tables were
+    under the table then (none). Read without that, the resumed run would count the copy and commit."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(migrations, "0004_copy.sql", _COPY_UNDER + _NULLED + _JOURNALED)
+    for attempt in range(2):
+        result = nyxops("migrate", "apply", env=env)
+        assert result.code == 1, (attempt, result.output)
+        assert "382 values before, 0 after (382 more are in tables" in result.stderr
+        assert scalar(db_url, OWN_VALUES) == 382
+    assert scalar(db_url, "SELECT count(*) FROM nyxops.schema_migrations WHERE version = '0004'") == 0
+
+
+def test_a_partitioned_table_counts_its_partitions_but_not_a_new_one(env, db_url, migrations: Path) -> None:
+    """A partitioned table's values are all in its partitions: those count. A new partition may be
+    created and filled; its values cannot stand in for values lost in the old ones."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    events = (
+        "CREATE TABLE events (id int, at date, vec real[]) PARTITION BY RANGE (at);\n"
+        "CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');\n"
+        "INSERT INTO events SELECT i, '2025-05-01', ARRAY[i, i]::real[] FROM generate_series(1, 10) i;\n"
+    )
+    add_migration(migrations, "0004_events.sql", events)
+    assert nyxops("migrate", "apply", env=env).code == 0
+    protected = {**env, "NYXOPS_PROTECTED_COLUMNS": '["public.workflow_insights.embedding", "public.events.vec"]'}
+    grown = (
+        "CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');\n"
+        "INSERT INTO events SELECT i, '2026-05-01', ARRAY[i, i]::real[] FROM generate_series(11, 20) i;\n"
+    )
+    add_migration(migrations, "0005_grown.sql", grown)
+    result = nyxops("migrate", "apply", env=protected)
+    assert result.code == 0, result.output
+    swapped = (
+        "CREATE TABLE events_2027 PARTITION OF events FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');\n"
+        "INSERT INTO events SELECT i, '2027-05-01', ARRAY[i, i]::real[] FROM generate_series(21, 30) i;\n"
+        "DO $$ DECLARE c text := (SELECT 'v' || 'ec'); "
+        "BEGIN EXECUTE format('UPDATE events SET %I = NULL WHERE at < ''2026-01-01''', c); END $$;\n"
+    )
+    add_migration(migrations, "0006_swapped.sql", swapped)
+    result = nyxops("migrate", "apply", env=protected)
+    assert result.code == 1, result.output
+    assert "public.events.vec: 20 values before, 10 after (10 more are in tables" in result.stderr
+    assert scalar(db_url, "SELECT count(vec) FROM events") == 20
+
+
+def test_a_census_log_from_before_it_kept_the_tables_under_it_is_brought_up_to_date(
+    env, db_url, migrations: Path
+) -> None:
+    """A database nyxops ran on before has a census log without the column; apply adds it."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE nyxops.census_log DROP COLUMN descendants")
+    add_migration(migrations, "0004_note.sql", "CREATE TABLE notes_next (id int);\n")
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    logged = "SELECT descendants FROM nyxops.census_log WHERE version = '0004' AND phase = 'before' LIMIT 1"
+    assert scalar(db_url, logged) == []
