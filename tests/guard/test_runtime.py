@@ -108,3 +108,23 @@ def test_protect_remove(env, db_url) -> None:
     assert nyxops("protect", "status", env=env).code == 1
     with psycopg.connect(db_url) as conn:
         conn.execute("ALTER TABLE workflow_insights DROP COLUMN embedding")
+
+
+def test_the_tripwire_s_record_discarded_is_refused_as_written_and_at_run_time(env, db_url, migrations: Path) -> None:
+    """``DISCARD TEMP`` drops every temporary table, the tripwire's record of what the migration
+    dropped with them, and no event trigger fires on it: lint refuses it as written, and built at
+    run time, the check before commit finds the record gone."""
+    assert nyxops("migrate", "apply", env=env).code == 0  # the repository's own files first
+    add_migration(migrations, "0004_discard.sql", "CREATE TABLE side (id int);\nDISCARD TEMP;\n")
+    lint = nyxops("lint", str(migrations / "0004_discard.sql"), env=env)
+    assert lint.code == 1 and "[guard-tamper] pg_temp.nyxops_dropped" in lint.stdout, lint.output
+    (migrations / "0004_discard.sql").unlink()
+    built = "DO $$ BEGIN EXECUTE (SELECT 'DIS' || 'CARD TEMP'); END $$;\n"
+    add_migration(migrations, "0004_discard.sql", "CREATE TABLE side (id int);\n" + built)
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert (
+        "dropped pg_temp.nyxops_dropped" in result.stderr and "DISCARD TEMP or ALL built at run time" in result.stderr
+    )
+    assert snapshot(db_url) == before

@@ -83,7 +83,7 @@ class _Words:
 
 
 _ALWAYS_GROUPS = (
-    ("", ("NYXOPS", "UESCAPE", "\\", "DBLINK", "CRON", "PROGRAM", "SUBSCRIPTION")),
+    ("", ("NYXOPS", "UESCAPE", "\\", "DBLINK", "CRON", "PROGRAM", "SUBSCRIPTION", "DISCARD")),
     (
         "_",
         (
@@ -109,7 +109,8 @@ _ALWAYS_GROUPS = (
 """Text that sends any statement to the tree: the guard's own objects, name resolution, escapes,
 SQL handed to another session (``other-session``), large objects removed (``large-object``),
 programs, files, command settings and untrusted languages on the server (``server-write``), and
-psycopg's names for what it prepares (``guard-tamper``).
+psycopg's names for what it prepares and ``DISCARD`` of the tripwire's temporary record
+(``guard-tamper``).
 Grouped by a part each word of the group holds (checked first): most statements hold no ``_``
 and no ``PL``, and skip those groups' words at the cost of one test each."""
 ALWAYS = tuple(word for _, words in _ALWAYS_GROUPS for word in words)

@@ -157,8 +157,9 @@ def check_migration_guard(conn: psycopg.Connection, installed: Tripwire) -> None
             return
         raise GuardTampered(
             f"nyxops runtime guard: the migration dropped {'; '.join(missed)} without its event trigger seeing it "
-            "(event triggers switched off with event_triggers = off, a system catalog written, or another session "
-            "while it ran: a program or dblink the file was allowed, or someone else). Nothing of the migration was "
+            "(event triggers switched off with event_triggers = off, a system catalog written, DISCARD TEMP or ALL "
+            "built at run time, or another session while it ran: a program or dblink the file was allowed, or "
+            "someone else). Nothing of the migration was "
             "committed; a drop made by another session is committed there: check the table. A migration may not get "
             "around the guard: remove the statement that does it."
         )

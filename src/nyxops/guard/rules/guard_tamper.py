@@ -18,7 +18,8 @@ refuses a file that took them out of the extension: the extension's own update s
 so lint does not). A trigger or rule on nyxops' own tables runs on nyxops' own writes, after
 every check of the file. Writing a system catalog
 (``UPDATE pg_event_trigger SET evtenabled = 'D'``, ``DELETE FROM pg_attribute …``) switches a
-trigger off or drops a column without any event trigger seeing it. ``PREPARE`` and ``DEALLOCATE``
+trigger off or drops a column without any event trigger seeing it; ``DISCARD TEMP`` (or ``ALL``)
+drops the tripwire's record with every temporary table. ``PREPARE`` and ``DEALLOCATE``
 of psycopg's names (``_pg3_…``) replace the statements nyxops' reads run (db.own_reads). None of
 this has a place in a reviewed migration, so no allow comment allows it.
 """
@@ -57,6 +58,7 @@ NODES = (
     "RuleStmt",
     "PrepareStmt",
     "DeallocateStmt",
+    "DiscardStmt",
 )
 FAIL = [
     "SET session_replication_role = replica",
@@ -114,6 +116,11 @@ FAIL = [
     "DEALLOCATE _pg3_4",
     "PREPARE _PG3_4 AS SELECT 1 WHERE false",
     "CREATE FUNCTION blind() RETURNS void LANGUAGE sql AS $$ DEALLOCATE PREPARE _pg3_4 $$",
+    "DISCARD TEMP",
+    "DISCARD ALL",
+    "DO $$ BEGIN DISCARD TEMPORARY; END $$",
+    "DROP TABLE IF EXISTS nyxops_dropped",
+    "DROP TABLE app.t, pg_temp.nyxops_dropped",
 ]
 PASS = [
     "SET lock_timeout = '5s'",
@@ -139,6 +146,9 @@ PASS = [
     "PREPARE recent AS SELECT * FROM workflow_insights WHERE id = $1",
     "DEALLOCATE ALL",
     'DEALLOCATE "_PG3_4"',
+    "DISCARD PLANS",
+    "DISCARD SEQUENCES",
+    "DROP TABLE app.nyxops_dropped",
 ]
 SETTINGS = {
     "session_replication_role": "silences triggers",
@@ -169,6 +179,11 @@ def _postgres_fdw_code(body: Node) -> bool:
 
 def _nyxops(names: list[str]) -> bool:
     return len(names) >= 2 and names[-2] == "nyxops"
+
+
+def _record(names: list[str]) -> bool:
+    """The tripwire's temporary table: unqualified (temporary tables are looked up first) or pg_temp."""
+    return names[-1:] == [record.TABLE] and names[:-1] in ([], ["pg_temp"])
 
 
 def _catalog(rel: Node, ctx: Scope) -> bool:
@@ -205,6 +220,8 @@ def check(body: Node, ctx: Scope) -> Iterator[Hit]:
                 names = name_list(obj) if isinstance(obj, list) else []
                 if names[-1:] and names[-1].startswith(_OWN_TRIGGER):
                     yield Hit(names[-1], detail="drops a trigger of nyxops")
+            elif body.get("removeType") == "OBJECT_TABLE" and _record(name_list(obj) if isinstance(obj, list) else []):
+                yield Hit(record.RECORD, detail="drops the tripwire's record of what the migration dropped")
             elif body.get("removeType") == "OBJECT_EVENT_TRIGGER" or (
                 body.get("removeType") == "OBJECT_SCHEMA" and name == "nyxops"
             ):
@@ -239,6 +256,8 @@ def check(body: Node, ctx: Scope) -> Iterator[Hit]:
         yield Hit(f"nyxops.{body['relation'].get('relname')}", detail=f"puts {what} on nyxops' own table")
     elif kind in ("AlterTableStmt", "CreateTrigStmt"):
         yield from _triggers(body, ctx)
+    elif kind == "DiscardStmt" and body.get("target") in ("DISCARD_TEMP", "DISCARD_ALL"):
+        yield Hit(record.RECORD, detail="drops every temporary table, the tripwire's record among them")
     elif kind in ("PrepareStmt", "DeallocateStmt") and str(body.get("name", "")).startswith(PREPARED_PREFIX):
         yield Hit(str(body["name"]), body.get("location"), detail="replaces a statement nyxops' client prepared")
     elif kind in ("InsertStmt", "UpdateStmt", "DeleteStmt", "TruncateStmt", "MergeStmt", "CopyStmt"):
