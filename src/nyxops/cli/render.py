@@ -68,10 +68,12 @@ def protection(found: Protection, console: Console) -> None:
 
 
 def census_table(before: dict[str, Count], after: dict[str, Count], console: Console, title: str) -> None:
+    from nyxops.migrate.census import losses
+
     table = Table("column", "rows before", "rows after", "values before", "values after", "dim", title=title)
     for name in sorted(set(before) | set(after)):
         b, a = before.get(name), after.get(name)
-        lost = b and a and b.exists and ((a.non_null or 0) < (b.non_null or 0) or not a.exists)
+        lost = b is not None and a is not None and losses({name: b}, {name: a})
         style = "bold red" if lost else ""
 
         def cell(c: Count | None, attr: str) -> str:
@@ -121,6 +123,7 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
         "ledger": {name: [line for s in plan.statements if s.file == name for line in s.ledger] for name in plan.files},
         "census_before": {k: asdict(v) for k, v in plan.before.items()},
         "census_after": {k: asdict(v) for k, v in plan.after.items()},
+        "census_losses": plan.census_losses,
     }
 
 
@@ -154,6 +157,8 @@ def plan_report(plan: Plan, console: Console) -> None:
         table.add_row(s.file, str(s.index + 1), sql_text, ms, rows, escape("\n".join(s.locks)), "\n".join(notes))
     console.print(table)
     census_table(plan.before, plan.after, console, "census: before and after the pending files")
+    for problem in plan.census_losses:
+        console.print(f"[bold red]census:[/] {escape(problem)}")
     for name in plan.files:
         lines = [line for s in plan.statements if s.file == name for line in s.ledger]
         summary = "; ".join(lines) if lines else "no rows deleted or updated, no table rewritten"

@@ -20,6 +20,11 @@ class Count:
     rows: int | None = None
     non_null: int | None = None
     dimension: int | None = None
+    relation: int | None = None
+    """The table's oid: the name may be given to another table (a swap), the oid stays with the
+    values; None when unknown (a census logged by an older nyxops)."""
+    attnum: int | None = None
+    """The column's number in its table: the same for a column renamed away and another given its name."""
     descendants: tuple[int, ...] | None = None
     """The tables under it (inheritance children, partitions) when it was counted, by oid; None
     when unknown (a census logged by an older nyxops): then all of them count."""
@@ -33,14 +38,19 @@ WITH RECURSIVE tree(oid) AS (
     UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.oid
 )
 SELECT count(*) FILTER (WHERE {kept}), count({col}) FILTER (WHERE {kept}), count({col}) FILTER (WHERE NOT {kept}),
-       (SELECT pg_catalog.array_agg(oid ORDER BY oid) FROM tree)
+       (SELECT pg_catalog.array_agg(oid ORDER BY oid) FROM tree), {rel}::pg_catalog.oid,
+       (SELECT a.attnum FROM pg_catalog.pg_attribute a
+        WHERE a.attrelid = {rel} AND a.attname = {name} AND NOT a.attisdropped)
 FROM {tab}
 """
 """A table's count takes in the rows of the tables under it, which are the table's rows to the app
 and hold its values (partitions). Only those that were under it at the first count: a migration
 that put a copy of the table under it (``CREATE TABLE c () INHERITS (workflow_insights); INSERT
 INTO c SELECT * FROM ONLY workflow_insights``) and then nulled the table's own values by dynamic
-SQL kept every count as it was, and apply committed (a test)."""
+SQL kept every count as it was, and apply committed (a test). The table's oid and the column's
+number: a table or a column renamed away and a zeroed copy given its name (a swap, by dynamic SQL)
+kept every count too, wrote no row of the protected table, and apply committed it with ``protect``
+installed (tests)."""
 
 
 def take(
@@ -63,16 +73,22 @@ def take(
                 rel=rel, under=sql.Literal(list(under))
             )
         )
+        name = column.column or ""
         query = sql.SQL(_COUNT).format(
-            rel=rel, kept=kept, col=sql.Identifier(column.column or ""), tab=sql.Identifier(column.schema, column.table)
+            rel=rel,
+            kept=kept,
+            col=sql.Identifier(name),
+            name=sql.Literal(name),
+            tab=sql.Identifier(column.schema, column.table),
         )
         row = conn.execute(query).fetchone()
         if row is None:  # an aggregate without GROUP BY: always one row
             raise RuntimeError(f"no row from the count of {column}")
-        rows, non_null, elsewhere, tree = row
+        rows, non_null, elsewhere, tree, relation, attnum = row
+        dimension = vector_dimension(kind)
         found = tuple(tree or ())
         counts[str(column)] = Count(
-            str(column), True, int(rows), int(non_null), vector_dimension(kind), found, int(elsewhere)
+            str(column), True, int(rows), int(non_null), dimension, int(relation), int(attnum), found, int(elsewhere)
         )
     return counts
 
@@ -86,6 +102,17 @@ def losses(before: dict[str, Count], after: dict[str, Count]) -> list[str]:
             continue
         if not new.exists:
             problems.append(f"{name} is gone (it held {old.non_null} values)")
+        elif None not in (old.relation, new.relation) and old.relation != new.relation:
+            problems.append(
+                f"{name}: its table is not the one that held its {old.non_null} values when the file began: that one "
+                "was renamed or moved away and another table now has its name (a table swap), whose values nyxops "
+                "cannot vouch for"
+            )
+        elif None not in (old.attnum, new.attnum) and old.attnum != new.attnum:
+            problems.append(
+                f"{name}: it is not the column that held its {old.non_null} values when the file began: that one was "
+                "renamed away and another column now has its name, whose values nyxops cannot vouch for"
+            )
         elif (new.non_null or 0) < (old.non_null or 0):
             problem = f"{name}: {old.non_null} values before, {new.non_null} after"
             if new.elsewhere:
@@ -102,14 +129,29 @@ def losses(before: dict[str, Count], after: dict[str, Count]) -> list[str]:
 def log(conn: psycopg.Connection, version: str, phase: str, counts: dict[str, Count]) -> None:
     with conn.cursor() as cur:
         cur.executemany(
-            "INSERT INTO nyxops.census_log (version, phase, target, rows, non_null, dimension, descendants)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            "INSERT INTO nyxops.census_log"
+            " (version, phase, target, rows, non_null, dimension, relation, attnum, descendants)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             [
-                (version, phase, c.target, c.rows, c.non_null, c.dimension, _oids(c.descendants))
+                (
+                    version,
+                    phase,
+                    c.target,
+                    c.rows,
+                    c.non_null,
+                    c.dimension,
+                    _oid(c.relation),
+                    c.attnum,
+                    _oids(c.descendants),
+                )
                 for c in counts.values()
                 if c.exists
             ],
         )
+
+
+def _oid(relation: int | None) -> Oid | None:
+    return None if relation is None else Oid(relation)
 
 
 def _oids(descendants: tuple[int, ...] | None) -> list[Oid] | None:
@@ -119,8 +161,9 @@ def _oids(descendants: tuple[int, ...] | None) -> list[Oid] | None:
 def logged(conn: psycopg.Connection, version: str, phase: str) -> dict[str, Count]:
     """The census last logged for a version and phase (a resumed file keeps its first 'before')."""
     rows = conn.execute(
-        "SELECT DISTINCT ON (target) target, rows, non_null, dimension, descendants FROM nyxops.census_log"
+        "SELECT DISTINCT ON (target) target, rows, non_null, dimension, relation, attnum, descendants"
+        " FROM nyxops.census_log"
         " WHERE version = %s AND phase = %s ORDER BY target, taken_at DESC",
         (version, phase),
     ).fetchall()
-    return {r[0]: Count(r[0], True, r[1], r[2], r[3], None if r[4] is None else tuple(r[4])) for r in rows}
+    return {r[0]: Count(r[0], True, r[1], r[2], r[3], r[4], r[5], None if r[6] is None else tuple(r[6])) for r in rows}

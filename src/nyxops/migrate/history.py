@@ -36,9 +36,13 @@ CREATE TABLE IF NOT EXISTS nyxops.census_log (
     rows      bigint,
     non_null  bigint,
     dimension integer,
+    relation  oid,
+    attnum    smallint,
     descendants oid[]
 );
 """
+_LATER_COLUMNS = {"relation": "oid", "attnum": "smallint", "descendants": "oid[]"}
+"""Columns of the census log added after its first release (see census.Count)."""
 
 
 @dataclass(frozen=True)
@@ -58,12 +62,13 @@ def ensure(conn: psycopg.Connection) -> None:
     for statement in SCHEMA_SQL.split(";"):
         if statement.strip():
             conn.execute(statement)
-    added = conn.execute(
-        "SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_attribute"
-        " WHERE attrelid = 'nyxops.census_log'::pg_catalog.regclass AND attname = 'descendants' AND NOT attisdropped)"
+    have = conn.execute(
+        "SELECT pg_catalog.array_agg(attname::text) FROM pg_catalog.pg_attribute"
+        " WHERE attrelid = 'nyxops.census_log'::pg_catalog.regclass AND attnum > 0 AND NOT attisdropped"
     ).fetchone()
-    if added and added[0]:  # a census log from before it was kept; ADD COLUMN IF NOT EXISTS would lock it each run
-        conn.execute("ALTER TABLE nyxops.census_log ADD COLUMN descendants oid[]")
+    for name, kind in _LATER_COLUMNS.items():  # a log from an older nyxops; ADD COLUMN IF NOT EXISTS locks each run
+        if name not in ((have and have[0]) or []):
+            conn.execute(f"ALTER TABLE nyxops.census_log ADD COLUMN {name} {kind}")
 
 
 def applied(conn: psycopg.Connection) -> dict[str, Applied]:

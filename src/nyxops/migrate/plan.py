@@ -90,8 +90,12 @@ class Plan:
         return [s for s in self.statements if s.refused]
 
     @property
+    def census_losses(self) -> list[str]:
+        return census.losses(self.before, self.after)
+
+    @property
     def ok(self) -> bool:
-        return not self.failed and not self.blocking and not self.refused and not census.losses(self.before, self.after)
+        return not self.failed and not self.blocking and not self.refused and not self.census_losses
 
 
 def _count(conn: psycopg.Connection, table: sql.Composable, column: str | None) -> tuple[int, int | None]:

@@ -1,9 +1,13 @@
-"""The census counts a table with the tables under it that were there when it first counted.
+"""The census counts the table that held the values, with the tables that were under it then.
 
 A table's count takes in its inheritance children and partitions: to the app they are the table's
 rows. A migration that put a copy of the table under it and then nulled the table's own values by
 dynamic SQL (lint only warns) kept every count as it was, and ``migrate apply`` committed the loss
-of all 382 values (without ``protect``, whose row trigger refuses the UPDATE itself).
+of all 382 values (without ``protect``, whose row trigger refuses the UPDATE itself). And a
+migration that renamed the table away and gave its name to a copy with every vector zeroed (a
+table swap, by dynamic SQL) kept every count too: apply committed it with ``protect`` installed,
+as no row of the protected table was written. So did the same with the column. The census now knows the table by its oid and the column by its
+number.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ _COPY_UNDER = (
 )
 _JOURNALED = "CREATE INDEX CONCURRENTLY wi_title ON workflow_insights (title);\n"
 OWN_VALUES = "SELECT count(embedding) FROM ONLY workflow_insights"
+VALUES = "SELECT count(embedding) FROM workflow_insights"
 
 
 @pytest.mark.parametrize(
@@ -103,15 +108,83 @@ def test_a_partitioned_table_counts_its_partitions_but_not_a_new_one(env, db_url
     assert scalar(db_url, "SELECT count(vec) FROM events") == 20
 
 
-def test_a_census_log_from_before_it_kept_the_tables_under_it_is_brought_up_to_date(
-    env, db_url, migrations: Path
-) -> None:
-    """A database nyxops ran on before has a census log without the column; apply adds it."""
+_SWAP = (
+    "CREATE TABLE wi_next AS SELECT * FROM workflow_insights;\n"
+    "UPDATE wi_next SET embedding = embedding - embedding WHERE title <> '';\n"
+    "DO $$ DECLARE a text := (SELECT 'workflow_' || 'insights'); BEGIN\n"
+    "  EXECUTE format('ALTER TABLE %I RENAME TO wi_old', a);\n"
+    "  EXECUTE format('ALTER TABLE wi_next RENAME TO %I', a);\n"
+    "END $$;\n"
+)
+_COLUMN_SWAP = (
+    "SELECT count(*) FROM workflow_insights;\n"
+    "DO $$ DECLARE a text := (SELECT 'embed' || 'ding'); BEGIN\n"
+    "  EXECUTE format('ALTER TABLE workflow_insights RENAME COLUMN %I TO embedding_old', a);\n"
+    "  EXECUTE format('ALTER TABLE workflow_insights ADD COLUMN %I vector(1536)', a);\n"
+    "  EXECUTE format('UPDATE workflow_insights SET %I = embedding_old - embedding_old', a);\n"
+    "END $$;\n"
+)
+ZEROED = "SELECT count(*) FROM workflow_insights WHERE embedding = embedding - embedding"
+OID = "SELECT 'workflow_insights'::regclass::oid::bigint"
+
+
+def test_a_copy_swapped_in_under_the_table_s_name_is_refused(env, db_url, migrations: Path) -> None:
+    assert nyxops("protect", "install", env=env).code == 0
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(migrations, "0004_swap.sql", _SWAP)
+    assert nyxops("lint", str(migrations / "0004_swap.sql"), env=env).code == 0  # warnings only
+    planned = nyxops("migrate", "plan", "--json", env=env)
+    assert planned.code == 1, planned.output
+    assert "(a table swap)" in json.loads(planned.stdout)["census_losses"][0]
+    before, table = snapshot(db_url), scalar(db_url, OID)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert "public.workflow_insights.embedding: its table is not the one that held its 382 values" in result.stderr
+    assert (scalar(db_url, OID), scalar(db_url, ZEROED), scalar(db_url, VALUES)) == (table, 0, 382)
+    assert snapshot(db_url) == before
+
+
+def test_a_column_swapped_in_under_the_protected_column_s_name_is_refused(env, db_url, migrations: Path) -> None:
+    """The protected column renamed away and a new one of its name filled with zeroed vectors: the
+    overwrite trigger reads the column by name, and saw NULLs filled."""
+    assert nyxops("protect", "install", env=env).code == 0
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(migrations, "0004_swap.sql", _COLUMN_SWAP)
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert "public.workflow_insights.embedding: it is not the column that held its 382 values" in result.stderr
+    assert (scalar(db_url, ZEROED), scalar(db_url, VALUES)) == (0, 382)
+    assert snapshot(db_url) == before
+
+
+@pytest.mark.parametrize(
+    ("swap", "said"),
+    [(_SWAP, "(a table swap)"), (_COLUMN_SWAP, "another column now has its name")],
+    ids=["table", "column"],
+)
+def test_a_journaled_swap_is_refused_again_when_resumed(swap: str, said: str, env, db_url, migrations: Path) -> None:
+    """Resumed, the file's census comes from the log, which keeps the table's oid and the column's number."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    table = scalar(db_url, OID)
+    add_migration(migrations, "0004_swap.sql", swap + _JOURNALED)
+    for attempt in range(2):
+        result = nyxops("migrate", "apply", env=env)
+        assert result.code == 1, (attempt, result.output)
+        assert said in result.stderr
+        assert (scalar(db_url, OID), scalar(db_url, ZEROED), scalar(db_url, VALUES)) == (table, 0, 382)
+
+
+def test_a_census_log_from_before_it_kept_the_tables_is_brought_up_to_date(env, db_url, migrations: Path) -> None:
+    """A database nyxops ran on before has a census log without the columns; apply adds them."""
     assert nyxops("migrate", "apply", env=env).code == 0
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("ALTER TABLE nyxops.census_log DROP COLUMN descendants")
+        conn.execute("ALTER TABLE nyxops.census_log DROP COLUMN descendants, DROP COLUMN relation, DROP COLUMN attnum")
     add_migration(migrations, "0004_note.sql", "CREATE TABLE notes_next (id int);\n")
     result = nyxops("migrate", "apply", env=env)
     assert result.code == 0, result.output
-    logged = "SELECT descendants FROM nyxops.census_log WHERE version = '0004' AND phase = 'before' LIMIT 1"
-    assert scalar(db_url, logged) == []
+    logged = (
+        "SELECT ARRAY[relation::bigint, attnum, cardinality(descendants)] FROM nyxops.census_log"
+        " WHERE version = '0004' AND phase = 'before' AND target = 'public.workflow_insights.embedding'"
+    )
+    assert scalar(db_url, logged) == [scalar(db_url, OID), 5, 0]  # embedding is the table's fifth column
