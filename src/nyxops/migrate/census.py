@@ -9,7 +9,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.numeric import Oid
 
-from nyxops.catalog import column_type, vector_dimension
+from nyxops.catalog import vector_dimension
 from nyxops.names import QualifiedName
 
 
@@ -32,15 +32,19 @@ class Count:
     """Values in tables put under it since ``since`` was counted, which this count leaves out."""
 
 
+_COLUMN = """
+SELECT pg_catalog.format_type(a.atttypid, a.atttypmod), c.relkind::text, c.oid::bigint, a.attnum
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relname = %s AND a.attname = %s AND a.attnum > 0 AND NOT a.attisdropped
+"""
 _COUNT = """
 WITH RECURSIVE tree(oid) AS (
     SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent = {rel}
     UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.oid
 )
 SELECT count(*) FILTER (WHERE {kept}), count({col}) FILTER (WHERE {kept}), count({col}) FILTER (WHERE NOT {kept}),
-       (SELECT pg_catalog.array_agg(oid ORDER BY oid) FROM tree), {rel}::pg_catalog.oid,
-       (SELECT a.attnum FROM pg_catalog.pg_attribute a
-        WHERE a.attrelid = {rel} AND a.attname = {name} AND NOT a.attisdropped)
+       (SELECT pg_catalog.array_agg(oid ORDER BY oid) FROM tree)
 FROM {tab}
 """
 """A table's count takes in the rows of the tables under it, which are the table's rows to the app
@@ -51,6 +55,8 @@ SQL kept every count as it was, and apply committed (a test). The table's oid an
 number: a table or a column renamed away and a zeroed copy given its name (a swap, by dynamic SQL)
 kept every count too, wrote no row of the protected table, and apply committed it with ``protect``
 installed (tests)."""
+_STORED = {"r", "p", "m", "f"}
+"""Relations whose rows say which table holds them (``tableoid``); a view's do not."""
 
 
 def take(
@@ -59,36 +65,39 @@ def take(
     """Each column's rows and values; with ``since``, only in the tables that were under each then."""
     counts: dict[str, Count] = {}
     for column in columns:
-        kind = column_type(conn, column)
-        if kind is None:
+        name = column.column or ""
+        found = conn.execute(_COLUMN, (column.schema, column.table, name)).fetchone()
+        if found is None:
             counts[str(column)] = Count(str(column), exists=False)
             continue
+        kind, relkind, relation, attnum = found
         earlier = (since or {}).get(str(column))
         under = earlier.descendants if earlier is not None and earlier.exists else None
-        rel = sql.SQL("{}::pg_catalog.regclass").format(sql.Literal(column.table_name.sql()))
+        rel = sql.SQL("{}::pg_catalog.oid").format(sql.Literal(int(relation)))
         kept = (
             sql.SQL("true")
-            if under is None
+            if under is None or relkind not in _STORED
             else sql.SQL("(tableoid = {rel} OR tableoid = ANY({under}::pg_catalog.oid[]))").format(
                 rel=rel, under=sql.Literal(list(under))
             )
         )
-        name = column.column or ""
         query = sql.SQL(_COUNT).format(
-            rel=rel,
-            kept=kept,
-            col=sql.Identifier(name),
-            name=sql.Literal(name),
-            tab=sql.Identifier(column.schema, column.table),
+            rel=rel, kept=kept, col=sql.Identifier(name), tab=sql.Identifier(column.schema, column.table)
         )
         row = conn.execute(query).fetchone()
         if row is None:  # an aggregate without GROUP BY: always one row
             raise RuntimeError(f"no row from the count of {column}")
-        rows, non_null, elsewhere, tree, relation, attnum = row
-        dimension = vector_dimension(kind)
-        found = tuple(tree or ())
+        rows, non_null, elsewhere, tree = row
         counts[str(column)] = Count(
-            str(column), True, int(rows), int(non_null), dimension, int(relation), int(attnum), found, int(elsewhere)
+            str(column),
+            True,
+            int(rows),
+            int(non_null),
+            vector_dimension(str(kind)),
+            int(relation),
+            int(attnum),
+            tuple(tree or ()),
+            int(elsewhere),
         )
     return counts
 
