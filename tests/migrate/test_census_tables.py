@@ -6,8 +6,8 @@ dynamic SQL (lint only warns) kept every count as it was, and ``migrate apply`` 
 of all 382 values (without ``protect``, whose row trigger refuses the UPDATE itself). And a
 migration that renamed the table away and gave its name to a copy with every vector zeroed (a
 table swap, by dynamic SQL) kept every count too: apply committed it with ``protect`` installed,
-as no row of the protected table was written. So did the same with the column. The census now knows the table by its oid and the column by its
-number.
+as no row of the protected table was written. So did the same with the column. The census now
+knows the table by its oid and the column by its number.
 """
 
 from __future__ import annotations
