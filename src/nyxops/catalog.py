@@ -9,15 +9,32 @@ import psycopg
 from nyxops.names import QualifiedName
 
 
-def column_type(conn: psycopg.Connection, column: QualifiedName) -> str | None:
-    """``format_type`` of a column (``vector(1536)``), or None when the table or column is missing."""
+class Column(NamedTuple):
+    """A column as the catalog has it: its type, and the relation and number that stay with its
+    values when names change."""
+
+    type: str
+    relkind: str
+    relation: int
+    attnum: int
+
+
+def column(conn: psycopg.Connection, name: QualifiedName) -> Column | None:
+    """The column ``name`` means now, or None when the table or column is missing."""
     row = conn.execute(
-        "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a"
-        " JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+        "SELECT pg_catalog.format_type(a.atttypid, a.atttypmod), c.relkind::text, c.oid::bigint, a.attnum"
+        " FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
         " WHERE n.nspname = %s AND c.relname = %s AND a.attname = %s AND a.attnum > 0 AND NOT a.attisdropped",
-        (column.schema, column.table, column.column),
+        (name.schema, name.table, name.column),
     ).fetchone()
-    return str(row[0]) if row else None
+    return None if row is None else Column(str(row[0]), str(row[1]), int(row[2]), int(row[3]))
+
+
+def column_type(conn: psycopg.Connection, name: QualifiedName) -> str | None:
+    """``format_type`` of a column (``vector(1536)``), or None when the table or column is missing."""
+    found = column(conn, name)
+    return None if found is None else found.type
 
 
 def vector_dimension(type_text: str | None) -> int | None:

@@ -9,7 +9,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.numeric import Oid
 
-from nyxops.catalog import vector_dimension
+from nyxops import catalog
 from nyxops.names import QualifiedName
 
 
@@ -32,12 +32,6 @@ class Count:
     """Values in tables put under it since ``since`` was counted, which this count leaves out."""
 
 
-_COLUMN = """
-SELECT pg_catalog.format_type(a.atttypid, a.atttypmod), c.relkind::text, c.oid::bigint, a.attnum
-FROM pg_catalog.pg_attribute a
-JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = %s AND c.relname = %s AND a.attname = %s AND a.attnum > 0 AND NOT a.attisdropped
-"""
 _COUNT = """
 WITH RECURSIVE tree(oid) AS (
     SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent = {rel}
@@ -65,24 +59,22 @@ def take(
     """Each column's rows and values; with ``since``, only in the tables that were under each then."""
     counts: dict[str, Count] = {}
     for column in columns:
-        name = column.column or ""
-        found = conn.execute(_COLUMN, (column.schema, column.table, name)).fetchone()
+        found = catalog.column(conn, column)
         if found is None:
             counts[str(column)] = Count(str(column), exists=False)
             continue
-        kind, relkind, relation, attnum = found
         earlier = (since or {}).get(str(column))
         under = earlier.descendants if earlier is not None and earlier.exists else None
-        rel = sql.SQL("{}::pg_catalog.oid").format(sql.Literal(int(relation)))
+        rel = sql.SQL("{}::pg_catalog.oid").format(sql.Literal(found.relation))
         kept = (
             sql.SQL("true")
-            if under is None or relkind not in _STORED
+            if under is None or found.relkind not in _STORED
             else sql.SQL("(tableoid = {rel} OR tableoid = ANY({under}::pg_catalog.oid[]))").format(
                 rel=rel, under=sql.Literal(list(under))
             )
         )
         query = sql.SQL(_COUNT).format(
-            rel=rel, kept=kept, col=sql.Identifier(name), tab=sql.Identifier(column.schema, column.table)
+            rel=rel, kept=kept, col=sql.Identifier(column.column or ""), tab=sql.Identifier(column.schema, column.table)
         )
         row = conn.execute(query).fetchone()
         if row is None:  # an aggregate without GROUP BY: always one row
@@ -93,9 +85,9 @@ def take(
             True,
             int(rows),
             int(non_null),
-            vector_dimension(str(kind)),
-            int(relation),
-            int(attnum),
+            catalog.vector_dimension(found.type),
+            found.relation,
+            found.attnum,
             tuple(tree or ()),
             int(elsewhere),
         )

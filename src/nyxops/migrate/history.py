@@ -7,7 +7,9 @@ from datetime import datetime
 
 import psycopg
 
+from nyxops.catalog import column_type
 from nyxops.db import relation_exists
+from nyxops.names import QualifiedName
 
 SCHEMA_SQL = """
 CREATE SCHEMA IF NOT EXISTS nyxops;
@@ -62,12 +64,8 @@ def ensure(conn: psycopg.Connection) -> None:
     for statement in SCHEMA_SQL.split(";"):
         if statement.strip():
             conn.execute(statement)
-    have = conn.execute(
-        "SELECT pg_catalog.array_agg(attname::text) FROM pg_catalog.pg_attribute"
-        " WHERE attrelid = 'nyxops.census_log'::pg_catalog.regclass AND attnum > 0 AND NOT attisdropped"
-    ).fetchone()
     for name, kind in _LATER_COLUMNS.items():  # a log from an older nyxops; ADD COLUMN IF NOT EXISTS locks each run
-        if name not in ((have and have[0]) or []):
+        if column_type(conn, QualifiedName("nyxops", "census_log", name)) is None:
             conn.execute(f"ALTER TABLE nyxops.census_log ADD COLUMN {name} {kind}")
 
 

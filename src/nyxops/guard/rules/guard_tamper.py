@@ -216,11 +216,11 @@ def check(body: Node, ctx: Scope) -> Iterator[Hit]:
     elif kind == "DropStmt":
         for obj in dropped_objects(body):
             name = obj["String"]["sval"] if isinstance(obj, dict) and "String" in obj else None
+            names = name_list(obj) if isinstance(obj, list) else []
             if body.get("removeType") == "OBJECT_TRIGGER":
-                names = name_list(obj) if isinstance(obj, list) else []
                 if names[-1:] and names[-1].startswith(_OWN_TRIGGER):
                     yield Hit(names[-1], detail="drops a trigger of nyxops")
-            elif body.get("removeType") == "OBJECT_TABLE" and _record(name_list(obj) if isinstance(obj, list) else []):
+            elif body.get("removeType") == "OBJECT_TABLE" and _record(names):
                 yield Hit(record.RECORD, detail="drops the tripwire's record of what the migration dropped")
             elif body.get("removeType") == "OBJECT_EVENT_TRIGGER" or (
                 body.get("removeType") == "OBJECT_SCHEMA" and name == "nyxops"
