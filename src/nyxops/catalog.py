@@ -31,6 +31,18 @@ def column(conn: psycopg.Connection, name: QualifiedName) -> Column | None:
     return None if row is None else Column(str(row[0]), str(row[1]), int(row[2]), int(row[3]))
 
 
+def named(conn: psycopg.Connection, relation: int, attnum: int) -> QualifiedName | None:
+    """The name the column numbered ``attnum`` of the table ``relation`` has now; None when the
+    table or the column was dropped. Tells an operator where a renamed column went."""
+    row = conn.execute(
+        "SELECT n.nspname, c.relname, a.attname FROM pg_catalog.pg_attribute a"
+        " JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE a.attrelid = %s::pg_catalog.oid AND a.attnum = %s AND NOT a.attisdropped",
+        (relation, attnum),
+    ).fetchone()
+    return None if row is None else QualifiedName(str(row[0]), str(row[1]), str(row[2]))
+
+
 def column_type(conn: psycopg.Connection, name: QualifiedName) -> str | None:
     """``format_type`` of a column (``vector(1536)``), or None when the table or column is missing."""
     found = column(conn, name)

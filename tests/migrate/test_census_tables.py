@@ -162,6 +162,7 @@ def test_a_column_swapped_in_under_the_protected_column_s_name_is_refused(env, d
     result = nyxops("migrate", "apply", env=env)
     assert result.code == 1, result.output
     assert "public.workflow_insights.embedding: it is not the column that held its 382 values" in result.stderr
+    assert "the column that held them is public.workflow_insights.embedding_old now, with 382 values" in result.stderr
     assert (scalar(db_url, ZEROED), scalar(db_url, VALUES)) == (0, 382)
     assert snapshot(db_url) == before
 
@@ -196,3 +197,44 @@ def test_a_census_log_from_before_it_kept_the_tables_is_brought_up_to_date(env, 
         " WHERE version = '0004' AND phase = 'before' AND target = 'public.workflow_insights.embedding'"
     )
     assert scalar(db_url, logged) == [scalar(db_url, OID), 5, 0]  # embedding is the table's fifth column
+
+
+def test_a_swap_refused_says_where_the_values_went(env, db_url, migrations: Path) -> None:
+    """The table's oid tells the operator where the table that held the values is now."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(migrations, "0004_swap.sql", _SWAP)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert "the column that held them is public.wi_old.embedding now, with 382 values" in result.stderr
+    assert scalar(db_url, VALUES) == 382
+
+
+_RENAMED = (  # the new name computed by the server: lint can only warn (dynamic-sql)
+    "DO $$ DECLARE n text := (SELECT 'embedding_' || 'v2'); BEGIN\n"
+    "  EXECUTE format('ALTER TABLE workflow_insights RENAME COLUMN embedding TO %I', n);\n"
+    "END $$;\n"
+)
+
+
+def test_a_protected_column_renamed_is_refused_with_its_new_name_and_applies_once_that_is_protected(
+    env, db_url, migrations: Path
+) -> None:
+    """Apply says where the column went and how a rename that is meant gets through (protect the
+    new name with the release), and that way does."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(migrations, "0004_rename.sql", _RENAMED)
+    planned = nyxops("migrate", "plan", "--json", env=env)
+    assert planned.code == 1, planned.output
+    lost = json.loads(planned.stdout)["census_losses"][0]
+    assert "the column that held them is public.workflow_insights.embedding_v2 now, with 382 values" in lost
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert "public.workflow_insights.embedding is gone (it held 382 values); the column that held them is" in (
+        result.stderr
+    )
+    assert "names the new one in NYXOPS_PROTECTED_COLUMNS" in result.stderr
+    assert scalar(db_url, VALUES) == 382
+    renamed = {**env, "NYXOPS_PROTECTED_COLUMNS": '["public.workflow_insights.embedding_v2"]'}
+    result = nyxops("migrate", "apply", env=renamed)
+    assert result.code == 0, result.output
+    assert scalar(db_url, "SELECT count(embedding_v2) FROM workflow_insights") == 382

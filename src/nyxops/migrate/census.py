@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -30,6 +31,20 @@ class Count:
     when unknown (a census logged by an older nyxops): then all of them count."""
     elsewhere: int = 0
     """Values in tables put under it since ``since`` was counted, which this count leaves out."""
+    moved: Moved | None = None
+    """Where the column counted at ``since`` is now, when this name means another column or none:
+    a tired operator reads where it went, not only "gone"."""
+
+
+@dataclass(frozen=True)
+class Moved:
+    name: str
+    """Its name now. (One dropped is not looked for: the tripwire refuses every drop, by name.)"""
+    non_null: int
+    """The values it holds there (in the tables that were under it when the file began)."""
+
+    def __str__(self) -> str:
+        return f"; the column that held them is {self.name} now, with {self.non_null} values"
 
 
 _COUNT = """
@@ -56,42 +71,68 @@ _STORED = {"r", "p", "m", "f"}
 def take(
     conn: psycopg.Connection, columns: Iterable[QualifiedName], since: dict[str, Count] | None = None
 ) -> dict[str, Count]:
-    """Each column's rows and values; with ``since``, only in the tables that were under each then."""
+    """Each column's rows and values; with ``since``, only in the tables that were under each then,
+    and where the column counted then went when its name now means another column or none."""
     counts: dict[str, Count] = {}
     for column in columns:
-        found = catalog.column(conn, column)
-        if found is None:
-            counts[str(column)] = Count(str(column), exists=False)
-            continue
         earlier = (since or {}).get(str(column))
-        under = earlier.descendants if earlier is not None and earlier.exists else None
-        rel = sql.SQL("{}::pg_catalog.oid").format(sql.Literal(found.relation))
-        kept = (
-            sql.SQL("true")
-            if under is None or found.relkind not in _STORED
-            else sql.SQL("(tableoid = {rel} OR tableoid = ANY({under}::pg_catalog.oid[]))").format(
-                rel=rel, under=sql.Literal(list(under))
-            )
-        )
-        query = sql.SQL(_COUNT).format(
-            rel=rel, kept=kept, col=sql.Identifier(column.column or ""), tab=sql.Identifier(column.schema, column.table)
-        )
-        row = conn.execute(query).fetchone()
-        if row is None:  # an aggregate without GROUP BY: always one row
-            raise RuntimeError(f"no row from the count of {column}")
-        rows, non_null, elsewhere, tree = row
-        counts[str(column)] = Count(
-            str(column),
-            True,
-            int(rows),
-            int(non_null),
-            catalog.vector_dimension(found.type),
-            found.relation,
-            found.attnum,
-            tuple(tree or ()),
-            int(elsewhere),
+        found = catalog.column(conn, column)
+        counts[str(column)] = dataclasses.replace(
+            _count(conn, column, found, earlier), moved=_moved(conn, found, earlier)
         )
     return counts
+
+
+def _count(
+    conn: psycopg.Connection, column: QualifiedName, found: catalog.Column | None, earlier: Count | None
+) -> Count:
+    if found is None:
+        return Count(str(column), exists=False)
+    under = earlier.descendants if earlier is not None and earlier.exists else None
+    rel = sql.SQL("{}::pg_catalog.oid").format(sql.Literal(found.relation))
+    kept = (
+        sql.SQL("true")
+        if under is None or found.relkind not in _STORED
+        else sql.SQL("(tableoid = {rel} OR tableoid = ANY({under}::pg_catalog.oid[]))").format(
+            rel=rel, under=sql.Literal(list(under))
+        )
+    )
+    query = sql.SQL(_COUNT).format(
+        rel=rel, kept=kept, col=sql.Identifier(column.column or ""), tab=sql.Identifier(column.schema, column.table)
+    )
+    row = conn.execute(query).fetchone()
+    if row is None:  # an aggregate without GROUP BY: always one row
+        raise RuntimeError(f"no row from the count of {column}")
+    rows, non_null, elsewhere, tree = row
+    return Count(
+        str(column),
+        True,
+        int(rows),
+        int(non_null),
+        catalog.vector_dimension(found.type),
+        found.relation,
+        found.attnum,
+        tuple(tree or ()),
+        int(elsewhere),
+    )
+
+
+def _moved(conn: psycopg.Connection, found: catalog.Column | None, earlier: Count | None) -> Moved | None:
+    """Where the column ``earlier`` counted is now, when ``found`` (what its name means now) is not it."""
+    if earlier is None or earlier.relation is None or earlier.attnum is None:
+        return None
+    if found is not None and (found.relation, found.attnum) == (earlier.relation, earlier.attnum):
+        return None
+    now = catalog.named(conn, earlier.relation, earlier.attnum)
+    if now is None:
+        return None
+    return Moved(str(now), _count(conn, now, catalog.column(conn, now), earlier).non_null or 0)
+
+
+_RENAMED = (
+    "the app reads it by its old name; a rename that is meant names the new one in NYXOPS_PROTECTED_COLUMNS for the "
+    "release that ships the app reading it"
+)
 
 
 def losses(before: dict[str, Count], after: dict[str, Count]) -> list[str]:
@@ -102,17 +143,21 @@ def losses(before: dict[str, Count], after: dict[str, Count]) -> list[str]:
         if not old.exists:
             continue
         if not new.exists:
-            problems.append(f"{name} is gone (it held {old.non_null} values)")
+            problem = f"{name} is gone (it held {old.non_null} values){new.moved or ''}"
+            if new.moved is not None:
+                problem += f" ({_RENAMED})"
+            problems.append(problem)
         elif None not in (old.relation, new.relation) and old.relation != new.relation:
             problems.append(
                 f"{name}: its table is not the one that held its {old.non_null} values when the file began: that one "
                 "was renamed or moved away and another table now has its name (a table swap), whose values nyxops "
-                "cannot vouch for"
+                f"cannot vouch for{new.moved or ''}"
             )
         elif None not in (old.attnum, new.attnum) and old.attnum != new.attnum:
             problems.append(
                 f"{name}: it is not the column that held its {old.non_null} values when the file began: that one was "
                 "renamed away and another column now has its name, whose values nyxops cannot vouch for"
+                f"{new.moved or ''}"
             )
         elif (new.non_null or 0) < (old.non_null or 0):
             problem = f"{name}: {old.non_null} values before, {new.non_null} after"
