@@ -43,6 +43,20 @@ def named(conn: psycopg.Connection, relation: int, attnum: int) -> QualifiedName
     return None if row is None else QualifiedName(str(row[0]), str(row[1]), str(row[2]))
 
 
+def key_columns(conn: psycopg.Connection, relation: int, attnums: tuple[int, ...] | None) -> list[tuple[int, str]]:
+    """The columns (number, name now) numbered ``attnums`` in ``relation``, or of its primary key; in
+    the key's order. Empty for a table without a primary key."""
+    rows = conn.execute(
+        "SELECT k.attnum::int, a.attname FROM pg_catalog.unnest(COALESCE(%(nums)s::pg_catalog.int2[],"
+        " (SELECT i.indkey::pg_catalog.int2[] FROM pg_catalog.pg_index i"
+        "  WHERE i.indrelid = %(rel)s::pg_catalog.oid AND i.indisprimary))) WITH ORDINALITY k(attnum, ord)"
+        " JOIN pg_catalog.pg_attribute a ON a.attrelid = %(rel)s::pg_catalog.oid AND a.attnum = k.attnum"
+        " AND NOT a.attisdropped ORDER BY k.ord",
+        {"nums": None if attnums is None else list(attnums), "rel": relation},
+    ).fetchall()
+    return [(int(r[0]), str(r[1])) for r in rows]
+
+
 def column_type(conn: psycopg.Connection, name: QualifiedName) -> str | None:
     """``format_type`` of a column (``vector(1536)``), or None when the table or column is missing."""
     found = column(conn, name)

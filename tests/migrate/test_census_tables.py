@@ -238,3 +238,53 @@ def test_a_protected_column_renamed_is_refused_with_its_new_name_and_applies_onc
     result = nyxops("migrate", "apply", env=renamed)
     assert result.code == 0, result.output
     assert scalar(db_url, "SELECT count(embedding_v2) FROM workflow_insights") == 382
+
+
+_COPIED_THEN_NULLED = (  # the same number of values, no longer in the rows the app reads by key
+    "INSERT INTO workflow_insights (id, project_id, title, content, embedding)\n"
+    "  SELECT 'copy-' || id, project_id, title, content, embedding FROM workflow_insights;\n"
+    "DO $$ DECLARE c text := (SELECT 'embed' || 'ding'); "
+    "BEGIN EXECUTE format('UPDATE workflow_insights SET %I = NULL WHERE id NOT LIKE ''copy-%%''', c); END $$;\n"
+)
+
+
+def test_values_moved_to_copied_rows_and_nulled_in_their_own_rows_are_refused(env, db_url, migrations: Path) -> None:
+    """Without ``protect``: the count stayed 382 while every row the app knows lost its vector. The
+    census knows which rows (by primary key) held values, and each must still hold one."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(migrations, "0004_copied.sql", _COPIED_THEN_NULLED)
+    planned = nyxops("migrate", "plan", "--json", env=env)
+    assert planned.code == 1, planned.output
+    plan = json.loads(planned.stdout)
+    assert "382 rows that held its values hold none now" in plan["census_losses"][0]
+    held = [plan[f"census_{when}"]["public.workflow_insights.embedding"]["holders"] for when in ("before", "after")]
+    assert held == [{"key": ["id"], "rows": 382}, {"key": ["id"], "rows": 382}]
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert "public.workflow_insights.embedding: 382 rows that held its values hold none now, e.g. (id)=(" in (
+        result.stderr
+    )
+    assert snapshot(db_url) == before
+
+
+def test_rows_added_with_values_and_a_row_with_a_value_moved_to_another_key_are_told_apart(
+    env, db_url, migrations: Path
+) -> None:
+    """New rows with values pass; one row's key changed (its value with it) is a row the app no
+    longer finds under its key, and is refused."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    first = scalar(db_url, "SELECT min(id) FROM workflow_insights WHERE embedding IS NOT NULL")
+    add_migration(
+        migrations,
+        "0004_more.sql",
+        "INSERT INTO workflow_insights (id, title, content, embedding)\n"
+        "  SELECT 'more-' || id, title, content, embedding FROM workflow_insights WHERE embedding IS NOT NULL;\n",
+    )
+    assert nyxops("migrate", "apply", env=env).code == 0
+    assert scalar(db_url, VALUES) == 764
+    add_migration(migrations, "0005_rekey.sql", f"UPDATE workflow_insights SET id = 'moved' WHERE id = '{first}';\n")
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert f"1 row that held its values holds none now, e.g. (id)=({first})" in result.stderr
+    assert scalar(db_url, f"SELECT count(embedding) FROM workflow_insights WHERE id = '{first}'") == 1

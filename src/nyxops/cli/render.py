@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -121,10 +121,18 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
             for s in plan.statements
         ],
         "ledger": {name: [line for s in plan.statements if s.file == name for line in s.ledger] for name in plan.files},
-        "census_before": {k: asdict(v) for k, v in plan.before.items()},
-        "census_after": {k: asdict(v) for k, v in plan.after.items()},
+        "census_before": {k: _count_dict(v) for k, v in plan.before.items()},
+        "census_after": {k: _count_dict(v) for k, v in plan.after.items()},
         "census_losses": plan.census_losses,
     }
+
+
+def _count_dict(count: Count) -> dict[str, Any]:
+    """A count for JSON: which rows hold the values is their number and the key, not every key."""
+    data = asdict(replace(count, holders=None))
+    held = count.holders
+    data["holders"] = None if held is None else {"key": list(held.names), "rows": len(held.rows)}
+    return data
 
 
 def plan_report(plan: Plan, console: Console) -> None:

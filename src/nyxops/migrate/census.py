@@ -11,6 +11,7 @@ from psycopg import sql
 from psycopg.types.numeric import Oid
 
 from nyxops import catalog
+from nyxops.migrate import holders
 from nyxops.names import QualifiedName
 
 
@@ -34,6 +35,9 @@ class Count:
     moved: Moved | None = None
     """Where the column counted at ``since`` is now, when this name means another column or none:
     a tired operator reads where it went, not only "gone"."""
+    holders: holders.Holders | None = None
+    """Which rows hold the values, by primary key (``holders.py``); None when not read (no key, too
+    many values, or a census from the log: a resumed journaled file is checked by its counts)."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,8 @@ def _count(
     if row is None:  # an aggregate without GROUP BY: always one row
         raise RuntimeError(f"no row from the count of {column}")
     rows, non_null, elsewhere, tree = row
+    key = earlier.holders.key if earlier is not None and earlier.holders is not None else None
+    held = holders.read(conn, found.relation, column, kept, int(non_null), key) if found.relkind in _STORED else None
     return Count(
         str(column),
         True,
@@ -114,6 +120,7 @@ def _count(
         found.attnum,
         tuple(tree or ()),
         int(elsewhere),
+        holders=held,
     )
 
 
@@ -167,6 +174,10 @@ def losses(before: dict[str, Count], after: dict[str, Count]) -> list[str]:
                     "or ATTACH PARTITION: new rows, not the ones that held those values, and not counted)"
                 )
             problems.append(problem)
+        elif (
+            old.holders is not None and new.holders is not None and (gone := holders.missing(old.holders, new.holders))
+        ):
+            problems.append(f"{name}: {gone}")
         elif old.dimension != new.dimension:
             problems.append(f"{name}: dimension {old.dimension} before, {new.dimension} after")
     return problems
