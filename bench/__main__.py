@@ -1,4 +1,4 @@
-"""``python -m bench [--rounds N] [--only lint,apply,backfill,transport,protect]``: the README's table, measured in one run."""
+"""``python -m bench [--rounds N] [--only lint,apply,backfill,transport,protect,census]``: the README's table, measured in one run."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import argparse
 import compileall
 import platform
 
-from bench import apply, backfill, lint, protect, transport
+from bench import apply, backfill, census, lint, protect, transport
 from bench.common import REPO, server
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--only", default="lint,apply,backfill,transport,protect")
+    parser.add_argument("--only", default="lint,apply,backfill,transport,protect,census")
     args = parser.parse_args()
     chosen = set(args.only.split(","))
     # Bytecode, as an installed package has it: with PYTHONDONTWRITEBYTECODE set (as on these
@@ -31,6 +31,8 @@ def main() -> None:
             rows += backfill.run(args.rounds, admin_url)
         if "protect" in chosen:
             rows += protect.run(args.rounds, admin_url)
+        if "census" in chosen:
+            rows += census.run(args.rounds, admin_url)
     print(f"\n{platform.node()}: {platform.processor() or platform.machine()}, rounds={args.rounds} (medians)\n")
     print("| benchmark | nyxops | against | ratio | target |")
     print("|---|---|---|---|---|")

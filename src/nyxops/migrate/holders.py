@@ -45,13 +45,17 @@ def read(
     columns = catalog.key_columns(conn, relation, key)
     if not columns or (key is not None and len(columns) != len(key)):
         return None
-    query = sql.SQL("SELECT ROW({keys})::text FROM {tab} WHERE {col} IS NOT NULL AND {kept}").format(
+    # One array, not a row per key: psycopg reads it in a fraction of the time (20,000 keys).
+    query = sql.SQL(
+        "SELECT pg_catalog.array_agg(ROW({keys})::text) FROM {tab} WHERE {col} IS NOT NULL AND {kept}"
+    ).format(
         keys=sql.SQL(", ").join(sql.Identifier(name) for _, name in columns),
         tab=sql.Identifier(column.schema, column.table),
         col=sql.Identifier(column.column or ""),
         kept=kept,
     )
-    rows = frozenset(str(r[0]) for r in conn.execute(query))
+    found = conn.execute(query).fetchone()
+    rows = frozenset(found[0] or ()) if found is not None else frozenset()
     return Holders(tuple(n for n, _ in columns), tuple(name for _, name in columns), rows)
 
 
