@@ -12,6 +12,7 @@ from psycopg.types.numeric import Oid
 
 from nyxops import catalog
 from nyxops.migrate import holders
+from nyxops.migrate.holders import Holders
 from nyxops.names import QualifiedName
 
 
@@ -35,7 +36,7 @@ class Count:
     moved: Moved | None = None
     """Where the column counted at ``since`` is now, when this name means another column or none:
     a tired operator reads where it went, not only "gone"."""
-    holders: holders.Holders | None = None
+    holders: Holders | None = None
     """Which rows hold the values, by primary key (``holders.py``); None when not read (no key, too
     many values, or a census from the log: a resumed journaled file is checked by its counts)."""
 
