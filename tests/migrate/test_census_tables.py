@@ -188,7 +188,10 @@ def test_a_census_log_from_before_it_kept_the_tables_is_brought_up_to_date(env, 
     """A database nyxops ran on before has a census log without the columns; apply adds them."""
     assert nyxops("migrate", "apply", env=env).code == 0
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("ALTER TABLE nyxops.census_log DROP COLUMN descendants, DROP COLUMN relation, DROP COLUMN attnum")
+        conn.execute(
+            "ALTER TABLE nyxops.census_log DROP COLUMN descendants, DROP COLUMN relation, DROP COLUMN attnum,"
+            " DROP COLUMN key_attnums, DROP COLUMN key_names, DROP COLUMN holders"
+        )
     add_migration(migrations, "0004_note.sql", "CREATE TABLE notes_next (id int);\n")
     result = nyxops("migrate", "apply", env=env)
     assert result.code == 0, result.output
@@ -288,3 +291,17 @@ def test_rows_added_with_values_and_a_row_with_a_value_moved_to_another_key_are_
     assert result.code == 1, result.output
     assert f"1 row that held its values holds none now, e.g. (id)=({first})" in result.stderr
     assert scalar(db_url, f"SELECT count(embedding) FROM workflow_insights WHERE id = '{first}'") == 1
+
+
+def test_a_journaled_file_resumed_still_knows_which_rows_held_the_values(env, db_url, migrations: Path) -> None:
+    """Journaled, the copies are committed when the nulling is refused; resumed, the census comes
+    from the log, which must say which rows held the values: by the counts alone (382 copies) the
+    second run committed the loss."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(migrations, "0004_copied.sql", _COPIED_THEN_NULLED + _JOURNALED)
+    for attempt in range(2):
+        result = nyxops("migrate", "apply", env=env)
+        assert result.code == 1, (attempt, result.output)
+        assert "382 rows that held its values hold none now" in result.stderr
+        assert scalar(db_url, "SELECT count(embedding) FROM workflow_insights WHERE id NOT LIKE 'copy-%'") == 382
+    assert scalar(db_url, "SELECT count(*) FROM nyxops.schema_migrations WHERE version = '0004'") == 0

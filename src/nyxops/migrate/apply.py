@@ -231,7 +231,7 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
             run.before = earlier or census.take(conn, columns)
         else:
             run.before = census.take(conn, columns)
-            census.log(conn, pf.file.version, "before", run.before)
+            census.log(conn, pf.file.version, "before", run.before, keys=True)
     for stmt in pf.statements:
         if stmt.index in done:
             run.statements.append(StatementRun(stmt.index, stmt.line, stmt.text, 0.0, 0, skipped=True))

@@ -38,7 +38,7 @@ class Count:
     a tired operator reads where it went, not only "gone"."""
     holders: Holders | None = None
     """Which rows hold the values, by primary key (``holders.py``); None when not read (no key, too
-    many values, or a census from the log: a resumed journaled file is checked by its counts)."""
+    many values, or a census logged without them: only a journaled file's first one has them)."""
 
 
 @dataclass(frozen=True)
@@ -184,12 +184,13 @@ def losses(before: dict[str, Count], after: dict[str, Count]) -> list[str]:
     return problems
 
 
-def log(conn: psycopg.Connection, version: str, phase: str, counts: dict[str, Count]) -> None:
+def log(conn: psycopg.Connection, version: str, phase: str, counts: dict[str, Count], *, keys: bool = False) -> None:
+    """``keys``: with which rows held the values, for a journaled file's first census, which a
+    resumed run reads back (``logged``); a census of every file's rows would fill the log."""
     with conn.cursor() as cur:
         cur.executemany(
-            "INSERT INTO nyxops.census_log"
-            " (version, phase, target, rows, non_null, dimension, relation, attnum, descendants)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            "INSERT INTO nyxops.census_log (version, phase, target, rows, non_null, dimension, relation, attnum,"
+            " descendants, key_attnums, key_names, holders) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             [
                 (
                     version,
@@ -201,11 +202,18 @@ def log(conn: psycopg.Connection, version: str, phase: str, counts: dict[str, Co
                     _oid(c.relation),
                     c.attnum,
                     _oids(c.descendants),
+                    *_held(c.holders if keys else None),
                 )
                 for c in counts.values()
                 if c.exists
             ],
         )
+
+
+def _held(held: Holders | None) -> tuple[list[int] | None, list[str] | None, list[str] | None]:
+    if held is None:
+        return None, None, None
+    return list(held.key), list(held.names), sorted(held.rows)
 
 
 def _oid(relation: int | None) -> Oid | None:
@@ -219,9 +227,22 @@ def _oids(descendants: tuple[int, ...] | None) -> list[Oid] | None:
 def logged(conn: psycopg.Connection, version: str, phase: str) -> dict[str, Count]:
     """The census last logged for a version and phase (a resumed file keeps its first 'before')."""
     rows = conn.execute(
-        "SELECT DISTINCT ON (target) target, rows, non_null, dimension, relation, attnum, descendants"
-        " FROM nyxops.census_log"
+        "SELECT DISTINCT ON (target) target, rows, non_null, dimension, relation, attnum, descendants,"
+        " key_attnums, key_names, holders FROM nyxops.census_log"
         " WHERE version = %s AND phase = %s ORDER BY target, taken_at DESC",
         (version, phase),
     ).fetchall()
-    return {r[0]: Count(r[0], True, r[1], r[2], r[3], r[4], r[5], None if r[6] is None else tuple(r[6])) for r in rows}
+    return {
+        r[0]: Count(
+            r[0],
+            True,
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            None if r[6] is None else tuple(r[6]),
+            holders=None if r[9] is None else Holders(tuple(r[7]), tuple(r[8]), frozenset(r[9])),
+        )
+        for r in rows
+    }

@@ -40,10 +40,20 @@ CREATE TABLE IF NOT EXISTS nyxops.census_log (
     dimension integer,
     relation  oid,
     attnum    smallint,
-    descendants oid[]
+    descendants oid[],
+    key_attnums smallint[],
+    key_names text[],
+    holders   text[]
 );
 """
-_LATER_COLUMNS = {"relation": "oid", "attnum": "smallint", "descendants": "oid[]"}
+_LATER_COLUMNS = {
+    "relation": "oid",
+    "attnum": "smallint",
+    "descendants": "oid[]",
+    "key_attnums": "smallint[]",
+    "key_names": "text[]",
+    "holders": "text[]",
+}
 """Columns of the census log added after its first release (see census.Count)."""
 
 
