@@ -98,9 +98,16 @@ _OWN_SETTINGS = {
     "standard_conforming_strings": "on",
     "transform_null_equals": "off",
     "role": "none",
+    "TimeZone": "UTC",
+    "DateStyle": "ISO, MDY",
+    "IntervalStyle": "postgres",
+    "extra_float_digits": "1",
 }
 """What nyxops' own queries mean, and whose rights they run with, depend on these, and a migration
-may SET each for its session. pg_temp comes last in the path, so a TEMP table cannot stand in for
+may SET each for its session. The last four make values read as text the same in every session:
+a file that set only ``TimeZone`` was refused as if every row of a protected table keyed by a
+``timestamptz`` had lost its value (the census compares keys as text; a test), and psycopg reads
+dates only in ``DateStyle`` ISO. pg_temp comes last in the path, so a TEMP table cannot stand in for
 a catalog (functions and operators are never looked up there). ``role``: a file that creates its
 tables as the app's role (``SET ROLE app_owner``) left nyxops' census and history to that role,
 and apply failed on "permission denied for table workflow_insights" (a test); nyxops reads as the

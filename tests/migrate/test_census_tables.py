@@ -305,3 +305,36 @@ def test_a_journaled_file_resumed_still_knows_which_rows_held_the_values(env, db
         assert "382 rows that held its values hold none now" in result.stderr
         assert scalar(db_url, "SELECT count(embedding) FROM workflow_insights WHERE id NOT LIKE 'copy-%'") == 382
     assert scalar(db_url, "SELECT count(*) FROM nyxops.schema_migrations WHERE version = '0004'") == 0
+
+
+def test_keys_whose_text_depends_on_a_setting_are_read_the_same_whatever_the_file_sets(
+    env, db_url, migrations: Path
+) -> None:
+    """A timestamptz key reads differently under another TimeZone: a file that only set one was
+    refused as if every row had lost its value. nyxops reads its keys under its own settings."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(
+        migrations,
+        "0004_readings.sql",
+        "CREATE TABLE readings (at timestamptz PRIMARY KEY, vec real[]);\n"
+        "INSERT INTO readings SELECT '2025-01-01'::timestamptz + i * interval '1 hour', ARRAY[i]::real[]"
+        " FROM generate_series(1, 5) i;\n",
+    )
+    assert nyxops("migrate", "apply", env=env).code == 0
+    protected = {**env, "NYXOPS_PROTECTED_COLUMNS": '["public.readings.vec"]'}
+    add_migration(migrations, "0005_zone.sql", "SET TimeZone = 'Asia/Tokyo';\nSET DateStyle = 'SQL, DMY';\nSELECT 1;\n")
+    result = nyxops("migrate", "apply", env=protected)
+    assert result.code == 0, result.output
+    add_migration(
+        migrations,
+        "0006_lost.sql",
+        "SET TimeZone = 'Asia/Tokyo';\n"
+        "DO $$ DECLARE c text := (SELECT 'v' || 'ec'); BEGIN\n"
+        "  EXECUTE format('UPDATE readings SET %I = NULL WHERE at < ''2025-01-01 03:30+00''', c);\n"
+        "  EXECUTE format('INSERT INTO readings SELECT at + interval ''1 year'', ARRAY[1]::real[] FROM readings"
+        " WHERE %I IS NULL', c);\n"
+        "END $$;\n",
+    )
+    result = nyxops("migrate", "apply", env=protected)
+    assert result.code == 1, result.output
+    assert '3 rows that held its values hold none now, e.g. (at)=("2025-01-01 01:00:00+00")' in result.stderr
