@@ -262,6 +262,8 @@ def test_values_moved_to_copied_rows_and_nulled_in_their_own_rows_are_refused(en
     assert "382 rows that held its values hold none now" in plan["census_losses"][0]
     held = [plan[f"census_{when}"]["public.workflow_insights.embedding"]["holders"] for when in ("before", "after")]
     assert held == [{"key": ["id"], "rows": 382}, {"key": ["id"], "rows": 382}]
+    unprotected = {name for name, count in plan["census_before"].items() if count["holders"] is None}
+    assert unprotected == set(plan["census_before"]) - {"public.workflow_insights.embedding"} != set()
     before = snapshot(db_url)
     result = nyxops("migrate", "apply", env=env)
     assert result.code == 1, result.output

@@ -56,9 +56,13 @@ class FileRun:
 Progress = Callable[[PendingFile, StatementRun], None]
 
 
+def protected_columns(settings: Settings) -> list[QualifiedName]:
+    return [QualifiedName.parse(c, parts=(2, 3)) for c in settings.protected_columns]
+
+
 def census_columns(settings: Settings) -> list[QualifiedName]:
     """The protected columns (a decrease aborts) and every embedding target (logged for verify)."""
-    columns = [QualifiedName.parse(c, parts=(2, 3)) for c in settings.protected_columns]
+    columns = protected_columns(settings)
     for target in settings.embedding_targets:
         col = QualifiedName(target.qualified.schema, target.qualified.table, target.column)
         if col not in columns:
@@ -67,7 +71,7 @@ def census_columns(settings: Settings) -> list[QualifiedName]:
 
 
 def _protected_only(counts: dict[str, census.Count], settings: Settings) -> dict[str, census.Count]:
-    keep = {str(QualifiedName.parse(c, parts=(2, 3))) for c in settings.protected_columns}
+    keep = {str(c) for c in protected_columns(settings)}
     return {k: v for k, v in counts.items() if k in keep}
 
 
@@ -175,7 +179,7 @@ def _run_transactional(conn: psycopg.Connection, pf: PendingFile, settings: Sett
         set_timeouts(conn, settings)  # before own_reads, which sets back the timeouts it found
         with own_reads(conn, settings.timeouts, pf.file.name):
             guarded = Guarded.start(conn, pf)
-            run.before = census.take(conn, columns)
+            run.before = census.take(conn, columns, keyed=protected_columns(settings))
         _execute_all(conn, pf, run, progress)
         if pf.statements:
             fire_deferred(conn, pf, pf.statements[-1])
@@ -228,9 +232,9 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
         earlier = census.logged(conn, pf.file.version, "before")
         resuming = bool(done or earlier)  # a crash can come before the first journal mark, after the census
         if resuming:
-            run.before = earlier or census.take(conn, columns)
+            run.before = earlier or census.take(conn, columns, keyed=protected_columns(settings))
         else:
-            run.before = census.take(conn, columns)
+            run.before = census.take(conn, columns, keyed=protected_columns(settings))
             census.log(conn, pf.file.version, "before", run.before, keys=True)
     for stmt in pf.statements:
         if stmt.index in done:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import psycopg
@@ -74,22 +74,35 @@ _STORED = {"r", "p", "m", "f"}
 
 
 def take(
-    conn: psycopg.Connection, columns: Iterable[QualifiedName], since: dict[str, Count] | None = None
+    conn: psycopg.Connection,
+    columns: Iterable[QualifiedName],
+    since: dict[str, Count] | None = None,
+    *,
+    keyed: Collection[QualifiedName] = (),
 ) -> dict[str, Count]:
     """Each column's rows and values; with ``since``, only in the tables that were under each then,
-    and where the column counted then went when its name now means another column or none."""
+    and where the column counted then went when its name now means another column or none.
+
+    Which rows hold the values is read for the ``keyed`` columns (the protected ones: no other is
+    compared), and with ``since``, for those whose earlier count has them."""
     counts: dict[str, Count] = {}
     for column in columns:
         earlier = (since or {}).get(str(column))
+        keys = earlier.holders is not None if earlier is not None else column in keyed
         found = catalog.column(conn, column)
         counts[str(column)] = dataclasses.replace(
-            _count(conn, column, found, earlier), moved=_moved(conn, found, earlier)
+            _count(conn, column, found, earlier, keys=keys), moved=_moved(conn, found, earlier)
         )
     return counts
 
 
 def _count(
-    conn: psycopg.Connection, column: QualifiedName, found: catalog.Column | None, earlier: Count | None
+    conn: psycopg.Connection,
+    column: QualifiedName,
+    found: catalog.Column | None,
+    earlier: Count | None,
+    *,
+    keys: bool,
 ) -> Count:
     if found is None:
         return Count(str(column), exists=False)
@@ -110,7 +123,9 @@ def _count(
         raise RuntimeError(f"no row from the count of {column}")
     rows, non_null, elsewhere, tree = row
     key = earlier.holders.key if earlier is not None and earlier.holders is not None else None
-    held = holders.read(conn, found.relation, column, kept, int(non_null), key) if found.relkind in _STORED else None
+    held = None
+    if keys and found.relkind in _STORED:
+        held = holders.read(conn, found.relation, column, kept, int(non_null), key)
     return Count(
         str(column),
         True,
@@ -134,7 +149,7 @@ def _moved(conn: psycopg.Connection, found: catalog.Column | None, earlier: Coun
     now = catalog.named(conn, earlier.relation, earlier.attnum)
     if now is None:
         return None
-    return Moved(str(now), _count(conn, now, catalog.column(conn, now), earlier).non_null or 0)
+    return Moved(str(now), _count(conn, now, catalog.column(conn, now), earlier, keys=False).non_null or 0)
 
 
 _RENAMED = (

@@ -23,7 +23,7 @@ from nyxops.guard.model import Finding
 from nyxops.guard.policy import Policy
 from nyxops.guard.walk import function_name, visits
 from nyxops.migrate import casts, census
-from nyxops.migrate.apply import census_columns, set_timeouts
+from nyxops.migrate.apply import census_columns, protected_columns, set_timeouts
 from nyxops.migrate.lock import migration_lock
 from nyxops.migrate.pending import PendingFile, load_pending
 from nyxops.names import QualifiedName
@@ -281,7 +281,7 @@ def plan(settings: Settings, directory: Path | None = None) -> Plan:
                         allowed = [obj for pf in pending for obj in pf.allowed_objects()]
                         runtime.install_migration_guard(conn, allowed)
                         result.overwrite_armed = overwrite.arm(conn) is not None  # rolled back with the rest
-                        result.before = census.take(conn, columns)
+                        result.before = census.take(conn, columns, keyed=protected_columns(settings))
                     state: ledger.Snapshot | None = None  # read by the first statement
                     for pf in pending:
                         set_timeouts(conn, settings)  # as apply, at each file's start
