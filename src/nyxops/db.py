@@ -102,12 +102,16 @@ _OWN_SETTINGS = {
     "DateStyle": "ISO, MDY",
     "IntervalStyle": "postgres",
     "extra_float_digits": "1",
+    "bytea_output": "hex",
+    "lc_monetary": "C",
 }
 """What nyxops' own queries mean, and whose rights they run with, depend on these, and a migration
-may SET each for its session. The last four make values read as text the same in every session:
+may SET each for its session. The last six make values read as text the same in every session:
 a file that set only ``TimeZone`` was refused as if every row of a protected table keyed by a
-``timestamptz`` had lost its value (the census compares keys as text; a test), and psycopg reads
-dates only in ``DateStyle`` ISO. pg_temp comes last in the path, so a TEMP table cannot stand in for
+``timestamptz`` had lost its value (the census compares keys as text; a test), the same with
+``bytea_output`` and a ``bytea`` key (a test), and psycopg reads dates only in ``DateStyle`` ISO.
+``lc_monetary`` does the same for a ``money`` key (no test shows it: this machine has only the C
+locales, in which money reads alike). pg_temp comes last in the path, so a TEMP table cannot stand in for
 a catalog (functions and operators are never looked up there). ``role``: a file that creates its
 tables as the app's role (``SET ROLE app_owner``) left nyxops' census and history to that role,
 and apply failed on "permission denied for table workflow_insights" (a test); nyxops reads as the

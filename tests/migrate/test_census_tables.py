@@ -340,3 +340,34 @@ def test_keys_whose_text_depends_on_a_setting_are_read_the_same_whatever_the_fil
     result = nyxops("migrate", "apply", env=protected)
     assert result.code == 1, result.output
     assert '3 rows that held its values hold none now, e.g. (at)=("2025-01-01 01:00:00+00")' in result.stderr
+
+
+def test_a_bytea_key_reads_the_same_whatever_output_the_file_sets(env, db_url, migrations: Path) -> None:
+    """A ``bytea`` key reads as ``\\x01`` or, after the file's ``SET bytea_output = 'escape'``, as
+    ``\\001``: every row would look as if it had lost its value. nyxops reads in hex."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(
+        migrations,
+        "0004_blobs.sql",
+        "CREATE TABLE blobs (k bytea PRIMARY KEY, vec real[]);\n"
+        "INSERT INTO blobs SELECT pg_catalog.int4send(i), ARRAY[i]::real[] FROM generate_series(1, 5) i;\n",
+    )
+    assert nyxops("migrate", "apply", env=env).code == 0
+    protected = {**env, "NYXOPS_PROTECTED_COLUMNS": '["public.blobs.vec"]'}
+    add_migration(
+        migrations, "0005_escape.sql", "SET bytea_output = 'escape';\nSET lc_monetary = 'C.utf8';\nSELECT 1;\n"
+    )
+    result = nyxops("migrate", "apply", env=protected)
+    assert result.code == 0, result.output
+    add_migration(
+        migrations,
+        "0006_lost.sql",
+        "SET bytea_output = 'escape';\n"
+        "DO $$ DECLARE c text := (SELECT 'v' || 'ec'); BEGIN\n"
+        "  EXECUTE format('UPDATE blobs SET %I = NULL WHERE k = int4send(2)', c);\n"
+        "  INSERT INTO blobs VALUES (int4send(9), ARRAY[9]::real[]);\n"
+        "END $$;\n",
+    )
+    result = nyxops("migrate", "apply", env=protected)
+    assert result.code == 1, result.output
+    assert '1 row that held its values holds none now, e.g. (k)=("\\\\x00000002")' in result.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.helpers import add_migration, nyxops, snapshot
+from tests.helpers import add_migration, nyxops, scalar, snapshot
 
 
 def test_plan_reports_and_rolls_back_everything(env, db_url, migrations: Path) -> None:
@@ -89,3 +89,37 @@ def test_each_statements_ledger_is_its_own(env, db_url, migrations: Path) -> Non
     assert steps[4]["ledger"] == ["public.pipeline_insights: 2 rows updated"] and steps[5]["ledger"] == []
     assert plan["ledger"]["0004_steps.sql"] == ["public.pipeline_insights: 3 rows updated"] + steps[4]["ledger"]
     assert snapshot(db_url) == before
+
+
+def test_plan_judges_the_census_as_apply_does(env, db_url, migrations: Path) -> None:
+    """Apply refuses fewer values in a protected column only; the embedding targets that are not
+    protected are counted for verify's floor. Plan refused such a file (exit 1) that apply then
+    committed: a dry run that answers otherwise than the run it stands for. Now it says what apply
+    will do, and the reviewer reads that verify will then miss the values."""
+    nulled = "UPDATE pipeline_insights SET embedding = NULL WHERE id <= 'pi_00010';\n"
+    add_migration(migrations, "0004_reembed.sql", nulled)
+    before = snapshot(db_url)
+    planned = nyxops("migrate", "plan", "--json", env=env)
+    assert planned.code == 0, planned.output
+    plan = json.loads(planned.stdout)
+    assert plan["census_losses"] == []
+    assert plan["census_unprotected"] == ["public.pipeline_insights.embedding: 120 values before, 110 after"]
+    text = nyxops("migrate", "plan", env={**env, "COLUMNS": "300"})
+    assert text.code == 0, text.output
+    assert (
+        "census, not protected: public.pipeline_insights.embedding: 120 values before, 110 after: apply commits "
+        "this; verify's embeddings check then reports the values missing until nyxops backfill embeds them again"
+    ) in text.stdout
+    assert snapshot(db_url) == before
+    assert nyxops("migrate", "apply", env=env).code == 0
+    assert scalar(db_url, "SELECT count(embedding) FROM pipeline_insights") == 110
+
+    protected = {**env, "NYXOPS_PROTECTED_COLUMNS": '["public.pipeline_insights.embedding"]'}
+    add_migration(migrations, "0005_more.sql", nulled.replace("'pi_00010'", "'pi_00020'"))
+    planned = nyxops("migrate", "plan", "--json", env=protected)
+    assert planned.code == 1, planned.output
+    plan = json.loads(planned.stdout)
+    assert plan["census_losses"] == ["public.pipeline_insights.embedding: 110 values before, 100 after"]
+    assert plan["census_unprotected"] == []
+    assert nyxops("migrate", "apply", env=protected).code == 1
+    assert scalar(db_url, "SELECT count(embedding) FROM pipeline_insights") == 110

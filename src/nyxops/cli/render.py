@@ -124,6 +124,7 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
         "census_before": {k: _count_dict(v) for k, v in plan.before.items()},
         "census_after": {k: _count_dict(v) for k, v in plan.after.items()},
         "census_losses": plan.census_losses,
+        "census_unprotected": plan.census_unprotected,
     }
 
 
@@ -167,6 +168,11 @@ def plan_report(plan: Plan, console: Console) -> None:
     census_table(plan.before, plan.after, console, "census: before and after the pending files")
     for problem in plan.census_losses:
         console.print(f"[bold red]census:[/] {escape(problem)}")
+    for problem in plan.census_unprotected:
+        console.print(
+            f"[yellow]census, not protected:[/] {escape(problem)}: apply commits this; verify's embeddings check then "
+            "reports the values missing until nyxops backfill embeds them again"
+        )
     for name in plan.files:
         lines = [line for s in plan.statements if s.file == name for line in s.ledger]
         summary = "; ".join(lines) if lines else "no rows deleted or updated, no table rewritten"

@@ -72,6 +72,9 @@ class Plan:
     """Files apply would refuse as they are: not reviewed, or changed since the review."""
     overwrite_armed: bool = False
     """Whether the overwrite trigger (``protect install``) was armed for the dry run."""
+    protected: frozenset[str] = frozenset()
+    """The protected columns: apply refuses fewer values in these only, as plan must (it refused a
+    file, exit 1, that apply then committed: a test). The other census columns are verify's."""
 
     @property
     def not_executed(self) -> list[StatementPlan]:
@@ -91,7 +94,16 @@ class Plan:
 
     @property
     def census_losses(self) -> list[str]:
-        return census.losses(self.before, self.after)
+        """Fewer values in a protected column: apply refuses the file."""
+        return census.losses(self._census(protected=True), self.after)
+
+    @property
+    def census_unprotected(self) -> list[str]:
+        """Fewer values in an embedding target that is not protected: apply commits, verify objects."""
+        return census.losses(self._census(protected=False), self.after)
+
+    def _census(self, *, protected: bool) -> dict[str, census.Count]:
+        return {k: v for k, v in self.before.items() if (k in self.protected) == protected}
 
     @property
     def ok(self) -> bool:
@@ -273,7 +285,8 @@ def plan(settings: Settings, directory: Path | None = None) -> Plan:
         with migration_lock(conn):
             pending = load_pending(conn, directory, policy, require_review=False)
             columns = census_columns(settings)
-            result = Plan([], {}, {}, [pf.file.name for pf in pending])
+            keyed = protected_columns(settings)
+            result = Plan([], {}, {}, [pf.file.name for pf in pending], protected=frozenset(map(str, keyed)))
             result.unreviewed = [pf.file.name for pf in pending if pf.review is None]
             try:
                 with conn.transaction():
@@ -281,7 +294,7 @@ def plan(settings: Settings, directory: Path | None = None) -> Plan:
                         allowed = [obj for pf in pending for obj in pf.allowed_objects()]
                         runtime.install_migration_guard(conn, allowed)
                         result.overwrite_armed = overwrite.arm(conn) is not None  # rolled back with the rest
-                        result.before = census.take(conn, columns, keyed=protected_columns(settings))
+                        result.before = census.take(conn, columns, keyed=keyed)
                     state: ledger.Snapshot | None = None  # read by the first statement
                     for pf in pending:
                         set_timeouts(conn, settings)  # as apply, at each file's start
