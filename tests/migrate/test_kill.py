@@ -289,3 +289,66 @@ def test_a_detach_stopped_between_its_two_transactions_is_finished_on_the_rerun(
         scalar(db_url, "SELECT count(*) FROM events_2019") == 1 and scalar(db_url, "SELECT count(*) FROM events") == 1
     )
     assert scalar(db_url, "SELECT count(*) FROM nyxops.schema_migrations WHERE version = '0005'") == 1
+
+
+def test_a_resumed_journaled_file_runs_with_the_settings_its_done_statements_made(
+    env, db_url, migrations: Path
+) -> None:
+    """A journaled file's ``SET search_path = app, public`` is committed and journaled as done; the
+    run killed after it and resumed in a new session skipped it, so the file's later statements
+    read ``events`` as ``public.events``: its index went on the wrong table and its DELETE, meant
+    for the file's scratch table ``app.events``, emptied the app's. The resumed run sets again what
+    the done statements set (SET and RESET only: idempotent), in their order, before going on."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.events (id int PRIMARY KEY, note text)")
+        conn.execute("INSERT INTO public.events SELECT i, 'kept ' || i FROM generate_series(1, 5) i")
+    add_migration(
+        migrations,
+        "0004_scratch.sql",
+        "CREATE SCHEMA app;\n"
+        "CREATE TABLE app.events (id int PRIMARY KEY, note text);\n"
+        "INSERT INTO app.events SELECT i, 'scratch ' || i FROM generate_series(1, 5) i;\n"
+        "SET search_path = app, public;\n"
+        "SELECT pg_sleep(30) WHERE NOT EXISTS (SELECT 1 FROM pg_tables WHERE tablename = 'resume_ok');\n"
+        "CREATE INDEX CONCURRENTLY events_note ON events (note);\n"
+        "DELETE FROM events WHERE id > 1;\n",
+    )
+    _start_and_kill_during_sleep(env, db_url)
+    _wait_for_lock_release(db_url)
+    assert scalar(db_url, "SELECT count(*) FROM nyxops.journal WHERE version = '0004'") == 4
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE resume_ok ()")
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    assert scalar(db_url, "SELECT count(*) FROM public.events") == 5
+    assert scalar(db_url, "SELECT count(*) FROM app.events") == 1
+    assert scalar(db_url, "SELECT 'app.events_note'::regclass IS NOT NULL") is True
+    assert scalar(db_url, "SELECT to_regclass('public.events_note')") is None
+
+
+def test_an_invalid_index_is_found_in_its_tables_schema_not_the_first_on_the_path(
+    env, db_url, migrations: Path
+) -> None:
+    """An index goes in its table's schema. The re-run looked for the one a failed build left
+    INVALID in the first schema of the file's ``search_path`` (``app``), found none there, and
+    ``IF NOT EXISTS`` then skipped the useless ``public.wi_title_idx`` and recorded it as applied."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(
+        migrations,
+        "0004_index.sql",
+        "CREATE SCHEMA app;\n"
+        "SET search_path = app, public;\n"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS wi_title_idx ON workflow_insights (title);\n",
+    )
+    with psycopg.connect(db_url) as holder:
+        holder.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        holder.execute("SELECT 1").fetchone()  # a snapshot the concurrent build must wait for
+        failed = nyxops("migrate", "apply", env={**env, "NYXOPS_LOCK_TIMEOUT": "1s"})
+        holder.rollback()
+    assert failed.code == 1, failed.output
+    assert scalar(db_url, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.wi_title_idx'::regclass") is False
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    assert "public.wi_title_idx was left INVALID by a failed build" in result.output
+    assert scalar(db_url, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.wi_title_idx'::regclass") is True

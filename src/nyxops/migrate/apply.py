@@ -20,7 +20,7 @@ from nyxops.db import migration_session, own_reads
 from nyxops.errors import CensusDecreased, MigrationError
 from nyxops.guard import overwrite
 from nyxops.guard.policy import Policy
-from nyxops.migrate import census, history, pipeline, reconcile, store
+from nyxops.migrate import census, history, pipeline, reconcile, resume, store
 from nyxops.migrate.guarded import Guarded
 from nyxops.migrate.lock import migration_lock
 from nyxops.migrate.pending import PendingFile, load_pending, require_unblocked
@@ -216,6 +216,17 @@ def _record(conn: psycopg.Connection, pf: PendingFile, run: FileRun) -> None:
     )
 
 
+def _set_again(conn: psycopg.Connection, pf: PendingFile, done: dict[int, str]) -> None:
+    """What the done statements of a resumed file set for the session, set again (``resume.py``):
+    without it the statements after them read the file's names otherwise."""
+    again = resume.settings(pf.statements, done)
+    with conn.transaction():
+        for stmt in again:
+            execute(conn, pf, stmt, journaled=len(done))
+    for stmt in again:
+        log.info("%s: statement %d set again for the resumed run: %s", pf.file.name, stmt.index + 1, stmt.text)
+
+
 def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings, progress: Progress) -> FileRun:
     run = FileRun(pf.file.version, pf.file.name)
     started = time.perf_counter()
@@ -236,6 +247,8 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
         else:
             run.before = census.take(conn, columns, keyed=protected_columns(settings))
             census.log(conn, pf.file.version, "before", run.before, keys=True)
+    if done:
+        _set_again(conn, pf, done)
     for stmt in pf.statements:
         if stmt.index in done:
             run.statements.append(StatementRun(stmt.index, stmt.line, stmt.text, 0.0, 0, skipped=True))

@@ -53,18 +53,28 @@ def _index_target(stmt: Statement, conn: psycopg.Connection) -> tuple[str, str] 
     body = stmt.body
     if stmt.kind == "IndexStmt" and body.get("idxname"):
         rel = body.get("relation", {})
-        schema = rel.get("schemaname") or _first_schema(conn)
-        return schema, body["idxname"]
+        return rel.get("schemaname") or _schema_of(conn, rel.get("relname", "")), body["idxname"]
     if stmt.kind == "DropStmt" and body.get("removeType") == "OBJECT_INDEX":
         objects = body.get("objects", [])
         if len(objects) == 1 and "List" in objects[0]:
             names = [i["String"]["sval"] for i in objects[0]["List"]["items"] if "String" in i]
-            return (names[0] if len(names) == 2 else _first_schema(conn)), names[-1]
+            return (names[0] if len(names) == 2 else _schema_of(conn, names[-1])), names[-1]
     return None
 
 
-def _first_schema(conn: psycopg.Connection) -> str:
-    row = conn.execute("SELECT coalesce(current_schema(), 'public')").fetchone()
+def _schema_of(conn: psycopg.Connection, name: str) -> str:
+    """The schema of the relation an unqualified name means on the file's ``search_path``; for one
+    that does not exist, the schema it would be created in.
+
+    An index goes in its table's schema, which need not be the first on the path: looked for there,
+    the INVALID index a failed build left in ``public`` was not found under ``search_path = app,
+    public``, ``IF NOT EXISTS`` skipped it, and apply recorded the useless index as built (a test)."""
+    row = conn.execute(
+        "SELECT coalesce((SELECT n.nspname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+        " ON n.oid = c.relnamespace WHERE c.oid = pg_catalog.to_regclass(pg_catalog.quote_ident(%s))),"
+        " pg_catalog.current_schema(), 'public')",
+        (name,),
+    ).fetchone()
     return str(row[0]) if row else "public"
 
 
@@ -111,8 +121,10 @@ def _detach(conn: psycopg.Connection, stmt: Statement, *, resuming: bool) -> Dec
     if len(cmds) != 1 or len(detach) != 1:
         return Decision(False)
     parent, child = stmt.body["relation"], detach[0].get("def", {}).get("PartitionCmd", {}).get("name", {})
-    parent_name = QualifiedName(parent.get("schemaname") or _first_schema(conn), parent["relname"])
-    child_name = QualifiedName(child.get("schemaname") or _first_schema(conn), child.get("relname", ""))
+    parent_name = QualifiedName(parent.get("schemaname") or _schema_of(conn, parent["relname"]), parent["relname"])
+    child_name = QualifiedName(
+        child.get("schemaname") or _schema_of(conn, child.get("relname", "")), child.get("relname", "")
+    )
     pair = [i for i in catalog.inherits(conn) if (i.child, i.parent) == (child_name, parent_name)]
     shown = f"{child_name} from {parent_name}"
     if not pair:

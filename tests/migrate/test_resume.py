@@ -1,0 +1,50 @@
+"""Which done statements of a journaled file a resumed run makes again: the settings, exactly."""
+
+from __future__ import annotations
+
+import pytest
+
+from nyxops.migrate import resume
+from nyxops.sql import parse
+
+SET_AGAIN = [
+    "SET search_path = app, public",
+    "SET SESSION search_path TO app",
+    "RESET search_path",
+    "RESET ALL",
+    "SET ROLE app_owner",
+    "SET SESSION AUTHORIZATION app_owner",
+    "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
+    "SELECT pg_catalog.set_config('search_path', '', false)",  # pg_dump's first line
+    "SELECT set_config('search_path', 'app', false), set_config('lock_timeout', '1s', false)",
+]
+NOT_AGAIN = [
+    "SET LOCAL search_path = app",  # ended with its statement's transaction
+    "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+    "SELECT set_config('search_path', 'app', true)",  # local
+    "SELECT set_config('search_path', current_setting('search_path') || ', app', false)",  # computed
+    "SELECT set_config('search_path', 'app', false) FROM pg_class",  # a query, not only a setting
+    "SELECT set_config('search_path', 'app', false) WHERE false",
+    "SELECT set_config('search_path', NULL, false)",
+    "SELECT other.set_config('search_path', 'app', false)",
+    "SELECT 1",
+    "DO $$ BEGIN PERFORM set_config('search_path', 'app', false); END $$",
+    "SET CONSTRAINTS ALL IMMEDIATE",
+    "CREATE TEMP TABLE t (id int)",
+]
+
+
+@pytest.mark.parametrize("sql", SET_AGAIN)
+def test_a_done_setting_is_made_again(sql: str) -> None:
+    statements = parse(sql + ";\nDELETE FROM events WHERE id > 1;\n")
+    assert resume.settings(statements, {0}) == statements[:1]
+
+
+@pytest.mark.parametrize("sql", NOT_AGAIN)
+def test_anything_else_is_not_run_again(sql: str) -> None:
+    assert resume.settings(parse(sql + ";\n"), {0}) == []
+
+
+def test_only_the_done_statements_in_the_files_order() -> None:
+    statements = parse("SET search_path = a;\nSELECT 1;\nRESET search_path;\nSET search_path = b;\n")
+    assert [s.index for s in resume.settings(statements, {2, 0, 1})] == [0, 2]
