@@ -71,6 +71,10 @@ class ValuesRewritten(MigrationError):
     """A protected column was computed again by a table rewrite (a type change's USING); rolled back."""
 
 
+class ResumeRefused(MigrationError):
+    """A journaled file's remaining statements need what its done ones made in a session now gone."""
+
+
 class QuietLoss(MigrationError):
     """A table was made unlogged, a partition detached, or a search_path stored, without an allowed statement;
     rolled back."""

@@ -352,3 +352,36 @@ def test_an_invalid_index_is_found_in_its_tables_schema_not_the_first_on_the_pat
     assert result.code == 0, result.output
     assert "public.wi_title_idx was left INVALID by a failed build" in result.output
     assert scalar(db_url, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.wi_title_idx'::regclass") is True
+
+
+def test_a_resumed_journaled_file_without_its_temp_table_is_refused(env, db_url, migrations: Path) -> None:
+    """A TEMP table ends with the session, and the rows the done statements put in it with it: it is
+    not made again. The resumed DELETE read ``events`` as the app's ``public.events``, and apply
+    committed it (the ledger takes an unqualified name for any table of that name). The resume is
+    refused before it runs anything, and says how to get out."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.events (id int PRIMARY KEY, note text)")
+        conn.execute("INSERT INTO public.events SELECT i, 'kept ' || i FROM generate_series(1, 5) i")
+    add_migration(
+        migrations,
+        "0004_scratch.sql",
+        "CREATE TEMP TABLE events (id int PRIMARY KEY, note text);\n"
+        "INSERT INTO events SELECT i, 'scratch ' || i FROM generate_series(1, 5) i;\n"
+        "SELECT pg_sleep(30) WHERE NOT EXISTS (SELECT 1 FROM pg_tables WHERE tablename = 'resume_ok');\n"
+        "CREATE INDEX CONCURRENTLY wi_title_idx ON workflow_insights (title);\n"
+        "DELETE FROM events WHERE id > 1;\n",
+    )
+    _start_and_kill_during_sleep(env, db_url)
+    _wait_for_lock_release(db_url)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE resume_ok ()")
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert (
+        "0004_scratch.sql cannot be resumed: its statement 1 made the TEMP table events, which ended with the session "
+        "of the run that stopped"
+    ) in result.stderr, result.stderr
+    assert "statement 5 names events" in result.stderr and "nyxops db restore" in result.stderr
+    assert scalar(db_url, "SELECT count(*) FROM public.events") == 5
+    assert scalar(db_url, "SELECT to_regclass('wi_title_idx')") is None  # nothing after the done statements ran

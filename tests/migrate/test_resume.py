@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from nyxops.errors import ResumeRefused
 from nyxops.migrate import resume
 from nyxops.sql import parse
 
@@ -48,3 +49,36 @@ def test_anything_else_is_not_run_again(sql: str) -> None:
 def test_only_the_done_statements_in_the_files_order() -> None:
     statements = parse("SET search_path = a;\nSELECT 1;\nRESET search_path;\nSET search_path = b;\n")
     assert [s.index for s in resume.settings(statements, {2, 0, 1})] == [0, 2]
+
+
+_LATER = "CREATE INDEX CONCURRENTLY i ON wi (title);\n"
+REFUSED = [
+    "CREATE TEMP TABLE events (id int);\n" + _LATER + "DELETE FROM events WHERE id > 1;\n",
+    "CREATE TEMPORARY TABLE events AS SELECT 1 AS id;\n" + _LATER + "UPDATE events SET id = 2;\n",
+    "CREATE TABLE pg_temp.events (id int);\n" + _LATER + "INSERT INTO public.t SELECT * FROM events;\n",
+    "CREATE TEMP VIEW events AS SELECT 1 AS id;\n"
+    + _LATER
+    + "DELETE FROM t USING pg_temp.events e WHERE t.id = e.id;\n",
+    "CREATE TEMP TABLE events (id int);\n" + _LATER + "DO $$ BEGIN DELETE FROM events; END $$;\n",
+]
+RESUMED = [
+    "CREATE TABLE events (id int);\n" + _LATER + "DELETE FROM events WHERE id > 1;\n",  # a permanent table stays
+    "CREATE TEMP TABLE events (id int);\n" + _LATER + "DELETE FROM public.events WHERE id > 1;\n",
+    "CREATE TEMP TABLE scratch (id int);\n" + _LATER + "DELETE FROM events WHERE id > 1;\n",
+]
+
+
+@pytest.mark.parametrize("sql", REFUSED)
+def test_a_resume_that_needs_a_temp_table_a_done_statement_made_is_refused(sql: str) -> None:
+    with pytest.raises(ResumeRefused, match="cannot be resumed: its statement 1 made the TEMP table events"):
+        resume.needs_lost("f.sql", parse(sql), {0, 1})
+
+
+@pytest.mark.parametrize("sql", RESUMED)
+def test_a_resume_that_does_not_need_one_goes_on(sql: str) -> None:
+    resume.needs_lost("f.sql", parse(sql), {0, 1})
+
+
+def test_a_temp_table_not_yet_made_is_made_by_the_resumed_run() -> None:
+    statements = parse(_LATER + "CREATE TEMP TABLE events (id int);\nDELETE FROM events;\n")
+    resume.needs_lost("f.sql", statements, {0})

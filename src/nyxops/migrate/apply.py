@@ -248,6 +248,7 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
             run.before = census.take(conn, columns, keyed=protected_columns(settings))
             census.log(conn, pf.file.version, "before", run.before, keys=True)
     if done:
+        resume.needs_lost(pf.file.name, pf.statements, done)
         _set_again(conn, pf, done)
     for stmt in pf.statements:
         if stmt.index in done:

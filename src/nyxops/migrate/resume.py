@@ -10,14 +10,20 @@ run makes those settings again, in the file's order, before its first statement 
 Only what can be made again exactly is: ``SET`` and ``RESET`` (not ``SET LOCAL``, which ended with
 its statement's transaction, nor ``SET TRANSACTION``), and ``SELECT set_config(…, …, false)`` of
 constants, which pg_dump writes at the top of its output. Each is idempotent. A setting made any
-other way (``set_config`` of a computed value, inside a DO block or a function) and session state
-that held rows (a TEMP table) are not made again; the README says so.
+other way (``set_config`` of a computed value, inside a DO block or a function) is not; the README
+says so. A TEMP table is not either: the rows the done statements put in it came from data they
+may have changed since. A resumed ``DELETE FROM events`` meant for the file's TEMP ``events`` read
+the app's ``public.events`` and apply committed it (a test): the ledger takes an unqualified name
+for any table of that name. So a resume whose statements name a TEMP table a done one made is
+refused before it runs anything (``needs_lost``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 
+from nyxops.errors import ResumeRefused
+from nyxops.guard.walk import visits
 from nyxops.sql import Node, Statement
 
 _PER_TRANSACTION = {"TRANSACTION"}
@@ -52,3 +58,51 @@ def _set_config(node: Node) -> bool:
         return False
     name, value, local = args
     return "sval" in name and "sval" in value and local.get("boolval") == {}
+
+
+_MADE = {
+    "CreateStmt": ("relation",),
+    "CreateTableAsStmt": ("into", "rel"),
+    "ViewStmt": ("view",),
+    "CreateSeqStmt": ("sequence",),
+}
+"""Where each statement that makes a relation keeps its RangeVar."""
+
+
+def needs_lost(file: str, statements: Sequence[Statement], done: Collection[int]) -> None:
+    """Refuse the resume when a statement not done names a TEMP relation a done statement made."""
+    made: dict[str, Statement] = {}
+    for stmt in statements:
+        if stmt.index in done and stmt.keyword == "CREATE" and (name := _temp_made(stmt)) is not None:
+            made.setdefault(name, stmt)
+    if not made:
+        return
+    for stmt in statements:
+        if stmt.index in done:
+            continue
+        for visit in visits(stmt.node, stmt.text):
+            rel = visit.node if visit.kind == "RangeVar" else visit.node.get("relation")  # as ledger.NamedTables
+            if not isinstance(rel, dict):
+                continue
+            name = rel.get("relname")
+            if name in made and rel.get("schemaname") in (None, "pg_temp"):
+                raise ResumeRefused(
+                    f"{file} cannot be resumed: its statement {made[name].index + 1} made the TEMP table {name}, "
+                    f"which ended with the session of the run that stopped, and with it the rows put in it; statement "
+                    f"{stmt.index + 1} names {name}, which in this session is another table or none. Nothing was run; "
+                    f"its {len(done)} done statement(s) stay committed. Restore the backup taken before this release "
+                    "(nyxops db backups, nyxops db restore NAME), then move the TEMP table's work into a file of its "
+                    "own that runs in one transaction."
+                )
+
+
+def _temp_made(stmt: Statement) -> str | None:
+    """The name of the TEMP relation the statement makes, if it makes one."""
+    path = _MADE.get(stmt.kind)
+    if path is None:
+        return None
+    rel: Node = stmt.body
+    for key in path:
+        rel = rel.get(key, {})
+    temp = rel.get("relpersistence") == "t" or rel.get("schemaname") == "pg_temp"
+    return rel.get("relname") if temp else None
