@@ -26,8 +26,27 @@ def connect(url: str, application_name: str = "nyxops", *, autocommit: bool = Tr
             f"cannot connect to PostgreSQL at {redact_url(url)}: {unreachable_reason(str(exc), url)} "
             "Check DATABASE_URL (or --database-url), that the server runs, and, for a remote host, the SSH tunnel."
         ) from None
-    conn.execute("SET client_connection_check_interval = '1s'")
+    conn.execute(_SESSION)
     return conn
+
+
+_SESSION = "SET client_connection_check_interval = '1s'"
+"""What nyxops sets for its session when it connects (``connect``, ``fresh_session``)."""
+
+
+def fresh_session(conn: psycopg.Connection) -> None:
+    """Each migration file starts in the session nyxops connected with, whatever the last one set.
+
+    Why: a file's ``SET search_path = app, public`` (or ``SET ROLE``, or a timeout) stayed set for
+    the next file of the same run, and not when that file was applied in a run of its own: a later
+    file's ``DELETE FROM events``, reviewed as ``public.events`` (lint reads each file from the
+    default path), emptied ``app.events`` when both were pending, and ``public.events`` a release
+    later (a test). Flyway resets the role and search_path after each migration too. ``RESET ALL``
+    leaves the user and role: the user is set back first, as it resets the role (see ``_USER``).
+    A file that needs a setting sets it itself; a resumed one gets its own back (migrate/resume.py).
+    """
+    for statement in ("SET SESSION AUTHORIZATION DEFAULT", "RESET ALL", "RESET ROLE", _SESSION):
+        conn.execute(statement, prepare=False)
 
 
 def migration_session(url: str, application_name: str) -> psycopg.Connection:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -312,3 +313,31 @@ def test_census_decrease_in_a_journaled_file_stops_at_that_statement(env, db_url
     assert scalar(db_url, "SELECT count(embedding) FROM workflow_insights") == 382
     assert scalar(db_url, "SELECT to_regclass('after_loss') IS NULL") is True
     assert scalar(db_url, "SELECT count(*) FROM nyxops.schema_migrations WHERE version = '0004'") == 0
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["in one run", "in two runs"])
+def test_each_file_starts_in_the_session_nyxops_connected_with(together: bool, env, db_url, migrations: Path) -> None:
+    """A file's ``SET search_path = app, public`` stayed set for the next file of the same run, and
+    not when that file was applied in a run of its own: 0005's ``DELETE FROM events``, reviewed as
+    ``public.events`` (lint reads each file from the default path), emptied ``app.events`` when 0004
+    was pending with it, and ``public.events`` a release later. Now each file starts as nyxops
+    connected (as Flyway resets the role and search_path after each migration): the same rows go
+    either way, the ones the review saw, and plan says so."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.events AS SELECT i AS id FROM generate_series(1, 5) i")
+    add_migration(
+        migrations,
+        "0004_app.sql",
+        "CREATE SCHEMA app;\nCREATE TABLE app.events AS SELECT i AS id FROM generate_series(1, 5) i;\n"
+        "SET search_path = app, public;\n",
+    )
+    if not together:
+        assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(migrations, "0005_purge.sql", "DELETE FROM events WHERE id > 1;\n")
+    plan = json.loads(nyxops("migrate", "plan", "--json", env=env).stdout)
+    assert plan["ledger"]["0005_purge.sql"] == ["public.events: 4 rows deleted"]
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    assert scalar(db_url, "SELECT count(*) FROM public.events") == 1
+    assert scalar(db_url, "SELECT count(*) FROM app.events") == 5

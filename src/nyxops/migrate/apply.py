@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 
 from nyxops.config import Settings
-from nyxops.db import migration_session, own_reads
+from nyxops.db import fresh_session, migration_session, own_reads
 from nyxops.errors import CensusDecreased, MigrationError
 from nyxops.guard import overwrite
 from nyxops.guard.policy import Policy
@@ -326,6 +326,7 @@ def apply(
                 )
             runs: list[FileRun] = []
             for pf in pending:
+                fresh_session(conn)
                 runner = _run_journaled if pf.journaled else _run_transactional
                 run = runner(conn, pf, settings, progress)
                 log.info(

@@ -17,7 +17,7 @@ from psycopg import sql
 
 from nyxops.catalog import column_type
 from nyxops.config import Settings
-from nyxops.db import connect, own_reads, relation_exists
+from nyxops.db import connect, fresh_session, own_reads, relation_exists
 from nyxops.guard import foreign, ledger, overwrite, rewritten, runtime, unseen
 from nyxops.guard.model import Finding
 from nyxops.guard.policy import Policy
@@ -297,6 +297,7 @@ def plan(settings: Settings, directory: Path | None = None) -> Plan:
                         result.before = census.take(conn, columns, keyed=keyed)
                     state: ledger.Snapshot | None = None  # read by the first statement
                     for pf in pending:
+                        fresh_session(conn)  # as apply: each file starts as nyxops connected
                         set_timeouts(conn, settings)  # as apply, at each file's start
                         with own_reads(conn, settings.timeouts, pf.file.name):
                             start = unseen.relations(conn)
