@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 
 from tests.conftest import TEMPLATE
-from tests.helpers import REPO, add_migration, nyxops, scalar, snapshot
+from tests.helpers import REPO, Result, add_migration, nyxops, scalar, snapshot
 
 
 def _runner(env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -291,6 +291,24 @@ def test_a_detach_stopped_between_its_two_transactions_is_finished_on_the_rerun(
     assert scalar(db_url, "SELECT count(*) FROM nyxops.schema_migrations WHERE version = '0005'") == 1
 
 
+def _app_events(env: dict[str, str], db_url: str) -> None:
+    """The repository's files applied, and a table of the app's, ``public.events``, with 5 rows."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.events (id int PRIMARY KEY, note text)")
+        conn.execute("INSERT INTO public.events SELECT i, 'kept ' || i FROM generate_series(1, 5) i")
+
+
+def _killed_then_resumed(env: dict[str, str], db_url: str, *, done: int) -> Result:
+    """apply killed in the file's ``pg_sleep`` with ``done`` statements journaled, then run again."""
+    _start_and_kill_during_sleep(env, db_url)
+    _wait_for_lock_release(db_url)
+    assert scalar(db_url, "SELECT count(*) FROM nyxops.journal WHERE version = '0004'") == done
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE resume_ok ()")
+    return nyxops("migrate", "apply", env=env)
+
+
 def test_a_resumed_journaled_file_runs_with_the_settings_its_done_statements_made(
     env, db_url, migrations: Path
 ) -> None:
@@ -298,11 +316,8 @@ def test_a_resumed_journaled_file_runs_with_the_settings_its_done_statements_mad
     run killed after it and resumed in a new session skipped it, so the file's later statements
     read ``events`` as ``public.events``: its index went on the wrong table and its DELETE, meant
     for the file's scratch table ``app.events``, emptied the app's. The resumed run sets again what
-    the done statements set (SET and RESET only: idempotent), in their order, before going on."""
-    assert nyxops("migrate", "apply", env=env).code == 0
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE public.events (id int PRIMARY KEY, note text)")
-        conn.execute("INSERT INTO public.events SELECT i, 'kept ' || i FROM generate_series(1, 5) i")
+    the done statements set (SET, RESET, constant set_config: idempotent), in their order."""
+    _app_events(env, db_url)
     add_migration(
         migrations,
         "0004_scratch.sql",
@@ -314,12 +329,7 @@ def test_a_resumed_journaled_file_runs_with_the_settings_its_done_statements_mad
         "CREATE INDEX CONCURRENTLY events_note ON events (note);\n"
         "DELETE FROM events WHERE id > 1;\n",
     )
-    _start_and_kill_during_sleep(env, db_url)
-    _wait_for_lock_release(db_url)
-    assert scalar(db_url, "SELECT count(*) FROM nyxops.journal WHERE version = '0004'") == 4
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE resume_ok ()")
-    result = nyxops("migrate", "apply", env=env)
+    result = _killed_then_resumed(env, db_url, done=4)
     assert result.code == 0, result.output
     assert scalar(db_url, "SELECT count(*) FROM public.events") == 5
     assert scalar(db_url, "SELECT count(*) FROM app.events") == 1
@@ -359,10 +369,7 @@ def test_a_resumed_journaled_file_without_its_temp_table_is_refused(env, db_url,
     not made again. The resumed DELETE read ``events`` as the app's ``public.events``, and apply
     committed it (the ledger takes an unqualified name for any table of that name). The resume is
     refused before it runs anything, and says how to get out."""
-    assert nyxops("migrate", "apply", env=env).code == 0
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE public.events (id int PRIMARY KEY, note text)")
-        conn.execute("INSERT INTO public.events SELECT i, 'kept ' || i FROM generate_series(1, 5) i")
+    _app_events(env, db_url)
     add_migration(
         migrations,
         "0004_scratch.sql",
@@ -372,11 +379,7 @@ def test_a_resumed_journaled_file_without_its_temp_table_is_refused(env, db_url,
         "CREATE INDEX CONCURRENTLY wi_title_idx ON workflow_insights (title);\n"
         "DELETE FROM events WHERE id > 1;\n",
     )
-    _start_and_kill_during_sleep(env, db_url)
-    _wait_for_lock_release(db_url)
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE resume_ok ()")
-    result = nyxops("migrate", "apply", env=env)
+    result = _killed_then_resumed(env, db_url, done=2)
     assert result.code == 1, result.output
     assert (
         "0004_scratch.sql cannot be resumed: its statement 1 made the TEMP table events, which ended with the session "
