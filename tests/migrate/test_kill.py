@@ -388,3 +388,25 @@ def test_a_resumed_journaled_file_without_its_temp_table_is_refused(env, db_url,
     assert "statement 5 names events" in result.stderr and "nyxops db restore" in result.stderr
     assert scalar(db_url, "SELECT count(*) FROM public.events") == 5
     assert scalar(db_url, "SELECT to_regclass('wi_title_idx')") is None  # nothing after the done statements ran
+
+
+def test_a_resume_after_a_path_set_inside_a_do_block_is_refused(env, db_url, migrations: Path) -> None:
+    """A path set inside a DO block cannot be made again (the block may do anything else too): the
+    resumed DELETE would read ``events`` as the app's ``public.events``. Refused, every row stays."""
+    _app_events(env, db_url)
+    add_migration(
+        migrations,
+        "0004_scratch.sql",
+        "CREATE SCHEMA app;\n"
+        "CREATE TABLE app.events AS SELECT i AS id FROM generate_series(1, 5) i;\n"
+        "DO $$ BEGIN PERFORM set_config('search_path', 'app, public', false); END $$;\n"
+        "SELECT pg_sleep(30) WHERE NOT EXISTS (SELECT 1 FROM pg_tables WHERE tablename = 'resume_ok');\n"
+        "CREATE INDEX CONCURRENTLY wi_title_idx ON workflow_insights (title);\n"
+        "DELETE FROM events WHERE id > 1;\n",
+    )
+    result = _killed_then_resumed(env, db_url, done=3)
+    assert result.code == 1, result.output
+    assert "0004_scratch.sql cannot be resumed: its statement 3 set search_path in a way nyxops cannot" in (
+        result.stderr
+    )
+    assert scalar(db_url, "SELECT count(*) FROM public.events") == 5

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from nyxops.errors import ResumeRefused
@@ -82,3 +84,39 @@ def test_a_resume_that_does_not_need_one_goes_on(sql: str) -> None:
 def test_a_temp_table_not_yet_made_is_made_by_the_resumed_run() -> None:
     statements = parse(_LATER + "CREATE TEMP TABLE events (id int);\nDELETE FROM events;\n")
     resume.needs_lost("f.sql", statements, {0})
+
+
+_SLEEP = "SELECT pg_sleep(30);\n"
+UNREPEATABLE = [
+    ("DO $$ BEGIN SET search_path = app, public; END $$", "search_path"),
+    ("DO $$ BEGIN EXECUTE 'SET ROLE app_owner'; END $$", "role"),
+    ("DO $$ BEGIN PERFORM set_config('search_path', 'app', false); END $$", "search_path"),
+    ("SELECT set_config('search_path', current_setting('search_path') || ', app', false)", "search_path"),
+    ("DO $$ BEGIN PERFORM set_config(lower('SEARCH_PATH'), 'app', false); END $$", "a setting whose name is computed"),
+    ("DO $$ BEGIN RESET ALL; END $$", "every setting (RESET ALL)"),
+]
+REPEATABLE_OR_HARMLESS = [
+    "DO $$ BEGIN SET LOCAL search_path = app; END $$",  # ended with its statement's transaction
+    "DO $$ BEGIN PERFORM set_config('search_path', 'app', true); END $$",
+    "DO $$ BEGIN SET statement_timeout = '5s'; END $$",  # does not change what a name means
+    "SELECT set_config('search_path', 'app', false)",  # made again
+    "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN SET search_path = app; END $$",  # not run
+    "CREATE FUNCTION f() RETURNS void LANGUAGE sql SET search_path = app AS 'SELECT 1'",
+]
+
+
+@pytest.mark.parametrize(("sql", "setting"), UNREPEATABLE)
+def test_a_resume_after_a_setting_that_cannot_be_made_again_is_refused(sql: str, setting: str) -> None:
+    statements = parse(sql + ";\n" + _SLEEP + _LATER)
+    with pytest.raises(ResumeRefused, match=f"its statement 1 set {re.escape(setting)} in a way nyxops cannot"):
+        resume.needs_lost("f.sql", statements, {0, 1})
+
+
+@pytest.mark.parametrize("sql", REPEATABLE_OR_HARMLESS)
+def test_a_resume_after_a_setting_made_again_or_harmless_goes_on(sql: str) -> None:
+    resume.needs_lost("f.sql", parse(sql + ";\n" + _SLEEP + _LATER), {0, 1})
+
+
+def test_nothing_left_to_run_is_never_refused() -> None:
+    statements = parse(UNREPEATABLE[0][0] + ";\n" + _LATER)
+    resume.needs_lost("f.sql", statements, {0, 1})

@@ -10,12 +10,14 @@ run makes those settings again, in the file's order, before its first statement 
 Only what can be made again exactly is: ``SET`` and ``RESET`` (not ``SET LOCAL``, which ended with
 its statement's transaction, nor ``SET TRANSACTION``), and ``SELECT set_config(…, …, false)`` of
 constants, which pg_dump writes at the top of its output. Each is idempotent. A setting made any
-other way (``set_config`` of a computed value, inside a DO block or a function) is not; the README
-says so. A TEMP table is not either: the rows the done statements put in it came from data they
-may have changed since. A resumed ``DELETE FROM events`` meant for the file's TEMP ``events`` read
-the app's ``public.events`` and apply committed it (a test): the ledger takes an unqualified name
-for any table of that name. So a resume whose statements name a TEMP table a done one made is
-refused before it runs anything (``needs_lost``).
+other way (``set_config`` of a computed value, inside a DO block or a function) is not, nor is a
+TEMP table: the rows the done statements put in it came from data they may have changed since. A
+resumed ``DELETE FROM events`` meant for the file's TEMP ``events`` read the app's
+``public.events`` and apply committed it (a test): the ledger takes an unqualified name for any
+table of that name. So a resume whose statements name a TEMP table a done one made is refused
+before it runs anything (``needs_lost``), and so is one after a done DO block or SELECT that set
+``search_path`` or the role in a way that cannot be made again: the statements after it would
+read the file's names otherwise, as above.
 """
 
 from __future__ import annotations
@@ -69,8 +71,28 @@ _MADE = {
 """Where each statement that makes a relation keeps its RangeVar."""
 
 
+_NAMING = {"search_path", "role", "session_authorization"}
+"""Settings that decide which table a name means, or whose rights a statement runs with."""
+
+
 def needs_lost(file: str, statements: Sequence[Statement], done: Collection[int]) -> None:
-    """Refuse the resume when a statement not done names a TEMP relation a done statement made."""
+    """Refuse the resume when a statement not done names a TEMP relation a done statement made,
+    or when a done statement changed a setting in ``_NAMING`` in a way that cannot be made again."""
+    if all(s.index in done for s in statements):
+        return  # nothing left to run: the crash came after the last journal mark
+    again = {s.index for s in settings(statements, done)}
+    for stmt in statements:
+        if stmt.index in done and stmt.index not in again and stmt.kind in ("DoStmt", "SelectStmt"):
+            setting = _unrepeatable(stmt)
+            if setting is not None:
+                raise ResumeRefused(
+                    f"{file} cannot be resumed: its statement {stmt.index + 1} set {setting} in a way nyxops "
+                    "cannot make again (inside a DO block, or by set_config of a computed value), and the "
+                    "statements after it would run without it, reading the file's names otherwise. Nothing was "
+                    f"run; its {len(done)} done statement(s) stay committed. Restore the backup taken before this "
+                    "release (nyxops db backups, nyxops db restore NAME), then write the setting as a plain SET "
+                    "statement, or qualify the names it was for."
+                )
     made: dict[str, Statement] = {}
     for stmt in statements:
         if stmt.index in done and stmt.keyword == "CREATE" and (name := _temp_made(stmt)) is not None:
@@ -106,3 +128,28 @@ def _temp_made(stmt: Statement) -> str | None:
         rel = rel.get(key, {})
     temp = rel.get("relpersistence") == "t" or rel.get("schemaname") == "pg_temp"
     return rel.get("relname") if temp else None
+
+
+def _unrepeatable(stmt: Statement) -> str | None:
+    """The ``_NAMING`` setting (or "a setting whose name is computed") a DO block or a SELECT sets
+    for the session; None when it sets none of them."""
+    for visit in visits(stmt.node, stmt.text):
+        node = visit.node
+        if visit.kind == "VariableSetStmt" and not node.get("is_local"):
+            name = str(node.get("name", "")).lower()
+            if name in _NAMING or node.get("kind") == "VAR_RESET_ALL":
+                return name or "every setting (RESET ALL)"
+        elif visit.kind == "FuncCall":
+            funcname = [n.get("String", {}).get("sval") for n in node.get("funcname", [])]
+            args = node.get("args", [])
+            if funcname[-1:] != ["set_config"] or len(args) != 3:
+                continue
+            local = args[2].get("A_Const", {}).get("boolval")
+            if local is not None and local != {}:
+                continue  # set_config(…, true): for the transaction only
+            name = args[0].get("A_Const", {}).get("sval", {}).get("sval")
+            if name is None:
+                return "a setting whose name is computed"
+            if name.lower() in _NAMING:
+                return str(name)
+    return None
