@@ -201,6 +201,11 @@ class Settings(BaseSettings, OllamaSettings):
     public_tls: Literal["acme", "internal"] = "acme"
     health_path: str = Field("/api/health", pattern=r"^/")
 
+    @property
+    def protected(self) -> list[QualifiedName]:
+        """``protected_columns`` as names (each checked by the validator below)."""
+        return [QualifiedName.parse(c, parts=(2, 3)) for c in self.protected_columns]
+
     @field_validator("protected_columns")
     @classmethod
     def _columns_are_qualified(cls, value: list[str]) -> list[str]:

@@ -57,10 +57,9 @@ def run_demo(console: Console, *, keep: bool = False) -> None:
         _section(console, "5. nyxops protect install, then nyxops verify --only schema,embeddings,writes,migrations")
         from nyxops.db import connect
         from nyxops.guard.runtime import protect_install
-        from nyxops.names import QualifiedName
 
         with connect(url, "nyxops demo") as conn:
-            protect_install(conn, [QualifiedName.parse(c, parts=(2, 3)) for c in settings.protected_columns])
+            protect_install(conn, settings.protected)
         ctx = Context(settings, url, settings.ollama_base_url, None)
         results = run_checks(ctx, discover(default_checks_dir()), ["schema", "embeddings", "writes", "migrations"])
         render_ops.verify_table(results, console)

@@ -223,7 +223,7 @@ def protect_install(database_url: str | None, tunnel: bool) -> None:
     from nyxops.names import QualifiedName
 
     settings = settings_for(database_url)
-    columns = [QualifiedName.parse(c, parts=(2, 3)) for c in settings.protected_columns]
+    columns = settings.protected
 
     def action() -> list[QualifiedName]:
         with reach(settings, tunnel) as reached, connect(reached.require_database_url(), "nyxops protect") as conn:
@@ -249,10 +249,9 @@ def protect_status(database_url: str | None, as_json: bool, tunnel: bool) -> Non
     from nyxops.db import connect
     from nyxops.guard.runtime import Protection
     from nyxops.guard.runtime import protect_status as read
-    from nyxops.names import QualifiedName
 
     settings = settings_for(database_url)
-    configured = [QualifiedName.parse(c, parts=(2, 3)) for c in settings.protected_columns]
+    configured = settings.protected
 
     def action() -> Protection:
         with reach(settings, tunnel) as reached, connect(reached.require_database_url(), "nyxops protect") as conn:

@@ -56,23 +56,14 @@ class FileRun:
 Progress = Callable[[PendingFile, StatementRun], None]
 
 
-def protected_columns(settings: Settings) -> list[QualifiedName]:
-    return [QualifiedName.parse(c, parts=(2, 3)) for c in settings.protected_columns]
-
-
 def census_columns(settings: Settings) -> list[QualifiedName]:
     """The protected columns (a decrease aborts) and every embedding target (logged for verify)."""
-    columns = protected_columns(settings)
+    columns = settings.protected
     for target in settings.embedding_targets:
         col = QualifiedName(target.qualified.schema, target.qualified.table, target.column)
         if col not in columns:
             columns.append(col)
     return columns
-
-
-def _protected_only(counts: dict[str, census.Count], settings: Settings) -> dict[str, census.Count]:
-    keep = {str(c) for c in protected_columns(settings)}
-    return {k: v for k, v in counts.items() if k in keep}
 
 
 def set_timeouts(conn: psycopg.Connection, settings: Settings) -> None:
@@ -158,7 +149,7 @@ def fire_deferred(conn: psycopg.Connection, pf: PendingFile, last: Statement, jo
 
 
 def _check_census(run: FileRun, settings: Settings, pf: PendingFile, *, statement: int | None = None) -> None:
-    lost = census.losses(_protected_only(run.before, settings), _protected_only(run.after, settings))
+    lost = census.losses(census.among(run.before, set(map(str, settings.protected))), run.after)
     if not lost:
         return
     if statement is None:
@@ -179,7 +170,7 @@ def _run_transactional(conn: psycopg.Connection, pf: PendingFile, settings: Sett
         set_timeouts(conn, settings)  # before own_reads, which sets back the timeouts it found
         with own_reads(conn, settings.timeouts, pf.file.name):
             guarded = Guarded.start(conn, pf)
-            run.before = census.take(conn, columns, keyed=protected_columns(settings))
+            run.before = census.take(conn, columns, keyed=settings.protected)
         _execute_all(conn, pf, run, progress)
         if pf.statements:
             fire_deferred(conn, pf, pf.statements[-1])
@@ -243,9 +234,9 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
         earlier = census.logged(conn, pf.file.version, "before")
         resuming = bool(done or earlier)  # a crash can come before the first journal mark, after the census
         if resuming:
-            run.before = earlier or census.take(conn, columns, keyed=protected_columns(settings))
+            run.before = earlier or census.take(conn, columns, keyed=settings.protected)
         else:
-            run.before = census.take(conn, columns, keyed=protected_columns(settings))
+            run.before = census.take(conn, columns, keyed=settings.protected)
             census.log(conn, pf.file.version, "before", run.before, keys=True)
     if done:
         resume.needs_lost(pf.file.name, pf.statements, done)

@@ -158,6 +158,12 @@ _RENAMED = (
 )
 
 
+def among(counts: dict[str, Count], names: Collection[str], *, inside: bool = True) -> dict[str, Count]:
+    """The counts of the columns ``names`` holds (or, not ``inside``, of the others): apply refuses
+    fewer values in the protected columns only, and plan answers as apply does."""
+    return {k: v for k, v in counts.items() if (k in names) == inside}
+
+
 def losses(before: dict[str, Count], after: dict[str, Count]) -> list[str]:
     """What decreased: a vanished column, fewer values, a changed dimension."""
     problems: list[str] = []

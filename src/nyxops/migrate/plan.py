@@ -23,7 +23,7 @@ from nyxops.guard.model import Finding
 from nyxops.guard.policy import Policy
 from nyxops.guard.walk import function_name, visits
 from nyxops.migrate import casts, census
-from nyxops.migrate.apply import census_columns, protected_columns, set_timeouts
+from nyxops.migrate.apply import census_columns, set_timeouts
 from nyxops.migrate.lock import migration_lock
 from nyxops.migrate.pending import PendingFile, load_pending
 from nyxops.names import QualifiedName
@@ -95,15 +95,12 @@ class Plan:
     @property
     def census_losses(self) -> list[str]:
         """Fewer values in a protected column: apply refuses the file."""
-        return census.losses(self._census(protected=True), self.after)
+        return census.losses(census.among(self.before, self.protected), self.after)
 
     @property
     def census_unprotected(self) -> list[str]:
         """Fewer values in an embedding target that is not protected: apply commits, verify objects."""
-        return census.losses(self._census(protected=False), self.after)
-
-    def _census(self, *, protected: bool) -> dict[str, census.Count]:
-        return {k: v for k, v in self.before.items() if (k in self.protected) == protected}
+        return census.losses(census.among(self.before, self.protected, inside=False), self.after)
 
     @property
     def ok(self) -> bool:
@@ -285,7 +282,7 @@ def plan(settings: Settings, directory: Path | None = None) -> Plan:
         with migration_lock(conn):
             pending = load_pending(conn, directory, policy, require_review=False)
             columns = census_columns(settings)
-            keyed = protected_columns(settings)
+            keyed = settings.protected
             result = Plan([], {}, {}, [pf.file.name for pf in pending], protected=frozenset(map(str, keyed)))
             result.unreviewed = [pf.file.name for pf in pending if pf.review is None]
             try:

@@ -51,15 +51,21 @@ def _sets(stmt: Statement) -> bool:
 
 def _set_config(node: Node) -> bool:
     """``[pg_catalog.]set_config('name', 'value', false)``, every argument a constant."""
-    call = node.get("FuncCall", {})
-    names = [n.get("String", {}).get("sval") for n in call.get("funcname", [])]
-    if names not in (["set_config"], ["pg_catalog", "set_config"]):
+    call = _config_call(node.get("FuncCall", {}))
+    if call is None or call[0] not in (["set_config"], ["pg_catalog", "set_config"]):
         return False
-    args = [a.get("A_Const") for a in call.get("args", [])]
-    if len(args) != 3 or None in args:
-        return False
-    name, value, local = args
+    name, value, local = call[1]
     return "sval" in name and "sval" in value and local.get("boolval") == {}
+
+
+def _config_call(call: Node) -> tuple[list[str | None], list[Node]] | None:
+    """A call of a function named ``set_config`` with three arguments: its name as written, and
+    each argument's constant (empty when computed)."""
+    names = [n.get("String", {}).get("sval") for n in call.get("funcname", [])]
+    args = call.get("args", [])
+    if names[-1:] != ["set_config"] or len(args) != 3:
+        return None
+    return names, [a.get("A_Const", {}) for a in args]
 
 
 _MADE = {
@@ -139,15 +145,11 @@ def _unrepeatable(stmt: Statement) -> str | None:
             name = str(node.get("name", "")).lower()
             if name in _NAMING or node.get("kind") == "VAR_RESET_ALL":
                 return name or "every setting (RESET ALL)"
-        elif visit.kind == "FuncCall":
-            funcname = [n.get("String", {}).get("sval") for n in node.get("funcname", [])]
-            args = node.get("args", [])
-            if funcname[-1:] != ["set_config"] or len(args) != 3:
-                continue
-            local = args[2].get("A_Const", {}).get("boolval")
-            if local is not None and local != {}:
+        elif visit.kind == "FuncCall" and (call := _config_call(node)) is not None:
+            setting, _, local = call[1]
+            if local.get("boolval") not in (None, {}):
                 continue  # set_config(…, true): for the transaction only
-            name = args[0].get("A_Const", {}).get("sval", {}).get("sval")
+            name = setting.get("sval", {}).get("sval")
             if name is None:
                 return "a setting whose name is computed"
             if name.lower() in _NAMING:
