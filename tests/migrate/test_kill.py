@@ -14,6 +14,15 @@ import psycopg
 from tests.conftest import TEMPLATE
 from tests.helpers import REPO, Result, add_migration, nyxops, scalar, snapshot
 
+_UNTIL_RESUMED = "SELECT pg_sleep(30) WHERE NOT EXISTS (SELECT 1 FROM pg_tables WHERE tablename = 'resume_ok');\n"
+"""Where a test kills the runner (``_start_and_kill_during_sleep``): it returns at once on the re-run."""
+_STOP_THEN_PURGE = (
+    _UNTIL_RESUMED
+    + "CREATE INDEX CONCURRENTLY wi_title_idx ON workflow_insights (title);\n"
+    + "DELETE FROM events WHERE id > 1;\n"
+)
+"""A journaled file's stop, then a DELETE of ``events`` that must read the table the file meant."""
+
 
 def _runner(env: dict[str, str]) -> subprocess.Popen[bytes]:
     """``migrate apply`` in a child process, as an operator starts it."""
@@ -64,8 +73,8 @@ def test_killed_mid_transactional_file_leaves_nothing_then_rerun_applies(env, db
         migrations,
         "0004_slow.sql",
         "CREATE TABLE half_done (id int);\nINSERT INTO half_done VALUES (1);\n"
-        "SELECT pg_sleep(30) WHERE NOT EXISTS (SELECT 1 FROM pg_tables WHERE tablename = 'resume_ok');\n"
-        "INSERT INTO half_done VALUES (2);\n",
+        + _UNTIL_RESUMED
+        + "INSERT INTO half_done VALUES (2);\n",
     )
     _start_and_kill_during_sleep(env, db_url)
     _wait_for_lock_release(db_url)
@@ -86,8 +95,8 @@ def test_killed_mid_journaled_file_resumes_at_first_statement_not_done(env, db_u
         "CREATE TABLE runs (n int);\n"
         "INSERT INTO runs VALUES (1);\n"
         "CREATE INDEX CONCURRENTLY wi_title_idx ON workflow_insights (title);\n"
-        "SELECT pg_sleep(30) WHERE NOT EXISTS (SELECT 1 FROM pg_tables WHERE tablename = 'resume_ok');\n"
-        "INSERT INTO runs VALUES (2);\n",
+        + _UNTIL_RESUMED
+        + "INSERT INTO runs VALUES (2);\n",
     )
     _start_and_kill_during_sleep(env, db_url)
     _wait_for_lock_release(db_url)
@@ -325,8 +334,8 @@ def test_a_resumed_journaled_file_runs_with_the_settings_its_done_statements_mad
         "CREATE TABLE app.events (id int PRIMARY KEY, note text);\n"
         "INSERT INTO app.events SELECT i, 'scratch ' || i FROM generate_series(1, 5) i;\n"
         "SET search_path = app, public;\n"
-        "SELECT pg_sleep(30) WHERE NOT EXISTS (SELECT 1 FROM pg_tables WHERE tablename = 'resume_ok');\n"
-        "CREATE INDEX CONCURRENTLY events_note ON events (note);\n"
+        + _UNTIL_RESUMED
+        + "CREATE INDEX CONCURRENTLY events_note ON events (note);\n"
         "DELETE FROM events WHERE id > 1;\n",
     )
     result = _killed_then_resumed(env, db_url, done=4)
@@ -374,10 +383,7 @@ def test_a_resumed_journaled_file_without_its_temp_table_is_refused(env, db_url,
         migrations,
         "0004_scratch.sql",
         "CREATE TEMP TABLE events (id int PRIMARY KEY, note text);\n"
-        "INSERT INTO events SELECT i, 'scratch ' || i FROM generate_series(1, 5) i;\n"
-        "SELECT pg_sleep(30) WHERE NOT EXISTS (SELECT 1 FROM pg_tables WHERE tablename = 'resume_ok');\n"
-        "CREATE INDEX CONCURRENTLY wi_title_idx ON workflow_insights (title);\n"
-        "DELETE FROM events WHERE id > 1;\n",
+        "INSERT INTO events SELECT i, 'scratch ' || i FROM generate_series(1, 5) i;\n" + _STOP_THEN_PURGE,
     )
     result = _killed_then_resumed(env, db_url, done=2)
     assert result.code == 1, result.output
@@ -399,10 +405,7 @@ def test_a_resume_after_a_path_set_inside_a_do_block_is_refused(env, db_url, mig
         "0004_scratch.sql",
         "CREATE SCHEMA app;\n"
         "CREATE TABLE app.events AS SELECT i AS id FROM generate_series(1, 5) i;\n"
-        "DO $$ BEGIN PERFORM set_config('search_path', 'app, public', false); END $$;\n"
-        "SELECT pg_sleep(30) WHERE NOT EXISTS (SELECT 1 FROM pg_tables WHERE tablename = 'resume_ok');\n"
-        "CREATE INDEX CONCURRENTLY wi_title_idx ON workflow_insights (title);\n"
-        "DELETE FROM events WHERE id > 1;\n",
+        "DO $$ BEGIN PERFORM set_config('search_path', 'app, public', false); END $$;\n" + _STOP_THEN_PURGE,
     )
     result = _killed_then_resumed(env, db_url, done=3)
     assert result.code == 1, result.output
