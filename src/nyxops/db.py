@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Iterable, Iterator
 
 import psycopg
+from psycopg import sql
 
 from nyxops.defaults import PREPARED_PREFIX
 from nyxops.errors import DatabaseUnreachable, GuardTampered, UsageError
@@ -34,7 +35,7 @@ _SESSION = "SET client_connection_check_interval = '1s'"
 """What nyxops sets for its session when it connects (``connect``, ``fresh_session``)."""
 
 
-def fresh_session(conn: psycopg.Connection) -> None:
+def fresh_session(conn: psycopg.Connection, keep: str | None = None) -> None:
     """Each migration file starts in the session nyxops connected with, whatever the last one set.
 
     Why: a file's ``SET search_path = app, public`` (or ``SET ROLE``, or a timeout) stayed set for
@@ -44,9 +45,38 @@ def fresh_session(conn: psycopg.Connection) -> None:
     later (a test). Flyway resets the role and search_path after each migration too. ``RESET ALL``
     leaves the user and role: the user is set back first, as it resets the role (see ``_USER``).
     A file that needs a setting sets it itself; a resumed one gets its own back (migrate/resume.py).
+
+    The file's TEMP tables, views, sequences and types go too (``DISCARD TEMP`` would also take
+    ``keep``, the tripwire's record in plan's one transaction): they shadow permanent ones of the
+    same name, and 0004's staging ``events`` took 0005's ``DELETE FROM events``, reviewed as
+    ``public.events``, when both were pending; the app's rows stayed, exit 0 (a test).
     """
     for statement in ("SET SESSION AUTHORIZATION DEFAULT", "RESET ALL", "RESET ROLE", _SESSION):
         conn.execute(statement, prepare=False)
+    for kind, schema, name in conn.execute(_TEMP_OBJECTS, (keep, keep), prepare=False).fetchall():
+        conn.execute(sql.SQL("DROP {} IF EXISTS {} CASCADE").format(sql.SQL(kind), sql.Identifier(schema, name)))
+
+
+_TEMP_OBJECTS = """
+SELECT o.kind, n.nspname, o.name FROM (
+  SELECT CASE c.relkind WHEN 'v' THEN 2 WHEN 'S' THEN 3 ELSE 1 END AS rank,
+         CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS kind, c.relname AS name
+    FROM pg_catalog.pg_class c
+   WHERE c.relnamespace = pg_catalog.pg_my_temp_schema() AND c.relkind IN ('r', 'p', 'v', 'S')
+     AND c.oid IS DISTINCT FROM pg_catalog.to_regclass(%s) AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+          WHERE d.objid = c.oid AND d.refobjid = pg_catalog.to_regclass(%s))
+  UNION ALL
+  SELECT 4, CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, t.typname
+    FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_class r ON r.oid = t.typrelid
+   WHERE t.typnamespace = pg_catalog.pg_my_temp_schema() AND t.typtype IN ('e', 'd', 'c', 'r')
+     AND (t.typrelid = 0 OR r.relkind = 'c')
+) o CROSS JOIN pg_catalog.pg_namespace n
+WHERE n.oid = pg_catalog.pg_my_temp_schema()
+ORDER BY o.rank, o.name
+"""
+"""Every object of the session's temporary schema but ``keep`` and what depends on it (its sequence),
+tables first: a view or sequence a table's CASCADE took is then skipped (``IF EXISTS``). Read after
+``RESET ALL``: PostgreSQL's own operators come first on the path again."""
 
 
 def migration_session(url: str, application_name: str) -> psycopg.Connection:

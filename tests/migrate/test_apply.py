@@ -341,3 +341,32 @@ def test_each_file_starts_in_the_session_nyxops_connected_with(together: bool, e
     assert result.code == 0, result.output
     assert scalar(db_url, "SELECT count(*) FROM public.events") == 1
     assert scalar(db_url, "SELECT count(*) FROM app.events") == 5
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["in one run", "in two runs"])
+def test_a_temp_table_of_one_file_is_gone_for_the_next(together: bool, env, db_url, migrations: Path) -> None:
+    """A TEMP table lives as long as the session, and apply runs every pending file in one: 0004's
+    staging ``events`` shadowed ``public.events`` for 0005, whose ``DELETE FROM events`` (reviewed
+    as ``public.events``) then emptied the staging copy and left the app's rows, apply exit 0, when
+    both were pending; a release apart it deleted them. A file's TEMP objects are now gone before the
+    next file starts, in apply and in plan (as ``DISCARD TEMP`` at a new connection's start)."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.events AS SELECT i AS id FROM generate_series(1, 5) i")
+    add_migration(
+        migrations,
+        "0004_stage.sql",
+        "CREATE TEMP TABLE events AS SELECT id FROM public.events;\n"
+        "CREATE TEMP VIEW recent AS SELECT id FROM events WHERE id > 3;\n"
+        "CREATE TEMP SEQUENCE stage_seq;\n"
+        "CREATE TABLE kept AS SELECT id FROM recent;\n",
+    )
+    if not together:
+        assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(migrations, "0005_purge.sql", "DELETE FROM events WHERE id > 1;\n")
+    plan = json.loads(nyxops("migrate", "plan", "--json", env=env).stdout)
+    assert plan["ledger"]["0005_purge.sql"] == ["public.events: 4 rows deleted"]
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    assert scalar(db_url, "SELECT count(*) FROM public.events") == 1
+    assert scalar(db_url, "SELECT count(*) FROM kept") == 2

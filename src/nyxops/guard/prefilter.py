@@ -102,6 +102,7 @@ _ALWAYS_GROUPS = (
             "_COMMAND",
             "ARCHIVE_LIBRARY",
             "_PG3_",
+            "PG_TEMP",
         ),
     ),
     ("PL", ("PLPYTHON", "PLPERLU", "PLTCLU", "PLLUAU", "PLJAVAU", "PLSH", "PLR")),
@@ -110,7 +111,7 @@ _ALWAYS_GROUPS = (
 SQL handed to another session (``other-session``), large objects removed (``large-object``),
 programs, files, command settings and untrusted languages on the server (``server-write``), and
 psycopg's names for what it prepares and ``DISCARD`` of the tripwire's temporary record
-(``guard-tamper``).
+(``guard-tamper``), and a permanent object tied to a ``pg_temp`` one (``temp-tie``).
 Grouped by a part each word of the group holds (checked first): most statements hold no ``_``
 and no ``PL``, and skip those groups' words at the cost of one test each."""
 ALWAYS = tuple(word for _, words in _ALWAYS_GROUPS for word in words)

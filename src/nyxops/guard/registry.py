@@ -32,6 +32,7 @@ from nyxops.guard.rules import (
     set_unlogged,
     silenced_write,
     stored_search_path,
+    temp_tie,
     truncate,
     update_all,
     write_protected,
@@ -67,6 +68,7 @@ RULES: tuple[ModuleType, ...] = (
     large_object,
     server_write,
     stored_search_path,
+    temp_tie,
 )
 DYNAMIC_SQL = "dynamic-sql"
 INVALID_ALLOW = "invalid-allow"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import psycopg
 
 from nyxops.errors import GuardTampered, IndirectWrite, OtherSession, QuietLoss, ValuesRewritten
-from nyxops.guard import foreign, ledger, overwrite, rewritten, runtime
+from nyxops.guard import foreign, ledger, overwrite, rewritten, runtime, temp_ties
 from nyxops.migrate.pending import PendingFile
 
 
@@ -49,6 +49,14 @@ class Guarded:
                 f"{undone} The foreign session's transaction was aborted with it. If it is intended (a read of another "
                 f"database), name each server in an allow comment (-- nyxops:allow other-session {servers[0]}) and "
                 "have the file reviewed again."
+            )
+        ties = temp_ties.tied(conn)
+        if ties:
+            raise QuietLoss(
+                f"{pf.file.name} tied permanent objects to temporary ones: {'; '.join(ties)}. PostgreSQL drops them "
+                "with the temporary ones when nyxops' session ends, after the commit, where no guard looks (a column "
+                f"with every value in it, a whole table). {undone} Create the type or function in a schema of the app "
+                "(CREATE DOMAIN app.words …), or drop what uses the temporary one before the file ends."
             )
         recomputed = rewritten.recomputed(conn, self.columns)
         if recomputed:

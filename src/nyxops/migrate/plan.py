@@ -18,7 +18,7 @@ from psycopg import sql
 from nyxops.catalog import column_type
 from nyxops.config import Settings
 from nyxops.db import connect, fresh_session, own_reads, relation_exists
-from nyxops.guard import foreign, ledger, overwrite, rewritten, runtime, unseen
+from nyxops.guard import foreign, ledger, overwrite, record, rewritten, runtime, temp_ties, unseen
 from nyxops.guard.model import Finding
 from nyxops.guard.policy import Policy
 from nyxops.guard.walk import function_name, visits
@@ -292,9 +292,11 @@ def plan(settings: Settings, directory: Path | None = None) -> Plan:
                         runtime.install_migration_guard(conn, allowed)
                         result.overwrite_armed = overwrite.arm(conn) is not None  # rolled back with the rest
                         result.before = census.take(conn, columns, keyed=keyed)
-                    state: ledger.Snapshot | None = None  # read by the first statement
                     for pf in pending:
-                        fresh_session(conn)  # as apply: each file starts as nyxops connected
+                        fresh_session(conn, keep=record.RECORD)  # as apply: each file starts as nyxops connected
+                        # read by the first statement, after fresh_session: its drops of the last file's
+                        # TEMP objects are nyxops', not this file's (apply drops them outside any transaction)
+                        state: ledger.Snapshot | None = None
                         set_timeouts(conn, settings)  # as apply, at each file's start
                         with own_reads(conn, settings.timeouts, pf.file.name):
                             start = unseen.relations(conn)
@@ -309,6 +311,7 @@ def plan(settings: Settings, directory: Path | None = None) -> Plan:
                         with own_reads(conn, settings.timeouts, pf.file.name):
                             problems += _unseen_drops(conn, start) + _other_sessions(conn, pf, sessions, fdw)
                             problems += [f"rewrote protected column {c}" for c in rewritten.recomputed(conn, kept)]
+                            problems += [f"tied {t} (dropped with it after the commit)" for t in temp_ties.tied(conn)]
                         _refuse_last(planned_file, problems)
                         result.statements.extend(planned_file)
                     with contextlib.suppress(psycopg.Error), conn.transaction():

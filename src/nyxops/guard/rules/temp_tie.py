@@ -1,0 +1,99 @@
+"""A permanent table, type, trigger or index that uses a ``pg_temp`` type or function.
+
+PostgreSQL lets a permanent column be of a temporary type, a table be typed by a temporary
+composite, and a default, check, trigger or index call a temporary function. When the session
+ends it drops the temporary schema with CASCADE, and what uses it goes too: the column with its
+values, the whole table, after the commit and with nothing said (guard/temp_ties.py refuses it at
+run time, where it also sees the temporary types a file names without ``pg_temp.``). Here: what
+names ``pg_temp`` explicitly, which the prefilter sends to the tree (``ALWAYS``).
+"""
+
+from collections.abc import Iterator
+
+from nyxops.guard.model import Hit, name_list
+from nyxops.guard.scope import Scope
+from nyxops.sql import Node
+
+ID = "temp-tie"
+MESSAGE = "A permanent object that uses a pg_temp type or function is dropped with it when the session ends."
+HELP = "Create the type or function in a schema of the app (CREATE DOMAIN app.words AS text), not in pg_temp."
+NODES = ("CreateStmt", "AlterTableStmt", "CreateTrigStmt", "IndexStmt", "CreateDomainStmt", "CompositeTypeStmt")
+FAIL = [
+    "CREATE DOMAIN pg_temp.words AS text;\nALTER TABLE workflow_insights ALTER COLUMN content TYPE pg_temp.words",
+    "ALTER TABLE workflow_insights ADD COLUMN moods pg_temp.mood[]",
+    "CREATE TABLE insight_titles OF pg_temp.titled",
+    "CREATE TABLE notes (id int, body text DEFAULT pg_temp.untitled())",
+    "ALTER TABLE workflow_insights ALTER COLUMN title SET DEFAULT pg_temp.untitled()",
+    "CREATE TRIGGER keep BEFORE UPDATE ON workflow_insights FOR EACH ROW EXECUTE FUNCTION pg_temp.keep()",
+    "CREATE INDEX wi_title_idx ON workflow_insights (pg_temp.norm(title))",
+    "CREATE DOMAIN app.words AS pg_temp.words",
+    'CREATE TYPE app.pair AS (a int, b "pg_temp".mood)',
+    "DO $$ BEGIN ALTER TABLE t ADD COLUMN m pg_temp.mood; END $$",
+]
+PASS = [
+    "CREATE TEMP TABLE stage (id int, m pg_temp.mood DEFAULT pg_temp.calm())",
+    "CREATE TABLE pg_temp.stage (m pg_temp.mood)",
+    "CREATE DOMAIN pg_temp.words AS text",
+    "CREATE TYPE pg_temp.pair AS (a int, b pg_temp.mood)",
+    "CREATE TEMP TABLE stage (id int);\nALTER TABLE stage ADD COLUMN m pg_temp.mood",
+    "CREATE TEMP TABLE stage (id int);\nCREATE TRIGGER k BEFORE INSERT ON stage EXECUTE FUNCTION pg_temp.k()",
+    "CREATE TEMP TABLE stage (id int);\nCREATE INDEX ON stage (pg_temp.norm(id))",
+    "INSERT INTO notes SELECT pg_temp.untitled()",
+    "ALTER TABLE workflow_insights ADD COLUMN words text",
+]
+
+
+def check(body: Node, ctx: Scope) -> Iterator[Hit]:
+    target = _permanent_target(ctx.kind, body, ctx)
+    if target is None:
+        return
+    if ctx.kind == "CreateTrigStmt" and _temporary(name_list(body.get("funcname", []))):
+        yield Hit(target, body.get("relation", {}).get("location"), detail="its trigger function")
+        return
+    for what, names, location in _uses(body):
+        if _temporary(names):
+            yield Hit(target, location, detail=f"{what} {'.'.join(names)}")
+            return
+
+
+_TYPE_KEYS = {"typeName", "ofTypename", "TypeName"}
+"""Where a type name sits: pglast leaves out the ``TypeName`` wrapper where the field can hold nothing else."""
+
+
+def _uses(node: object) -> Iterator[tuple[str, list[str], int | None]]:
+    """Every type and function name below ``node``, with its location."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                if key in _TYPE_KEYS and isinstance(value, dict):
+                    yield "type", name_list(value.get("names", [])), value.get("location")
+                elif key == "FuncCall" and isinstance(value, dict):
+                    yield "function", name_list(value.get("funcname", [])), value.get("location")
+                if isinstance(value, dict | list):
+                    stack.append(value)
+
+
+def _temporary(names: list[str]) -> bool:
+    return len(names) > 1 and names[0] == "pg_temp"
+
+
+def _permanent_target(kind: str, body: Node, ctx: Scope) -> str | None:
+    """The permanent object the statement makes or changes, or None when it is temporary."""
+    if kind in ("CreateStmt", "AlterTableStmt", "CreateTrigStmt", "IndexStmt"):
+        rel = body.get("relation")
+        if not rel or (kind == "AlterTableStmt" and body.get("objtype") not in (None, "OBJECT_TABLE")):
+            return None
+        if rel.get("relpersistence") == "t" or rel.get("schemaname") == "pg_temp":
+            return None
+        table = ctx.tables(rel)[0]
+        return None if table.schema == "pg_temp" else str(table)
+    if kind == "CreateDomainStmt":
+        names = name_list(body.get("domainname", []))
+    else:
+        var = body.get("typevar", {})
+        names = [n for n in (var.get("schemaname"), var.get("relname")) if n]
+    return None if not names or names[0] == "pg_temp" else ".".join(names)

@@ -1,0 +1,53 @@
+"""Permanent objects tied to temporary ones: dropped with them when nyxops' session ends.
+
+PostgreSQL lets a permanent table hold a column of a temporary type (``CREATE DOMAIN
+pg_temp.words AS text``), be typed by a temporary composite, or take a default, a check, a
+trigger or an index from a temporary function. When the session ends, PostgreSQL drops its
+temporary schema with CASCADE, and everything tied to it goes too: the column with every value
+in it, the whole table. That is after the commit, where neither the tripwire (gone by then) nor
+the census looks. Shown first on a real PostgreSQL 16: a reviewed ``ALTER COLUMN content TYPE
+pg_temp.words``, allowed as harmless, committed, and ``workflow_insights.content`` was gone once
+apply had exited, exit 0 (tests/guard/test_temp_ties.py).
+
+So before commit, every permanent object that depends on a table, type or function of this
+session's temporary schema refuses the file. Ties among temporary objects (a TEMP table of a
+temporary type, its trigger) are what TEMP staging is for, and pass. Other kinds of temporary
+object (operators, collations) are not read: nothing found a way to hold data through them.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+_TIES = """
+WITH temp AS (
+    SELECT 'pg_catalog.pg_class'::pg_catalog.regclass AS catalog, c.oid FROM pg_catalog.pg_class c
+    WHERE c.relnamespace = pg_catalog.pg_my_temp_schema()
+    UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass, t.oid FROM pg_catalog.pg_type t
+    WHERE t.typnamespace = pg_catalog.pg_my_temp_schema()
+    UNION ALL SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass, p.oid FROM pg_catalog.pg_proc p
+    WHERE p.pronamespace = pg_catalog.pg_my_temp_schema()
+)
+SELECT DISTINCT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid),
+    pg_catalog.pg_describe_object(d.refclassid, d.refobjid, 0)
+FROM temp JOIN pg_catalog.pg_depend d ON d.refclassid = temp.catalog AND d.refobjid = temp.oid
+WHERE d.deptype = 'n'
+  AND NOT EXISTS (SELECT FROM temp WHERE temp.catalog = d.classid AND temp.oid = d.objid)
+  AND NOT EXISTS (  -- a part of a temporary object: its column's default, its trigger, its constraint
+    SELECT FROM pg_catalog.pg_depend owner JOIN temp
+      ON temp.catalog = owner.refclassid AND temp.oid = owner.refobjid
+    WHERE owner.classid = d.classid AND owner.objid = d.objid AND owner.deptype IN ('a', 'i'))
+  AND NOT EXISTS (
+    SELECT FROM pg_catalog.pg_class c WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+      AND c.oid = d.objid AND c.relnamespace = pg_catalog.pg_my_temp_schema())
+  AND NOT EXISTS (
+    SELECT FROM pg_catalog.pg_constraint k WHERE d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass
+      AND k.oid = d.objid AND k.connamespace = pg_catalog.pg_my_temp_schema())
+ORDER BY 1, 2
+"""
+
+
+def tied(conn: psycopg.Connection) -> list[str]:
+    """Each permanent object that depends on a temporary one, in words (``column content of table
+    workflow_insights depends on temporary type pg_temp_3.words``); read inside ``own_reads``."""
+    return [f"{what} depends on temporary {on}" for what, on in conn.execute(_TIES)]

@@ -1,0 +1,106 @@
+"""A permanent object tied to a temporary one goes with it when nyxops' session ends: after the
+commit, where no guard of the migration looks (PostgreSQL drops the session's temporary schema
+with CASCADE, and the tripwire is gone by then).
+
+Shown first on a real PostgreSQL 16: a reviewed ``ALTER COLUMN content TYPE words`` (a domain
+over text the file made in ``pg_temp``, allowed as harmless) committed, and
+``workflow_insights.content`` with every value in it was gone once apply had exited (exit 0); so
+was the protected ``embedding``, retyped to such a domain by dynamic SQL.
+
+Each migration here gets past lint (a type the file made in ``pg_temp`` is found by its bare name,
+which lint does not resolve; dynamic SQL; or the ``temp-tie`` finding allowed): the run-time check
+is what refuses it, and cannot be allowed away.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import add_migration, nyxops, scalar, snapshot
+
+COLUMNS = (
+    "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute"
+    " WHERE attrelid = 'workflow_insights'::regclass AND attnum > 0 AND NOT attisdropped"
+)
+
+TIES = {
+    "a column retyped to a temporary domain": (
+        "CREATE DOMAIN pg_temp.words AS text;\n"
+        "-- nyxops:allow alter-column-type public.workflow_insights.content\n"
+        "ALTER TABLE workflow_insights ALTER COLUMN content TYPE words;\n",
+        "column content of table public.workflow_insights",
+    ),
+    "the protected column retyped at run time": (
+        "CREATE DOMAIN pg_temp.vec AS vector(1536);\n"
+        "DO $$ DECLARE t text := (SELECT 'pg_temp.vec'); BEGIN\n"
+        "  EXECUTE 'ALTER TABLE workflow_insights ALTER COLUMN embedding TYPE ' || t; END $$;\n",
+        "column embedding of table public.workflow_insights",
+    ),
+    "a column of a temporary type's array added": (
+        "CREATE TYPE pg_temp.mood AS ENUM ('calm', 'tense');\n"
+        "ALTER TABLE workflow_insights ADD COLUMN moods mood[];\n"
+        "UPDATE workflow_insights SET moods = '{calm}' WHERE id = 'wi_00001';\n",
+        "column moods of table public.workflow_insights",
+    ),
+    "a table typed by a temporary composite": (
+        "CREATE TYPE pg_temp.titled AS (id text, title text);\n"
+        "CREATE TABLE insight_titles OF titled;\n"
+        "INSERT INTO insight_titles SELECT id, title FROM workflow_insights;\n",
+        "table public.insight_titles",
+    ),
+    "a default of a temporary function": (
+        "CREATE FUNCTION pg_temp.untitled() RETURNS text LANGUAGE sql AS $$ SELECT 'untitled' $$;\n"
+        "-- nyxops:allow temp-tie public.workflow_insights\n"
+        "ALTER TABLE workflow_insights ALTER COLUMN title SET DEFAULT pg_temp.untitled();\n",
+        "default value for column title of table public.workflow_insights",
+    ),
+    "a trigger of a temporary function": (
+        "CREATE FUNCTION pg_temp.keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;\n"
+        "-- nyxops:allow temp-tie public.workflow_insights\n"
+        "CREATE TRIGGER wi_keep BEFORE UPDATE ON workflow_insights FOR EACH ROW EXECUTE FUNCTION pg_temp.keep();\n",
+        "trigger wi_keep on table public.workflow_insights",
+    ),
+}
+
+
+@pytest.mark.parametrize("sql,tied", TIES.values(), ids=TIES.keys())
+def test_a_permanent_object_tied_to_a_temporary_one_is_refused(
+    sql: str, tied: str, env, db_url, migrations: Path
+) -> None:
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(migrations, "0004_tied.sql", sql)
+    before = snapshot(db_url)
+    plan = nyxops("migrate", "plan", "--json", env=env)
+    assert plan.code == 1, plan.output
+    refused = [s["refused"] for s in json.loads(plan.stdout)["statements"] if s["refused"]]
+    assert any(f"{tied} depends on temporary" in line for line in refused), plan.stdout
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert f"{tied} depends on temporary" in result.stderr
+    assert "It was rolled back; nothing changed." in result.stderr
+    assert snapshot(db_url) == before  # read from another session, after apply's has ended
+    assert scalar(db_url, COLUMNS) == "id,project_id,title,content,embedding,created_at"
+    assert scalar(db_url, "SELECT count(embedding) FROM workflow_insights") == 382
+    assert scalar(db_url, "SELECT count(*) FROM nyxops.schema_migrations WHERE version = '0004'") == 0
+
+
+def test_temporary_objects_of_the_file_alone_pass(env, db_url, migrations: Path) -> None:
+    """Staging in TEMP objects that only TEMP objects use is what they are for: it commits."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(
+        migrations,
+        "0004_staging.sql",
+        "CREATE TYPE pg_temp.mood AS ENUM ('calm');\n"
+        "CREATE FUNCTION pg_temp.keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;\n"
+        "CREATE FUNCTION pg_temp.new_id() RETURNS text LANGUAGE sql AS $$ SELECT 'x' $$;\n"
+        "CREATE TEMP TABLE stage (id text DEFAULT pg_temp.new_id(), m pg_temp.mood);\n"
+        "CREATE TRIGGER stage_keep BEFORE INSERT ON stage FOR EACH ROW EXECUTE FUNCTION pg_temp.keep();\n"
+        "INSERT INTO stage (id) SELECT id FROM workflow_insights;\n"
+        "CREATE TABLE staged AS SELECT id FROM stage;\n",
+    )
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    assert scalar(db_url, "SELECT count(*) FROM staged") == scalar(db_url, "SELECT count(*) FROM workflow_insights")
