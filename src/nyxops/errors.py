@@ -76,8 +76,8 @@ class ResumeRefused(MigrationError):
 
 
 class QuietLoss(MigrationError):
-    """A table was made unlogged, a partition detached, or a search_path stored, without an allowed statement;
-    rolled back."""
+    """A table was made unlogged, a partition detached, or a search_path stored, without an allowed statement,
+    or a permanent object tied to a temporary one; rolled back."""
 
 
 class DatabaseUnreachable(NyxopsError):
