@@ -12,7 +12,7 @@ from nyxops.guard.created_types import CreatedTypes
 from nyxops.guard.model import Finding, Hit
 from nyxops.guard.policy import Policy
 from nyxops.guard.prefilter import BODY_WORDS, may_destroy
-from nyxops.guard.scope import Scope
+from nyxops.guard.scope import TYPE_MAKERS, Scope
 from nyxops.guard.trigger_writes import Trigger, TriggerWrites
 from nyxops.guard.walk import Frame, Visit, function_name, visits
 from nyxops.names import QualifiedName, dotted, split_identifier
@@ -129,6 +129,8 @@ class FileCheck:
                 findings.extend(self._set_off(kind, node, stmt, frame))
             if frame is None:
                 scope.see(kind, node)
+                if kind in TYPE_MAKERS and scope.temp_types:  # a bare name of it may tie a table to it
+                    self.watch.update(name.upper() for name in scope.temp_types)
                 hits: list[tuple[str, Hit]] = []
                 if kind == "CreateTrigStmt":
                     trigger = self._trigger(node)

@@ -21,6 +21,8 @@ class Scope:
     def __init__(self, protected: tuple[QualifiedName, ...] = ()) -> None:
         self.search_path: tuple[str, ...] = DEFAULT_PATH
         self.temp: set[str] = set()
+        self.temp_types: set[str] = set()
+        """Types the file created in ``pg_temp``: a bare type name finds them first (temp-tie)."""
         self.protected = protected
         self.kind = ""
         """The kind of the node a rule is being shown (for rules that take several kinds)."""
@@ -88,6 +90,10 @@ class Scope:
             self.temp.add(node["relation"].get("relname", "?"))
         elif kind == "FuncCall":
             self._set_config(node)
+        elif kind in TYPE_MAKERS:
+            names = made_type(kind, node)
+            if len(names) == 2 and names[0] == "pg_temp":
+                self.temp_types.add(names[1])
         elif kind == "ViewStmt":
             self._view(node)
 
@@ -134,6 +140,20 @@ class Scope:
                 except ValueError:
                     continue
             self.search_path = _path(parts)
+
+
+TYPE_MAKERS = frozenset({"CreateEnumStmt", "CreateRangeStmt", "CreateDomainStmt", "CompositeTypeStmt", "DefineStmt"})
+
+
+def made_type(kind: str, node: Node) -> list[str]:
+    """The name, as written, of the type a CREATE TYPE or CREATE DOMAIN makes (empty for other DefineStmts)."""
+    if kind == "CompositeTypeStmt":
+        var = node.get("typevar", {})
+        return [n for n in (var.get("schemaname"), var.get("relname")) if n]
+    if kind == "DefineStmt" and node.get("kind") != "OBJECT_TYPE":
+        return []
+    key = {"CreateDomainStmt": "domainname", "DefineStmt": "defnames"}.get(kind, "typeName")
+    return [i["String"]["sval"] for i in node.get(key, []) if "String" in i]
 
 
 def _path(schemas: list[str]) -> tuple[str, ...]:

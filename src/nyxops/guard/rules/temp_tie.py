@@ -4,8 +4,9 @@ PostgreSQL lets a permanent column be of a temporary type, a table be typed by a
 composite, and a default, check, trigger or index call a temporary function. When the session
 ends it drops the temporary schema with CASCADE, and what uses it goes too: the column with its
 values, the whole table, after the commit and with nothing said (guard/temp_ties.py refuses it at
-run time, where it also sees the temporary types a file names without ``pg_temp.``). Here: what
-names ``pg_temp`` explicitly, which the prefilter sends to the tree (``ALWAYS``).
+run time, whatever lint saw). Here: what names ``pg_temp`` (which the prefilter sends to the tree,
+``ALWAYS``), and a bare type name the file gave a type it made in ``pg_temp`` (such a type is
+looked up there first; its name is then watched by the prefilter).
 """
 
 from collections.abc import Iterator
@@ -29,6 +30,12 @@ FAIL = [
     "CREATE DOMAIN app.words AS pg_temp.words",
     'CREATE TYPE app.pair AS (a int, b "pg_temp".mood)',
     "DO $$ BEGIN ALTER TABLE t ADD COLUMN m pg_temp.mood; END $$",
+    # A bare type name finds the session's temporary types first (functions are never looked up there).
+    "CREATE DOMAIN pg_temp.words AS text;\nALTER TABLE workflow_insights ALTER COLUMN content TYPE words",
+    "CREATE TYPE pg_temp.mood AS ENUM ('calm');\nALTER TABLE workflow_insights ADD COLUMN moods mood[]",
+    "CREATE TYPE pg_temp.titled AS (id text, title text);\nCREATE TABLE insight_titles OF titled",
+    "CREATE TYPE pg_temp.mood AS ENUM ('calm');\nCREATE TABLE notes (id int, m text DEFAULT 'calm'::mood::text)",
+    "CREATE TYPE pg_temp.r AS RANGE (subtype = int);\nALTER TABLE notes ADD COLUMN span r",
 ]
 PASS = [
     "CREATE TEMP TABLE stage (id int, m pg_temp.mood DEFAULT pg_temp.calm())",
@@ -40,19 +47,29 @@ PASS = [
     "CREATE TEMP TABLE stage (id int);\nCREATE INDEX ON stage (pg_temp.norm(id))",
     "INSERT INTO notes SELECT pg_temp.untitled()",
     "ALTER TABLE workflow_insights ADD COLUMN words text",
+    "CREATE TYPE pg_temp.mood AS ENUM ('calm');\nCREATE TEMP TABLE stage (m mood)",
+    "CREATE TYPE mood AS ENUM ('calm');\nALTER TABLE workflow_insights ADD COLUMN moods mood[]",
+    "CREATE TYPE pg_temp.mood AS ENUM ('calm');\nALTER TABLE workflow_insights ADD COLUMN moods app.mood",
 ]
 
 
 def check(body: Node, ctx: Scope) -> Iterator[Hit]:
+    # ALTER TABLE: only what a command defines (a column, a default, a constraint) is read; DROP
+    # COLUMN, the common one, defines nothing, and lint's time goes on no name lookup for it
+    searched: object = body
+    if ctx.kind == "AlterTableStmt":
+        searched = [d for c in body.get("cmds", []) if (d := c.get("AlterTableCmd", {}).get("def"))]
+        if not searched:
+            return
     target = _permanent_target(ctx.kind, body, ctx)
     if target is None:
         return
     if ctx.kind == "CreateTrigStmt" and _temporary(name_list(body.get("funcname", []))):
         yield Hit(target, body.get("relation", {}).get("location"), detail="its trigger function")
         return
-    for what, names, location in _uses(body):
-        if _temporary(names):
-            yield Hit(target, location, detail=f"{what} {'.'.join(names)}")
+    for what, names, location in _uses(searched):
+        if _temporary(names) or (what == "type" and len(names) == 1 and names[0] in ctx.temp_types):
+            yield Hit(target, location, detail=f"{what} pg_temp.{names[-1]}")
             return
 
 
