@@ -53,6 +53,12 @@ TIES = {
         "INSERT INTO insight_titles SELECT id, title FROM workflow_insights;\n",
         "table public.insight_titles",
     ),
+    "the protected table typed by a temporary composite, at run time": (
+        "CREATE TYPE pg_temp.wi_row AS (id text, project_id text, title text, content text,\n"
+        "  embedding vector(1536), created_at timestamptz);\n"
+        "DO $$ DECLARE t text := (SELECT 'wi_row'); BEGIN EXECUTE 'ALTER TABLE workflow_insights OF ' || t; END $$;\n",
+        "table public.workflow_insights",
+    ),
     "a default of a temporary function": (
         "CREATE FUNCTION pg_temp.untitled() RETURNS text LANGUAGE sql AS $$ SELECT 'untitled' $$;\n"
         "-- nyxops:allow temp-tie public.workflow_insights\n"

@@ -7,7 +7,8 @@ temporary schema with CASCADE, and everything tied to it goes too: the column wi
 in it, the whole table. That is after the commit, where neither the tripwire (gone by then) nor
 the census looks. Shown first on a real PostgreSQL 16: a reviewed ``ALTER COLUMN content TYPE
 pg_temp.words``, allowed as harmless, committed, and ``workflow_insights.content`` was gone once
-apply had exited, exit 0 (tests/guard/test_temp_ties.py).
+apply had exited, exit 0; ``ALTER TABLE workflow_insights OF wi_row`` (a temporary composite),
+run by dynamic SQL, took the whole table (tests/guard/test_temp_ties.py).
 
 So before commit, every permanent object that depends on a table, type or function of this
 session's temporary schema refuses the file. Ties among temporary objects (a TEMP table of a

@@ -23,6 +23,7 @@ FAIL = [
     "CREATE DOMAIN pg_temp.words AS text;\nALTER TABLE workflow_insights ALTER COLUMN content TYPE pg_temp.words",
     "ALTER TABLE workflow_insights ADD COLUMN moods pg_temp.mood[]",
     "CREATE TABLE insight_titles OF pg_temp.titled",
+    "ALTER TABLE workflow_insights OF pg_temp.wi_row",
     "CREATE TABLE notes (id int, body text DEFAULT pg_temp.untitled())",
     "ALTER TABLE workflow_insights ALTER COLUMN title SET DEFAULT pg_temp.untitled()",
     "CREATE TRIGGER keep BEFORE UPDATE ON workflow_insights FOR EACH ROW EXECUTE FUNCTION pg_temp.keep()",
@@ -34,6 +35,7 @@ FAIL = [
     "CREATE DOMAIN pg_temp.words AS text;\nALTER TABLE workflow_insights ALTER COLUMN content TYPE words",
     "CREATE TYPE pg_temp.mood AS ENUM ('calm');\nALTER TABLE workflow_insights ADD COLUMN moods mood[]",
     "CREATE TYPE pg_temp.titled AS (id text, title text);\nCREATE TABLE insight_titles OF titled",
+    "CREATE TYPE pg_temp.wi_row AS (id text);\nALTER TABLE workflow_insights OF wi_row",
     "CREATE TYPE pg_temp.mood AS ENUM ('calm');\nCREATE TABLE notes (id int, m text DEFAULT 'calm'::mood::text)",
     "CREATE TYPE pg_temp.r AS RANGE (subtype = int);\nALTER TABLE notes ADD COLUMN span r",
 ]
