@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.helpers import add_migration, nyxops, scalar, snapshot
@@ -112,3 +113,24 @@ def test_temporary_objects_of_the_file_alone_pass(env, db_url, migrations: Path)
     result = nyxops("migrate", "apply", env=env)
     assert result.code == 0, result.output
     assert scalar(db_url, "SELECT count(*) FROM staged") == scalar(db_url, "SELECT count(*) FROM workflow_insights")
+
+
+def test_a_column_of_another_session_s_temporary_type_is_refused(env, db_url, migrations: Path) -> None:
+    """Another session's temporary type ties as well: the column goes when that session ends. The
+    file finds the schema (``pg_temp_3``) at run time, by dynamic SQL, so lint can only warn."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(
+        migrations,
+        "0004_elsewhere.sql",
+        "DO $$ DECLARE s text := (SELECT n.nspname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace\n"
+        "  WHERE t.typname = 'mood_elsewhere'); BEGIN\n"
+        "  EXECUTE format('ALTER TABLE workflow_insights ADD COLUMN moods %I.mood_elsewhere', s); END $$;\n",
+    )
+    with psycopg.connect(db_url, autocommit=True) as other:
+        other.execute("CREATE TYPE pg_temp.mood_elsewhere AS ENUM ('calm')")
+        before = snapshot(db_url)
+        result = nyxops("migrate", "apply", env=env)
+        assert result.code == 1, result.output
+        assert "column moods of table public.workflow_insights depends on temporary type pg_temp_" in result.stderr
+    assert snapshot(db_url) == before  # the other session has ended
+    assert scalar(db_url, COLUMNS) == "id,project_id,title,content,embedding,created_at"

@@ -24,6 +24,7 @@ FAIL = [
     "ALTER TABLE workflow_insights ADD COLUMN moods pg_temp.mood[]",
     "CREATE TABLE insight_titles OF pg_temp.titled",
     "ALTER TABLE workflow_insights OF pg_temp.wi_row",
+    "ALTER TABLE workflow_insights ADD COLUMN moods pg_temp_3.mood",
     "CREATE TABLE notes (id int, body text DEFAULT pg_temp.untitled())",
     "ALTER TABLE workflow_insights ALTER COLUMN title SET DEFAULT pg_temp.untitled()",
     "CREATE TRIGGER keep BEFORE UPDATE ON workflow_insights FOR EACH ROW EXECUTE FUNCTION pg_temp.keep()",
@@ -97,7 +98,8 @@ def _uses(node: object) -> Iterator[tuple[str, list[str], int | None]]:
 
 
 def _temporary(names: list[str]) -> bool:
-    return len(names) > 1 and names[0] == "pg_temp"
+    """``pg_temp.x``, or ``pg_temp_3.x``: another session's, gone when that session ends."""
+    return len(names) > 1 and (names[0] == "pg_temp" or names[0].startswith("pg_temp_"))
 
 
 def _permanent_target(kind: str, body: Node, ctx: Scope) -> str | None:
