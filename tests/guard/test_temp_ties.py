@@ -134,3 +134,19 @@ def test_a_column_of_another_session_s_temporary_type_is_refused(env, db_url, mi
         assert "column moods of table public.workflow_insights depends on temporary type pg_temp_" in result.stderr
     assert snapshot(db_url) == before  # the other session has ended
     assert scalar(db_url, COLUMNS) == "id,project_id,title,content,embedding,created_at"
+
+
+def test_plan_goes_on_after_a_file_refused_for_a_tie(env, db_url, migrations: Path) -> None:
+    """In plan's one transaction the refused file's tie is still there when the next file starts,
+    and dropping its temporary composite would drop the table typed by it: the tripwire refused
+    that drop and plan crashed (exit 2, no report). Now the temporary type stays; plan reports."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(
+        migrations, "0004_tied.sql", TIES["the protected table typed by a temporary composite, at run time"][0]
+    )
+    add_migration(migrations, "0005_next.sql", "CREATE TABLE later (id int);\n")
+    plan = nyxops("migrate", "plan", "--json", env=env)
+    assert plan.code == 1, plan.output
+    statements = json.loads(plan.stdout)["statements"]
+    assert "table public.workflow_insights depends on temporary type" in (statements[1]["refused"] or "")
+    assert [s["error"] for s in statements if s["file"] == "0005_next.sql"] == [None]
