@@ -315,52 +315,42 @@ def test_census_decrease_in_a_journaled_file_stops_at_that_statement(env, db_url
     assert scalar(db_url, "SELECT count(*) FROM nyxops.schema_migrations WHERE version = '0004'") == 0
 
 
-@pytest.mark.parametrize("together", [True, False], ids=["in one run", "in two runs"])
-def test_each_file_starts_in_the_session_nyxops_connected_with(together: bool, env, db_url, migrations: Path) -> None:
-    """A file's ``SET search_path = app, public`` stayed set for the next file of the same run, and
-    not when that file was applied in a run of its own: 0005's ``DELETE FROM events``, reviewed as
-    ``public.events`` (lint reads each file from the default path), emptied ``app.events`` when 0004
-    was pending with it, and ``public.events`` a release later. Now each file starts as nyxops
-    connected (as Flyway resets the role and search_path after each migration): the same rows go
-    either way, the ones the review saw, and plan says so."""
-    assert nyxops("migrate", "apply", env=env).code == 0
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE public.events AS SELECT i AS id FROM generate_series(1, 5) i")
-    add_migration(
-        migrations,
-        "0004_app.sql",
+CARRIED = {
+    # read afterwards: the other table of that name keeps its five rows, the file's own work stands
+    "search_path": (
         "CREATE SCHEMA app;\nCREATE TABLE app.events AS SELECT i AS id FROM generate_series(1, 5) i;\n"
         "SET search_path = app, public;\n",
-    )
-    if not together:
-        assert nyxops("migrate", "apply", env=env).code == 0
-    add_migration(migrations, "0005_purge.sql", "DELETE FROM events WHERE id > 1;\n")
-    plan = json.loads(nyxops("migrate", "plan", "--json", env=env).stdout)
-    assert plan["ledger"]["0005_purge.sql"] == ["public.events: 4 rows deleted"]
-    result = nyxops("migrate", "apply", env=env)
-    assert result.code == 0, result.output
-    assert scalar(db_url, "SELECT count(*) FROM public.events") == 1
-    assert scalar(db_url, "SELECT count(*) FROM app.events") == 5
-
-
-@pytest.mark.parametrize("together", [True, False], ids=["in one run", "in two runs"])
-def test_a_temp_table_of_one_file_is_gone_for_the_next(together: bool, env, db_url, migrations: Path) -> None:
-    """A TEMP table lives as long as the session, and apply runs every pending file in one: 0004's
-    staging ``events`` shadowed ``public.events`` for 0005, whose ``DELETE FROM events`` (reviewed
-    as ``public.events``) then emptied the staging copy and left the app's rows, apply exit 0, when
-    both were pending; a release apart it deleted them. A file's TEMP objects are now gone before the
-    next file starts, in apply and in plan (as ``DISCARD TEMP`` at a new connection's start)."""
-    assert nyxops("migrate", "apply", env=env).code == 0
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE public.events AS SELECT i AS id FROM generate_series(1, 5) i")
-    add_migration(
-        migrations,
-        "0004_stage.sql",
+        "SELECT count(*) FROM app.events",
+        5,
+    ),
+    "TEMP objects": (
         "CREATE TEMP TABLE events AS SELECT id FROM public.events;\n"
         "CREATE TEMP VIEW recent AS SELECT id FROM events WHERE id > 3;\n"
         "CREATE TEMP SEQUENCE stage_seq;\n"
         "CREATE TABLE kept AS SELECT id FROM recent;\n",
-    )
+        "SELECT count(*) FROM kept",
+        2,
+    ),
+}
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["in one run", "in two runs"])
+@pytest.mark.parametrize("carried,check,expected", CARRIED.values(), ids=CARRIED.keys())
+def test_each_file_starts_in_the_session_nyxops_connected_with(
+    carried: str, check: str, expected: int, together: bool, env, db_url, migrations: Path
+) -> None:
+    """What a file leaves in the session stayed for the next file of the same run, and not when
+    that file was applied in a run of its own: 0005's ``DELETE FROM events``, reviewed as
+    ``public.events`` (lint reads each file from the default path), emptied ``app.events`` after
+    0004's ``SET search_path = app, public``, or 0004's staging TEMP ``events`` (the app's rows
+    stayed, exit 0), when 0004 was pending with it, and ``public.events`` a release later. Now each
+    file starts as nyxops connected (as Flyway resets the role and search_path after each
+    migration; as a new connection has no TEMP objects): the same rows go either way, the ones the
+    review saw, and plan says so."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.events AS SELECT i AS id FROM generate_series(1, 5) i")
+    add_migration(migrations, "0004_carried.sql", carried)
     if not together:
         assert nyxops("migrate", "apply", env=env).code == 0
     add_migration(migrations, "0005_purge.sql", "DELETE FROM events WHERE id > 1;\n")
@@ -369,4 +359,4 @@ def test_a_temp_table_of_one_file_is_gone_for_the_next(together: bool, env, db_u
     result = nyxops("migrate", "apply", env=env)
     assert result.code == 0, result.output
     assert scalar(db_url, "SELECT count(*) FROM public.events") == 1
-    assert scalar(db_url, "SELECT count(*) FROM kept") == 2
+    assert scalar(db_url, check) == expected
