@@ -108,7 +108,10 @@ class FileCheck:
             if renamed and finding.blocking and finding.tables and stmt.kind == "RenameStmt":
                 old = finding.tables[0]
                 self.renames.append((finding, old, QualifiedName(old.schema, stmt.body.get("newname", "?"))))
+        temp = len(self.scope.temp)
         self.created.see(stmt)
+        if len(self.scope.temp) != temp:  # a TEMP table's row type, named bare, may tie a table to it
+            self.watch.update(name.upper() for name in self.scope.temp)
         self.types.see(stmt, own)
         return own
 

@@ -5,8 +5,8 @@ composite, and a default, check, trigger or index call a temporary function. Whe
 ends it drops the temporary schema with CASCADE, and what uses it goes too: the column with its
 values, the whole table, after the commit and with nothing said (guard/temp_ties.py refuses it at
 run time, whatever lint saw). Here: what names ``pg_temp`` (which the prefilter sends to the tree,
-``ALWAYS``), and a bare type name the file gave a type it made in ``pg_temp`` (such a type is
-looked up there first; its name is then watched by the prefilter).
+``ALWAYS``), and a bare type name the file gave a type it made in ``pg_temp``, or a TEMP table
+(its row type): such a type is looked up there first, and its name is then watched by the prefilter.
 """
 
 from collections.abc import Iterator
@@ -39,6 +39,7 @@ FAIL = [
     "CREATE TYPE pg_temp.wi_row AS (id text);\nALTER TABLE workflow_insights OF wi_row",
     "CREATE TYPE pg_temp.mood AS ENUM ('calm');\nCREATE TABLE notes (id int, m text DEFAULT 'calm'::mood::text)",
     "CREATE TYPE pg_temp.r AS RANGE (subtype = int);\nALTER TABLE notes ADD COLUMN span r",
+    "CREATE TEMP TABLE stage (a int);\nALTER TABLE workflow_insights ADD COLUMN s stage",  # its row type
 ]
 PASS = [
     "CREATE TEMP TABLE stage (id int, m pg_temp.mood DEFAULT pg_temp.calm())",
@@ -53,6 +54,7 @@ PASS = [
     "CREATE TYPE pg_temp.mood AS ENUM ('calm');\nCREATE TEMP TABLE stage (m mood)",
     "CREATE TYPE mood AS ENUM ('calm');\nALTER TABLE workflow_insights ADD COLUMN moods mood[]",
     "CREATE TYPE pg_temp.mood AS ENUM ('calm');\nALTER TABLE workflow_insights ADD COLUMN moods app.mood",
+    "CREATE TEMP TABLE stage (a int);\nINSERT INTO stage VALUES (1);\nALTER TABLE workflow_insights ADD COLUMN s text",
 ]
 
 
@@ -71,7 +73,8 @@ def check(body: Node, ctx: Scope) -> Iterator[Hit]:
         yield Hit(target, body.get("relation", {}).get("location"), detail="its trigger function")
         return
     for what, names, location in _uses(searched):
-        if _temporary(names) or (what == "type" and len(names) == 1 and names[0] in ctx.temp_types):
+        bare = what == "type" and len(names) == 1 and (names[0] in ctx.temp_types or names[0] in ctx.temp)
+        if bare or _temporary(names):
             yield Hit(target, location, detail=f"{what} pg_temp.{names[-1]}")
             return
 
