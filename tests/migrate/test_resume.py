@@ -81,6 +81,50 @@ def test_a_resume_that_does_not_need_one_goes_on(sql: str) -> None:
     resume.needs_lost("f.sql", parse(sql), {0, 1})
 
 
+_MADE_DROPPED = "CREATE TEMP TABLE events (id int);\nDROP TABLE events;\n"
+REFUSED_IN_ORDER = [  # (file, done statements, the statement that made the lost TEMP table)
+    ("CREATE TEMP TABLE events (id int);\n" + _LATER + "DROP TABLE events;\n", 2, 1),  # the app's events
+    (_MADE_DROPPED + "CREATE TEMP TABLE events (id int);\n" + _LATER + "DELETE FROM events;\n", 4, 3),
+    (
+        "CREATE TEMP TABLE events (id int);\n"
+        + _LATER
+        + "CREATE TEMP TABLE IF NOT EXISTS e2 AS SELECT * FROM events;\n",
+        2,
+        1,
+    ),
+]
+RESUMED_IN_ORDER = [  # (file, done statements): the TEMP table was gone before the stop, or is made again
+    (_MADE_DROPPED + _LATER + "DELETE FROM events WHERE id > 1;\n", 3),
+    (
+        "CREATE TEMP TABLE events (id int);\nDROP VIEW IF EXISTS x, pg_temp.events;\n"
+        + _LATER
+        + "DELETE FROM events;\n",
+        3,
+    ),
+    (
+        "CREATE TEMP TABLE events (id int);\n" + _LATER + "CREATE TEMP TABLE IF NOT EXISTS events (id int);\n"
+        "DELETE FROM events;\n",
+        2,
+    ),
+]
+
+
+@pytest.mark.parametrize("sql,done,made", REFUSED_IN_ORDER)
+def test_a_temp_table_lost_with_the_session_is_followed_in_the_file_s_order(sql: str, done: int, made: int) -> None:
+    """What the done statements left is read in order (made, dropped, made again), and what the
+    remaining ones name includes what a DROP drops: ``DROP TABLE events``, meant for the TEMP one,
+    would drop the app's ``events`` in the resumed session."""
+    with pytest.raises(ResumeRefused, match=f"its statement {made} made the TEMP table events"):
+        resume.needs_lost("f.sql", parse(sql), set(range(done)))
+
+
+@pytest.mark.parametrize("sql,done", RESUMED_IN_ORDER)
+def test_a_temp_table_dropped_before_the_stop_or_made_again_lets_it_resume(sql: str, done: int) -> None:
+    """No false refusal (a refusal leaves a restore as the only way out): a TEMP table the done
+    statements dropped again, or that the resumed run makes again before naming it, is not lost."""
+    resume.needs_lost("f.sql", parse(sql), set(range(done)))
+
+
 def test_a_temp_table_not_yet_made_is_made_by_the_resumed_run() -> None:
     statements = parse(_LATER + "CREATE TEMP TABLE events (id int);\nDELETE FROM events;\n")
     resume.needs_lost("f.sql", statements, {0})

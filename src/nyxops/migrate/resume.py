@@ -22,9 +22,10 @@ read the file's names otherwise, as above.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 
 from nyxops.errors import ResumeRefused
+from nyxops.guard.model import dropped_objects, name_list
 from nyxops.guard.walk import visits
 from nyxops.sql import Node, Statement
 
@@ -99,39 +100,78 @@ def needs_lost(file: str, statements: Sequence[Statement], done: Collection[int]
                     "release (nyxops db backups, nyxops db restore NAME), then write the setting as a plain SET "
                     "statement, or qualify the names it was for."
                 )
-    made: dict[str, Statement] = {}
+    made: dict[str, Statement] = {}  # TEMP relations the done statements left, in the file's order
     for stmt in statements:
-        if stmt.index in done and stmt.keyword == "CREATE" and (name := _temp_made(stmt)) is not None:
-            made.setdefault(name, stmt)
-    if not made:
-        return
+        if stmt.index not in done:
+            continue
+        if stmt.keyword == "CREATE" and (name := _temp_made(stmt)) is not None:
+            made[name] = stmt
+        elif stmt.keyword == "DROP" and stmt.kind == "DropStmt":
+            for name in _temp_dropped(stmt):
+                made.pop(name, None)
     for stmt in statements:
+        if not made:
+            return
         if stmt.index in done:
             continue
-        for visit in visits(stmt.node, stmt.text):
-            rel = visit.node if visit.kind == "RangeVar" else visit.node.get("relation")  # as ledger.NamedTables
-            if not isinstance(rel, dict):
-                continue
-            name = rel.get("relname")
-            if name in made and rel.get("schemaname") in (None, "pg_temp"):
-                raise ResumeRefused(
-                    f"{file} cannot be resumed: its statement {made[name].index + 1} made the TEMP table {name}, "
-                    f"which ended with the session of the run that stopped, and with it the rows put in it; statement "
-                    f"{stmt.index + 1} names {name}, which in this session is another table or none. Nothing was run; "
-                    f"its {len(done)} done statement(s) stay committed. Restore the backup taken before this release "
-                    "(nyxops db backups, nyxops db restore NAME), then move the TEMP table's work into a file of its "
-                    "own that runs in one transaction."
-                )
+        _refuse_naming(file, stmt, made, len(done))
+        if stmt.keyword == "CREATE" and (name := _temp_made(stmt)) is not None:
+            made.pop(name, None)  # made again by the resumed run: what follows names the new one, as before
 
 
-def _temp_made(stmt: Statement) -> str | None:
-    """The name of the TEMP relation the statement makes, if it makes one."""
+def _refuse_naming(file: str, stmt: Statement, made: dict[str, Statement], done: int) -> None:
+    """Refuse the resume when ``stmt`` names one of the TEMP relations ``made`` (lost with the session):
+    in a RangeVar (as ``ledger.NamedTables`` reads them), or as what a DROP drops (a ``DROP TABLE
+    events`` meant for the TEMP one drops the app's in the resumed session)."""
+    target = _made_rel(stmt)
+    names = list(_temp_dropped(stmt)) if stmt.keyword == "DROP" and stmt.kind == "DropStmt" else []
+    for visit in visits(stmt.node, stmt.text):
+        rel = visit.node if visit.kind == "RangeVar" else visit.node.get("relation")
+        if isinstance(rel, dict) and rel is not target and rel.get("schemaname") in (None, "pg_temp"):
+            names.append(rel.get("relname", ""))
+    for name in names:
+        if name in made:
+            raise ResumeRefused(
+                f"{file} cannot be resumed: its statement {made[name].index + 1} made the TEMP table {name}, "
+                f"which ended with the session of the run that stopped, and with it the rows put in it; statement "
+                f"{stmt.index + 1} names {name}, which in this session is another table or none. Nothing was run; "
+                f"its {done} done statement(s) stay committed. Restore the backup taken before this release "
+                "(nyxops db backups, nyxops db restore NAME), then move the TEMP table's work into a file of its "
+                "own that runs in one transaction."
+            )
+
+
+def _made_rel(stmt: Statement) -> Node | None:
+    """The RangeVar of the relation the statement makes, if it makes one."""
     path = _MADE.get(stmt.kind)
     if path is None:
         return None
     rel: Node = stmt.body
     for key in path:
         rel = rel.get(key, {})
+    return rel
+
+
+def _temp_dropped(stmt: Statement) -> Iterator[str]:
+    """The relations a DROP TABLE/VIEW/SEQUENCE drops that can be TEMP ones: unqualified (a TEMP
+    relation comes first on the path) or in ``pg_temp``."""
+    if stmt.body.get("removeType") not in _DROPPED_KINDS:
+        return
+    for obj in dropped_objects(stmt.body):
+        if isinstance(obj, list):
+            names = name_list(obj)
+            if len(names) == 1 or (len(names) == 2 and names[0] == "pg_temp"):
+                yield names[-1]
+
+
+_DROPPED_KINDS = {"OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_SEQUENCE", "OBJECT_MATVIEW", "OBJECT_FOREIGN_TABLE"}
+
+
+def _temp_made(stmt: Statement) -> str | None:
+    """The name of the TEMP relation the statement makes, if it makes one."""
+    rel = _made_rel(stmt)
+    if rel is None:
+        return None
     temp = rel.get("relpersistence") == "t" or rel.get("schemaname") == "pg_temp"
     return rel.get("relname") if temp else None
 
