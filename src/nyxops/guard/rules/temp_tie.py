@@ -44,6 +44,7 @@ FAIL = [
 PASS = [
     "CREATE TEMP TABLE stage (id int, m pg_temp.mood DEFAULT pg_temp.calm())",
     "CREATE TABLE pg_temp.stage (m pg_temp.mood)",
+    "CREATE TABLE pg_temp_3.stage (m pg_temp.mood)",  # this session's own, named by number
     "CREATE DOMAIN pg_temp.words AS text",
     "CREATE TYPE pg_temp.pair AS (a int, b pg_temp.mood)",
     "CREATE TEMP TABLE stage (id int);\nALTER TABLE stage ADD COLUMN m pg_temp.mood",
@@ -111,13 +112,13 @@ def _permanent_target(kind: str, body: Node, ctx: Scope) -> str | None:
         rel = body.get("relation")
         if not rel or (kind == "AlterTableStmt" and body.get("objtype") not in (None, "OBJECT_TABLE")):
             return None
-        if rel.get("relpersistence") == "t" or rel.get("schemaname") == "pg_temp":
+        if rel.get("relpersistence") == "t":
             return None
         table = ctx.tables(rel)[0]
-        return None if table.schema == "pg_temp" else str(table)
+        return None if _temporary([table.schema, table.table]) else str(table)
     if kind == "CreateDomainStmt":
         names = name_list(body.get("domainname", []))
     else:
         var = body.get("typevar", {})
         names = [n for n in (var.get("schemaname"), var.get("relname")) if n]
-    return None if not names or names[0] == "pg_temp" else ".".join(names)
+    return None if not names or _temporary(names) else ".".join(names)
