@@ -246,6 +246,24 @@ def test_an_unlogged_embeddings_table_and_a_detach_left_pending_fail(healthy) ->
     assert {name: r["status"] for name, r in results.items()} == {"schema": "pass", "migrations": "pass"}, results
 
 
+def test_a_column_tied_to_a_live_session_s_temporary_type_fails(healthy) -> None:
+    """A psql session left open by hand that retyped a column to its ``pg_temp`` domain: nothing is
+    lost while it lives, and the column with every value goes when it ends (no event trigger, no
+    migration sees that)."""
+    env = healthy["env"]
+    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as session:
+        session.execute("CREATE DOMAIN pg_temp.words AS text")
+        session.execute("ALTER TABLE workflow_insights ALTER COLUMN content TYPE words")
+        results = _results(nyxops("verify", "--only", "schema", "--json", env=env))
+        assert results["schema"]["status"] == "fail"
+        reason = results["schema"]["reason"]
+        assert "column content of table workflow_insights depends on temporary type pg_temp_" in reason
+        assert "it goes when that session ends" in reason
+        session.execute("ALTER TABLE workflow_insights ALTER COLUMN content TYPE text")
+    results = _results(nyxops("verify", "--only", "schema", "--json", env=env))
+    assert results["schema"]["status"] == "pass", results
+
+
 @pytest.mark.parametrize(
     ("setup", "reason"),
     [
