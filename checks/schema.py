@@ -31,7 +31,7 @@ def run(ctx: Context) -> CheckResult:
                 problems.append(f"{name} is UNLOGGED: the next crash empties it (ALTER TABLE {name} SET LOGGED)")
         for tie in temp_ties.tied(conn):
             problems.append(
-                f"{tie}: it goes when that session ends, a column with every value in it; while the session lives, "
+                f"{tie}: it goes when that session ends (a column: with every value in it); while the session lives, "
                 "move it to a permanent type or function (ALTER TABLE … ALTER COLUMN … TYPE text)"
             )
     if problems:

@@ -12,7 +12,7 @@ from nyxops.guard.created_types import CreatedTypes
 from nyxops.guard.model import Finding, Hit
 from nyxops.guard.policy import Policy
 from nyxops.guard.prefilter import BODY_WORDS, may_destroy
-from nyxops.guard.scope import TYPE_MAKERS, Scope
+from nyxops.guard.scope import Scope
 from nyxops.guard.trigger_writes import Trigger, TriggerWrites
 from nyxops.guard.walk import Frame, Visit, function_name, visits
 from nyxops.names import QualifiedName, dotted, split_identifier
@@ -97,6 +97,7 @@ class FileCheck:
         """Blocking table and view renames so far: the finding, the old name and the new one."""
 
     def statement(self, stmt: Statement) -> list[Finding]:
+        temp = len(self.scope.temp) + len(self.scope.temp_types)
         walked = may_destroy(stmt, self.watch)
         own = self._findings(stmt) if walked else []
         if stmt.keyword == "CREATE" and "VIEW" in stmt.text.upper() and stmt.kind == "ViewStmt":
@@ -108,10 +109,10 @@ class FileCheck:
             if renamed and finding.blocking and finding.tables and stmt.kind == "RenameStmt":
                 old = finding.tables[0]
                 self.renames.append((finding, old, QualifiedName(old.schema, stmt.body.get("newname", "?"))))
-        temp = len(self.scope.temp)
         self.created.see(stmt)
-        if len(self.scope.temp) != temp:  # a TEMP table's row type, named bare, may tie a table to it
-            self.watch.update(name.upper() for name in self.scope.temp)
+        if len(self.scope.temp) + len(self.scope.temp_types) != temp:
+            # a TEMP table's row type or a pg_temp type, named bare, may tie a permanent table to it (temp-tie)
+            self.watch.update(name.upper() for name in self.scope.temp | self.scope.temp_types)
         self.types.see(stmt, own)
         return own
 
@@ -132,8 +133,6 @@ class FileCheck:
                 findings.extend(self._set_off(kind, node, stmt, frame))
             if frame is None:
                 scope.see(kind, node)
-                if kind in TYPE_MAKERS and scope.temp_types:  # a bare name of it may tie a table to it
-                    self.watch.update(name.upper() for name in scope.temp_types)
                 hits: list[tuple[str, Hit]] = []
                 if kind == "CreateTrigStmt":
                     trigger = self._trigger(node)

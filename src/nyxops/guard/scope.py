@@ -9,6 +9,7 @@ file created shadows the permanent one of the same name: dropping it loses nothi
 
 from __future__ import annotations
 
+from nyxops.guard.model import name_list
 from nyxops.names import QualifiedName, split_identifier
 from nyxops.sql import Node
 
@@ -152,8 +153,7 @@ def made_type(kind: str, node: Node) -> list[str]:
         return [n for n in (var.get("schemaname"), var.get("relname")) if n]
     if kind == "DefineStmt" and node.get("kind") != "OBJECT_TYPE":
         return []
-    key = {"CreateDomainStmt": "domainname", "DefineStmt": "defnames"}.get(kind, "typeName")
-    return [i["String"]["sval"] for i in node.get(key, []) if "String" in i]
+    return name_list(node.get({"CreateDomainStmt": "domainname", "DefineStmt": "defnames"}.get(kind, "typeName"), []))
 
 
 def _path(schemas: list[str]) -> tuple[str, ...]:

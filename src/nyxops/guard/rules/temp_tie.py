@@ -12,7 +12,7 @@ run time, whatever lint saw). Here: what names ``pg_temp`` (which the prefilter 
 from collections.abc import Iterator
 
 from nyxops.guard.model import Hit, name_list
-from nyxops.guard.scope import Scope
+from nyxops.guard.scope import Scope, made_type
 from nyxops.sql import Node
 
 ID = "temp-tie"
@@ -116,9 +116,5 @@ def _permanent_target(kind: str, body: Node, ctx: Scope) -> str | None:
             return None
         table = ctx.tables(rel)[0]
         return None if _temporary([table.schema, table.table]) else str(table)
-    if kind == "CreateDomainStmt":
-        names = name_list(body.get("domainname", []))
-    else:
-        var = body.get("typevar", {})
-        names = [n for n in (var.get("schemaname"), var.get("relname")) if n]
+    names = made_type(kind, body)  # CREATE DOMAIN, CREATE TYPE … AS (…)
     return None if not names or _temporary(names) else ".".join(names)
