@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
@@ -46,41 +47,50 @@ def fresh_session(conn: psycopg.Connection, keep: str | None = None) -> None:
     leaves the user and role: the user is set back first, as it resets the role (see ``_USER``).
     A file that needs a setting sets it itself; a resumed one gets its own back (migrate/resume.py).
 
-    The file's TEMP tables, views, sequences and types go too (``DISCARD TEMP`` would also take
-    ``keep``, the tripwire's record in plan's one transaction): they shadow permanent ones of the
-    same name, and 0004's staging ``events`` took 0005's ``DELETE FROM events``, reviewed as
-    ``public.events``, when both were pending; the app's rows stayed, exit 0 (a test).
+    The file's TEMP tables, views, sequences, types and functions go too (``DISCARD TEMP`` would
+    also take ``keep``, the tripwire's record in plan's one transaction): they shadow permanent
+    ones of the same name, and 0004's staging ``events`` took 0005's ``DELETE FROM events``,
+    reviewed as ``public.events``, when both were pending; the app's rows stayed, exit 0 (a test).
+    A ``pg_temp.cutoff()`` 0004 made answered 0005's call in one run and failed a release later.
     """
     for statement in ("SET SESSION AUTHORIZATION DEFAULT", "RESET ALL", "RESET ROLE", _SESSION):
         conn.execute(statement, prepare=False)
-    for kind, schema, name in conn.execute(_TEMP_OBJECTS, (keep, keep), prepare=False).fetchall():
+    for kind, identity in conn.execute(_TEMP_OBJECTS, (keep, keep), prepare=False).fetchall():
         # In plan's one transaction a refused file's permanent table typed by a temporary composite
         # is still there, and the tripwire refuses its drop: the temporary one then stays, and plan
         # goes on to the next file (it crashed). Apply never commits such a tie (guard/temp_ties.py).
         with contextlib.suppress(psycopg.errors.RaiseException), conn.transaction():
-            conn.execute(sql.SQL("DROP {} IF EXISTS {} CASCADE").format(sql.SQL(kind), sql.Identifier(schema, name)))
+            conn.execute(sql.SQL("DROP {} IF EXISTS {} CASCADE").format(sql.SQL(kind), sql.SQL(identity)))
 
 
 _TEMP_OBJECTS = """
-SELECT o.kind, n.nspname, o.name FROM (
+SELECT o.kind, o.identity FROM (
   SELECT CASE c.relkind WHEN 'v' THEN 2 WHEN 'S' THEN 3 ELSE 1 END AS rank,
-         CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS kind, c.relname AS name
-    FROM pg_catalog.pg_class c
+         CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS kind,
+         pg_catalog.format('%%I.%%I', n.nspname, c.relname) AS identity
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
    WHERE c.relnamespace = pg_catalog.pg_my_temp_schema() AND c.relkind IN ('r', 'p', 'v', 'S')
      AND c.oid IS DISTINCT FROM pg_catalog.to_regclass(%s) AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
           WHERE d.objid = c.oid AND d.refobjid = pg_catalog.to_regclass(%s))
   UNION ALL
-  SELECT 4, CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, t.typname
-    FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_class r ON r.oid = t.typrelid
+  SELECT 4, CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, pg_catalog.format('%%I.%%I', n.nspname, t.typname)
+    FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+    LEFT JOIN pg_catalog.pg_class r ON r.oid = t.typrelid
    WHERE t.typnamespace = pg_catalog.pg_my_temp_schema() AND t.typtype IN ('e', 'd', 'c', 'r')
      AND (t.typrelid = 0 OR r.relkind = 'c')
-) o CROSS JOIN pg_catalog.pg_namespace n
-WHERE n.oid = pg_catalog.pg_my_temp_schema()
-ORDER BY o.rank, o.name
+  UNION ALL
+  SELECT 5, 'ROUTINE', pg_catalog.format('%%I.%%I(%%s)', n.nspname, p.proname,
+                                         pg_catalog.pg_get_function_identity_arguments(p.oid))
+    FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+   WHERE p.pronamespace = pg_catalog.pg_my_temp_schema()
+) o
+ORDER BY o.rank, o.identity
 """
 """Every object of the session's temporary schema but ``keep`` and what depends on it (its sequence),
-tables first: a view or sequence a table's CASCADE took is then skipped (``IF EXISTS``). Read after
-``RESET ALL``: PostgreSQL's own operators come first on the path again."""
+tables first: a view or sequence a table's CASCADE took is then skipped (``IF EXISTS``); functions,
+procedures and aggregates last, after what may use them. Read after ``RESET ALL``: PostgreSQL's
+own operators come first on the path again. Each name is quoted by PostgreSQL (``format('%I')``,
+the identity arguments' own quoting) before it is put in the DROP."""
 
 
 def migration_session(url: str, application_name: str) -> psycopg.Connection:
@@ -182,9 +192,27 @@ _NAMES = (_USER, *_OWN_SETTINGS, *_TIMEOUTS)
 _READ = (
     "SELECT "
     + ", ".join(f"pg_catalog.current_setting('{name}')" for name in _NAMES)
+    + ", pg_catalog.current_schemas(false)"
     + ", (SELECT pg_catalog.array_agg(name ORDER BY name) FROM pg_catalog.pg_prepared_statements"
     + f" WHERE from_sql AND pg_catalog.starts_with(name, '{PREPARED_PREFIX}'))"
 )
+
+
+NAMING = (_USER, "role", "search_path")
+"""What decides which table a name means and whose rights a statement runs with, in the order a
+session sets them (session_authorization resets the role)."""
+
+
+@dataclass(frozen=True)
+class FileSession:
+    """The file's session as nyxops' reads found it."""
+
+    reach: tuple[str, ...]
+    """The schemas the file's unqualified names reach (``current_schemas(false)``): the ledger
+    reads a table named bare as one of them."""
+    naming: dict[str, str]
+    """The file's ``NAMING`` settings: the journal keeps them after each done statement, and a
+    resumed run starts from them (migrate/resume.py)."""
 
 
 def _set(names: Iterable[str]) -> str:
@@ -194,10 +222,11 @@ def _set(names: Iterable[str]) -> str:
 @contextlib.contextmanager
 def own_reads(
     conn: psycopg.Connection, timeouts: tuple[str, str], source: str = "a migration of this run"
-) -> Iterator[None]:
+) -> Iterator[FileSession]:
     """nyxops' own queries inside a migration's transaction, read with PostgreSQL's own names and
     literals (``_OWN_SETTINGS``), as the user nyxops logged in as and with its ``timeouts`` (lock,
-    statement); the file's settings set back afterwards, for the rest of it.
+    statement); the file's settings set back afterwards, for the rest of it. It yields what it
+    found of the file's session (``FileSession``).
 
     Why: the file's ``SET search_path = shade, pg_catalog`` puts its own functions and operators
     before PostgreSQL's, for every later query of the session. A ``shade.count(vector)`` aggregate
@@ -215,7 +244,7 @@ def own_reads(
     row = conn.execute(_READ, prepare=False).fetchone()
     if row is None:  # a SELECT without FROM: always one row
         raise RuntimeError("no row from a SELECT of settings")
-    *current, replaced = row
+    *current, schemas, replaced = row
     if replaced:
         raise GuardTampered(
             f"{source} prepared statements under the names nyxops' database client gives its own "
@@ -227,5 +256,5 @@ def own_reads(
     wanted |= _OWN_SETTINGS | dict(zip(_TIMEOUTS, timeouts, strict=True))
     query = _set(wanted)
     conn.execute(query, list(wanted.values()), prepare=False)
-    yield
+    yield FileSession(tuple(schemas), {name: saved[name] for name in NAMING})
     conn.execute(query, [saved[name] for name in wanted], prepare=False)

@@ -615,3 +615,49 @@ def test_a_partition_detached_however_it_is_written_is_refused_until_allowed(env
     assert (
         scalar(db_url, "SELECT count(*) FROM events") == 1 and scalar(db_url, "SELECT count(*) FROM events_2019") == 1
     )
+
+
+TWO_EVENTS = (
+    "CREATE SCHEMA audit;\n"
+    "CREATE TABLE events (id int PRIMARY KEY, note text);\n"
+    "CREATE TABLE audit.events (id int PRIMARY KEY, note text);\n"
+    "INSERT INTO events SELECT g, 'app' FROM generate_series(1, 5) g;\n"
+    "INSERT INTO audit.events SELECT g, 'trail' FROM generate_series(1, 7) g;\n"
+    "CREATE FUNCTION tidy() RETURNS void LANGUAGE plpgsql AS $$ BEGIN DELETE FROM audit.events WHERE id > 0; END $$;\n"
+)
+
+
+def test_a_table_named_bare_explains_only_the_schemas_the_name_can_reach(env, db_url, migrations: Path) -> None:
+    """``UPDATE events`` names ``public.events``, not every table called ``events``: a function the
+    file did not create emptied ``audit.events`` and apply committed, the bare name taken for both."""
+    add_migration(migrations, "0004_events.sql", TWO_EVENTS)
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(migrations, "0005_tidy.sql", "UPDATE events SET note = 'seen' WHERE id = 1;\nSELECT tidy();\n")
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert "audit.events: 7 rows deleted" in result.stderr
+    assert snapshot(db_url) == before and scalar(db_url, "SELECT count(*) FROM audit.events") == 7
+    plan = nyxops("migrate", "plan", "--json", env=env)
+    assert "apply would refuse" in plan.stdout and "audit.events: 7 rows deleted" in plan.stdout
+
+
+PATH_SET = {
+    "SET search_path earlier in the file": (
+        "SET search_path = audit, public;\nDELETE FROM events WHERE id = 1;\nSET search_path = public;\n"
+    ),
+    "set_config of a value computed at run time (the session's path at the check)": (
+        "SELECT set_config('search_path', lower('AUDIT'), true);\nDELETE FROM events WHERE id = 1;\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("way", sorted(PATH_SET))
+def test_a_bare_name_explains_the_table_the_files_path_reaches(way: str, env, db_url, migrations: Path) -> None:
+    add_migration(migrations, "0004_events.sql", TWO_EVENTS)
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(migrations, "0005_audit.sql", PATH_SET[way])
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 0, result.output
+    assert scalar(db_url, "SELECT count(*) FROM audit.events") == 6
+    assert scalar(db_url, "SELECT count(*) FROM public.events") == 5

@@ -360,3 +360,30 @@ def test_each_file_starts_in_the_session_nyxops_connected_with(
     assert result.code == 0, result.output
     assert scalar(db_url, "SELECT count(*) FROM public.events") == 1
     assert scalar(db_url, check) == expected
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["in one run", "in two runs"])
+def test_a_temporary_function_does_not_outlive_its_file(together: bool, env, db_url, migrations: Path) -> None:
+    """A function made in ``pg_temp`` ended with the file in a run of its own, and stayed for the
+    next file in one run: 0005's ``DELETE … WHERE id > pg_temp.cutoff()`` deleted rows when both
+    were pending and failed a release later. It fails either way now, having deleted nothing."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.events AS SELECT i AS id FROM generate_series(1, 5) i")
+    add_migration(
+        migrations,
+        "0004_cutoff.sql",
+        "CREATE FUNCTION pg_temp.cutoff() RETURNS int LANGUAGE sql AS 'SELECT 3';\n"
+        "CREATE AGGREGATE pg_temp.total(int) (SFUNC = int4pl, STYPE = int);\n"
+        "CREATE TYPE pg_temp.mood AS ENUM ('ok');\n"  # dropped first, and with it the function that takes it
+        "CREATE FUNCTION pg_temp.fine(m pg_temp.mood) RETURNS bool LANGUAGE sql AS 'SELECT true';\n"
+        "CREATE TABLE sums AS SELECT pg_temp.total(id) AS s FROM events;\n",
+    )
+    if not together:
+        assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(migrations, "0005_purge.sql", "DELETE FROM events WHERE id > pg_temp.cutoff();\n")
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert "function pg_temp.cutoff() does not exist" in result.stderr
+    assert scalar(db_url, "SELECT count(*) FROM public.events") == 5
+    assert scalar(db_url, "SELECT s FROM sums") == 15

@@ -185,13 +185,15 @@ def test_a_journaled_swap_is_refused_again_when_resumed(swap: str, said: str, en
 
 
 def test_a_census_log_from_before_it_kept_the_tables_is_brought_up_to_date(env, db_url, migrations: Path) -> None:
-    """A database nyxops ran on before has a census log without the columns; apply adds them."""
+    """A database nyxops ran on before has a census log without the columns, and a journal without
+    the settings it keeps (``naming``); apply adds them."""
     assert nyxops("migrate", "apply", env=env).code == 0
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
             "ALTER TABLE nyxops.census_log DROP COLUMN descendants, DROP COLUMN relation, DROP COLUMN attnum,"
             " DROP COLUMN key_attnums, DROP COLUMN key_names, DROP COLUMN holders"
         )
+        conn.execute("ALTER TABLE nyxops.journal DROP COLUMN naming")
     add_migration(migrations, "0004_note.sql", "CREATE TABLE notes_next (id int);\n")
     result = nyxops("migrate", "apply", env=env)
     assert result.code == 0, result.output
@@ -200,6 +202,14 @@ def test_a_census_log_from_before_it_kept_the_tables_is_brought_up_to_date(env, 
         " WHERE version = '0004' AND phase = 'before' AND target = 'public.workflow_insights.embedding'"
     )
     assert scalar(db_url, logged) == [scalar(db_url, OID), 5, 0]  # embedding is the table's fifth column
+    assert (
+        scalar(
+            db_url,
+            "SELECT to_regtype(format_type(atttypid, NULL)) FROM pg_attribute WHERE "
+            "attrelid = 'nyxops.journal'::regclass AND attname = 'naming'",
+        )
+        == "text[]"
+    )
 
 
 def test_a_swap_refused_says_where_the_values_went(env, db_url, migrations: Path) -> None:

@@ -308,13 +308,16 @@ def _app_events(env: dict[str, str], db_url: str) -> None:
         conn.execute("INSERT INTO public.events SELECT i, 'kept ' || i FROM generate_series(1, 5) i")
 
 
-def _killed_then_resumed(env: dict[str, str], db_url: str, *, done: int) -> Result:
-    """apply killed in the file's ``pg_sleep`` with ``done`` statements journaled, then run again."""
+def _killed_then_resumed(env: dict[str, str], db_url: str, *, done: int, kept: bool = True) -> Result:
+    """apply killed in the file's ``pg_sleep`` with ``done`` statements journaled, then run again;
+    ``kept=False``: as if the journal had not kept the session's settings (an older nyxops's)."""
     _start_and_kill_during_sleep(env, db_url)
     _wait_for_lock_release(db_url)
-    assert scalar(db_url, "SELECT count(*) FROM nyxops.journal WHERE version = '0004'") == done
+    assert scalar(db_url, "SELECT count(*) FROM nyxops.journal WHERE version = '0004' AND naming IS NOT NULL") == done
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE resume_ok ()")
+        if not kept:
+            conn.execute("UPDATE nyxops.journal SET naming = NULL")
     return nyxops("migrate", "apply", env=env)
 
 
@@ -396,9 +399,52 @@ def test_a_resumed_journaled_file_without_its_temp_table_is_refused(env, db_url,
     assert scalar(db_url, "SELECT to_regclass('wi_title_idx')") is None  # nothing after the done statements ran
 
 
-def test_a_resume_after_a_path_set_inside_a_do_block_is_refused(env, db_url, migrations: Path) -> None:
-    """A path set inside a DO block cannot be made again (the block may do anything else too): the
-    resumed DELETE would read ``events`` as the app's ``public.events``. Refused, every row stays."""
+def test_a_resume_after_a_path_set_inside_a_do_block_is_refused_without_the_journals_record(
+    env, db_url, migrations: Path
+) -> None:
+    """A path set inside a DO block cannot be made again from the statement (the block may do
+    anything else too), and a journal without the session's settings after it (an older nyxops's)
+    cannot say it: the resumed DELETE would read ``events`` as the app's ``public.events``.
+    Refused, every row stays."""
+    _app_events(env, db_url)
+    add_migration(
+        migrations,
+        "0004_scratch.sql",
+        "CREATE SCHEMA app;\n"
+        "CREATE TABLE app.events AS SELECT i AS id FROM generate_series(1, 5) i;\n"
+        "DO $$ BEGIN PERFORM set_config('search_path', 'app, public', false); END $$;\n" + _STOP_THEN_PURGE,
+    )
+    result = _killed_then_resumed(env, db_url, done=3, kept=False)
+    assert result.code == 1, result.output
+    assert "0004_scratch.sql cannot be resumed: its statement 3 set search_path in a way nyxops cannot" in (
+        result.stderr
+    )
+    assert scalar(db_url, "SELECT count(*) FROM public.events") == 5
+
+
+def test_a_resume_after_a_path_set_by_a_called_function_runs_with_that_path(env, db_url, migrations: Path) -> None:
+    """``SELECT use_app()`` sets the path inside a function nyxops does not read: the resumed run,
+    in a new session, read ``events`` as the app's ``public.events`` and its DELETE, meant for the
+    file's ``app.events``, emptied the app's; apply committed it. The journal keeps the path (and
+    role) the session had after each done statement, and the resumed run starts from them."""
+    _app_events(env, db_url)
+    add_migration(
+        migrations,
+        "0004_scratch.sql",
+        "CREATE SCHEMA app;\n"
+        "CREATE TABLE app.events AS SELECT i AS id FROM generate_series(1, 5) i;\n"
+        "CREATE FUNCTION use_app() RETURNS text LANGUAGE sql AS $$ SELECT set_config('search_path', 'app, public', false) $$;\n"
+        "SELECT use_app();\n" + _STOP_THEN_PURGE,
+    )
+    result = _killed_then_resumed(env, db_url, done=4)
+    assert result.code == 0, result.output
+    assert "search_path as the stopped run left it: app, public" in result.output
+    assert scalar(db_url, "SELECT count(*) FROM public.events") == 5
+    assert scalar(db_url, "SELECT count(*) FROM app.events") == 1
+
+
+def test_a_resume_after_a_path_set_inside_a_do_block_goes_on_with_it(env, db_url, migrations: Path) -> None:
+    """The path a DO block set, read back from the journal: made again exactly, the resume goes on."""
     _app_events(env, db_url)
     add_migration(
         migrations,
@@ -408,8 +454,24 @@ def test_a_resume_after_a_path_set_inside_a_do_block_is_refused(env, db_url, mig
         "DO $$ BEGIN PERFORM set_config('search_path', 'app, public', false); END $$;\n" + _STOP_THEN_PURGE,
     )
     result = _killed_then_resumed(env, db_url, done=3)
-    assert result.code == 1, result.output
-    assert "0004_scratch.sql cannot be resumed: its statement 3 set search_path in a way nyxops cannot" in (
-        result.stderr
-    )
+    assert result.code == 0, result.output
     assert scalar(db_url, "SELECT count(*) FROM public.events") == 5
+    assert scalar(db_url, "SELECT count(*) FROM app.events") == 1
+
+
+def test_a_path_set_for_one_statements_transaction_is_not_kept_for_the_resume(env, db_url, migrations: Path) -> None:
+    """``set_config(…, true)`` ends with its statement's transaction: the run that was stopped read
+    ``events`` after it as ``public.events``, and so must the resumed one (the journal reads the
+    session's settings after the commit, not inside the transaction)."""
+    _app_events(env, db_url)
+    add_migration(
+        migrations,
+        "0004_scratch.sql",
+        "CREATE SCHEMA app;\n"
+        "CREATE TABLE app.events AS SELECT i AS id FROM generate_series(1, 5) i;\n"
+        "SELECT set_config('search_path', 'app, public', true);\n" + _STOP_THEN_PURGE,
+    )
+    result = _killed_then_resumed(env, db_url, done=3)
+    assert result.code == 0, result.output
+    assert scalar(db_url, "SELECT count(*) FROM public.events") == 1
+    assert scalar(db_url, "SELECT count(*) FROM app.events") == 5

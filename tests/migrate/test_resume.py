@@ -73,12 +73,12 @@ RESUMED = [
 @pytest.mark.parametrize("sql", REFUSED)
 def test_a_resume_that_needs_a_temp_table_a_done_statement_made_is_refused(sql: str) -> None:
     with pytest.raises(ResumeRefused, match="cannot be resumed: its statement 1 made the TEMP table events"):
-        resume.needs_lost("f.sql", parse(sql), {0, 1})
+        resume.needs_lost("f.sql", parse(sql), {0, 1}, naming_kept=False)
 
 
 @pytest.mark.parametrize("sql", RESUMED)
 def test_a_resume_that_does_not_need_one_goes_on(sql: str) -> None:
-    resume.needs_lost("f.sql", parse(sql), {0, 1})
+    resume.needs_lost("f.sql", parse(sql), {0, 1}, naming_kept=False)
 
 
 _MADE_DROPPED = "CREATE TEMP TABLE events (id int);\nDROP TABLE events;\n"
@@ -115,19 +115,19 @@ def test_a_temp_table_lost_with_the_session_is_followed_in_the_file_s_order(sql:
     remaining ones name includes what a DROP drops: ``DROP TABLE events``, meant for the TEMP one,
     would drop the app's ``events`` in the resumed session."""
     with pytest.raises(ResumeRefused, match=f"its statement {made} made the TEMP table events"):
-        resume.needs_lost("f.sql", parse(sql), set(range(done)))
+        resume.needs_lost("f.sql", parse(sql), set(range(done)), naming_kept=False)
 
 
 @pytest.mark.parametrize("sql,done", RESUMED_IN_ORDER)
 def test_a_temp_table_dropped_before_the_stop_or_made_again_lets_it_resume(sql: str, done: int) -> None:
     """No false refusal (a refusal leaves a restore as the only way out): a TEMP table the done
     statements dropped again, or that the resumed run makes again before naming it, is not lost."""
-    resume.needs_lost("f.sql", parse(sql), set(range(done)))
+    resume.needs_lost("f.sql", parse(sql), set(range(done)), naming_kept=False)
 
 
 def test_a_temp_table_not_yet_made_is_made_by_the_resumed_run() -> None:
     statements = parse(_LATER + "CREATE TEMP TABLE events (id int);\nDELETE FROM events;\n")
-    resume.needs_lost("f.sql", statements, {0})
+    resume.needs_lost("f.sql", statements, {0}, naming_kept=False)
 
 
 _SLEEP = "SELECT pg_sleep(30);\n"
@@ -151,16 +151,19 @@ REPEATABLE_OR_HARMLESS = [
 
 @pytest.mark.parametrize(("sql", "setting"), UNREPEATABLE)
 def test_a_resume_after_a_setting_that_cannot_be_made_again_is_refused(sql: str, setting: str) -> None:
+    """Only where the journal did not keep the session's settings after the done statements: where
+    it did, the resumed run starts from them (tests/migrate/test_kill.py)."""
     statements = parse(sql + ";\n" + _SLEEP + _LATER)
     with pytest.raises(ResumeRefused, match=f"its statement 1 set {re.escape(setting)} in a way nyxops cannot"):
-        resume.needs_lost("f.sql", statements, {0, 1})
+        resume.needs_lost("f.sql", statements, {0, 1}, naming_kept=False)
+    resume.needs_lost("f.sql", statements, {0, 1}, naming_kept=True)
 
 
 @pytest.mark.parametrize("sql", REPEATABLE_OR_HARMLESS)
 def test_a_resume_after_a_setting_made_again_or_harmless_goes_on(sql: str) -> None:
-    resume.needs_lost("f.sql", parse(sql + ";\n" + _SLEEP + _LATER), {0, 1})
+    resume.needs_lost("f.sql", parse(sql + ";\n" + _SLEEP + _LATER), {0, 1}, naming_kept=False)
 
 
 def test_nothing_left_to_run_is_never_refused() -> None:
     statements = parse(UNREPEATABLE[0][0] + ";\n" + _LATER)
-    resume.needs_lost("f.sql", statements, {0, 1})
+    resume.needs_lost("f.sql", statements, {0, 1}, naming_kept=False)

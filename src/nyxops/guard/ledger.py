@@ -37,6 +37,7 @@ import psycopg
 
 from nyxops import catalog
 from nyxops.guard import record, switches, trigger_watch
+from nyxops.guard.scope import DEFAULT_PATH, Scope
 from nyxops.guard.walk import visits
 from nyxops.names import QualifiedName
 from nyxops.sql import Statement
@@ -228,6 +229,13 @@ class NamedTables:
 
     The ledger is checked after every transaction, and a journaled file has one per statement; the
     file's trees are walked the first time a touched table's name appears in its text, not each time.
+
+    A name written bare is the table of that name in a schema the file's search_path reaches: every
+    schema the path held at some point of the file (``SET search_path``, ``set_config`` with
+    literals, a function's own ``SET``: guard/scope.py follows them) and the schemas the session's
+    path reaches when the ledger is checked (dynamic SQL may have set it). ``UPDATE events`` in a
+    file that never leaves ``public`` does not explain the rows a function deleted in
+    ``audit.events`` (a test: apply committed that before).
     """
 
     def __init__(self, statements: Sequence[Statement]) -> None:
@@ -235,6 +243,7 @@ class NamedTables:
         self.text = statements[0].source.text if statements else ""
         self._names: set[tuple[str | None, str]] | None = None
         self._with_descendants: set[tuple[str | None, str]] = set()
+        self._paths: set[str] = set(DEFAULT_PATH)
 
     def mentions(self, name: str) -> bool:
         """Whether the name is anywhere in the file's text (if not, no statement can name the table)."""
@@ -244,8 +253,12 @@ class NamedTables:
         """Every table named, as (schema or None, name)."""
         if self._names is None:
             found: set[tuple[str | None, str]] = set()
+            scope = Scope()
             for stmt in self.statements:
                 for visit in visits(stmt.node, stmt.text):
+                    if visit.frame is None:
+                        scope.see(visit.kind, visit.node)
+                        self._paths.update(scope.search_path)
                     rel = visit.node if visit.kind == "RangeVar" else visit.node.get("relation")
                     if isinstance(rel, dict) and rel.get("relname"):
                         found.add((rel.get("schemaname"), rel["relname"]))
@@ -259,20 +272,25 @@ class NamedTables:
         self.names()
         return self._with_descendants
 
-    def explains(self, entry: Entry, *, through_views: bool = True) -> bool:
+    def explains(self, entry: Entry, *, through_views: bool = True, reach: Iterable[str] = ()) -> bool:
         """Whether the file names the table, one of its ancestors without ONLY, or (``through_views``)
-        a view that reads it."""
-        if self._says(entry.table, self.names):
+        a view that reads it; ``reach``: the schemas the session's path reaches now."""
+        schemas = frozenset(reach)
+        if self._says(entry.table, self.names, schemas):
             return True
-        if any(self._says(parent, self.names_with_descendants) for parent in entry.ancestors):
+        if any(self._says(parent, self.names_with_descendants, schemas) for parent in entry.ancestors):
             return True
-        return through_views and any(self._says(view, self.names) for view in entry.views)
+        return through_views and any(self._says(view, self.names, schemas) for view in entry.views)
 
-    def _says(self, table: QualifiedName, names: Callable[[], set[tuple[str | None, str]]]) -> bool:
+    def _says(
+        self, table: QualifiedName, names: Callable[[], set[tuple[str | None, str]]], reach: frozenset[str]
+    ) -> bool:
         if not self.mentions(table.table):  # the cheap look first: the trees are walked only if it may
             return False
         found = names()
-        return (table.schema, table.table) in found or (None, table.table) in found
+        if (table.schema, table.table) in found:
+            return True
+        return (None, table.table) in found and (table.schema in self._paths or table.schema in reach)
 
 
 @dataclass(frozen=True)
@@ -310,9 +328,14 @@ def quiet_losses(ledger: Ledger, allowed: Mapping[str, Iterable[QualifiedName]])
 
 
 def unexplained(
-    ledger: Ledger, named: NamedTables, allowed: Iterable[QualifiedName], protected: Iterable[QualifiedName] = ()
+    ledger: Ledger,
+    named: NamedTables,
+    allowed: Iterable[QualifiedName],
+    protected: Iterable[QualifiedName] = (),
+    reach: Iterable[str] = (),
 ) -> list[Entry]:
-    """Entries for tables the file neither names nor allows: what it did without saying so.
+    """Entries for tables the file neither names nor allows: what it did without saying so
+    (``reach``: the schemas the file's session path reaches now, ``db.own_reads`` yields them).
 
     A view the file names does not explain rows changed in a table with a protected column: the
     static layer checks a write of the protected column only where the table itself is named, so
@@ -327,7 +350,7 @@ def unexplained(
             continue  # detached or made unlogged, no row touched: quiet_losses' to judge
         if (table.schema, table.table) in allowed_set:
             continue
-        if named.explains(entry, through_views=(table.schema, table.table) not in guarded):
+        if named.explains(entry, through_views=(table.schema, table.table) not in guarded, reach=reach):
             continue
         out.append(entry)
     return out

@@ -174,10 +174,10 @@ def _run_transactional(conn: psycopg.Connection, pf: PendingFile, settings: Sett
         _execute_all(conn, pf, run, progress)
         if pf.statements:
             fire_deferred(conn, pf, pf.statements[-1])
-        with own_reads(conn, settings.timeouts, pf.file.name):
+        with own_reads(conn, settings.timeouts, pf.file.name) as session:
             run.after = census.take(conn, columns, since=run.before)
             _check_census(run, settings, pf)
-            run.ledger = guarded.finish(conn, pf, "It was rolled back; nothing changed.")
+            run.ledger = guarded.finish(conn, pf, "It was rolled back; nothing changed.", session.reach)
             run.ms = (time.perf_counter() - started) * 1000
             census.log(conn, pf.file.version, "before", run.before)
             census.log(conn, pf.file.version, "after", run.after)
@@ -207,15 +207,28 @@ def _record(conn: psycopg.Connection, pf: PendingFile, run: FileRun) -> None:
     )
 
 
-def _set_again(conn: psycopg.Connection, pf: PendingFile, done: dict[int, str]) -> None:
+def _set_again(conn: psycopg.Connection, pf: PendingFile, done: dict[int, str], naming: dict[str, str] | None) -> None:
     """What the done statements of a resumed file set for the session, set again (``resume.py``):
-    without it the statements after them read the file's names otherwise."""
+    without it the statements after them read the file's names otherwise. Then the path, role and
+    session user the journal kept after the last done statement (``naming``), however they were set."""
     again = resume.settings(pf.statements, done)
+    changed: dict[str, str] = {}
     with conn.transaction():
         for stmt in again:
             execute(conn, pf, stmt, journaled=len(done))
+        if naming is not None:
+            names = list(naming)
+            now = conn.execute(
+                "SELECT " + ", ".join(f"pg_catalog.current_setting('{name}')" for name in names), prepare=False
+            ).fetchone()
+            found = zip(names, now or (), strict=True)
+            changed = {name: naming[name] for name, value in found if value != naming[name]}
+            for name, value in changed.items():
+                conn.execute("SELECT pg_catalog.set_config(%s, %s, false)", (name, value), prepare=False)
     for stmt in again:
         log.info("%s: statement %d set again for the resumed run: %s", pf.file.name, stmt.index + 1, stmt.text)
+    for name, value in changed.items():
+        log.info("%s: %s as the stopped run left it: %s", pf.file.name, name, value)
 
 
 def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings, progress: Progress) -> FileRun:
@@ -231,6 +244,7 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
                 "(git log), let it finish, and put further changes in a new migration."
             )
         run.resumed_from = len(done)
+        naming = history.naming_after(conn, pf.file.version) if done else None
         earlier = census.logged(conn, pf.file.version, "before")
         resuming = bool(done or earlier)  # a crash can come before the first journal mark, after the census
         if resuming:
@@ -239,8 +253,8 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
             run.before = census.take(conn, columns, keyed=settings.protected)
             census.log(conn, pf.file.version, "before", run.before, keys=True)
     if done:
-        resume.needs_lost(pf.file.name, pf.statements, done)
-        _set_again(conn, pf, done)
+        resume.needs_lost(pf.file.name, pf.statements, done, naming_kept=naming is not None)
+        _set_again(conn, pf, done, naming)
     for stmt in pf.statements:
         if stmt.index in done:
             run.statements.append(StatementRun(stmt.index, stmt.line, stmt.text, 0.0, 0, skipped=True))
@@ -252,15 +266,17 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
                     guarded = Guarded.start(conn, pf)
                 result = execute(conn, pf, stmt, journaled=done_count(run, done))
                 fire_deferred(conn, pf, stmt, journaled=done_count(run, done))
-                with own_reads(conn, settings.timeouts, pf.file.name):
+                with own_reads(conn, settings.timeouts, pf.file.name) as session:
                     run.after = census.take(conn, columns, since=run.before)
                     _check_census(run, settings, pf, statement=stmt.index)
                     undone = (
                         f"Statement {stmt.index + 1} was rolled back; the ones before it are committed "
                         "(journaled file)."
                     )
-                    run.ledger += guarded.finish(conn, pf, undone)
+                    run.ledger += guarded.finish(conn, pf, undone, session.reach)
                     history.journal_mark(conn, pf.file.version, pf.file.sha256, stmt.index)
+            with conn.transaction(), own_reads(conn, settings.timeouts, pf.file.name) as session:
+                history.journal_naming(conn, pf.file.version, stmt.index, session.naming)
         else:
             decision = reconcile.before_rerun(conn, stmt, resuming=resuming)
             if decision.note:
@@ -279,8 +295,8 @@ def _run_journaled(conn: psycopg.Connection, pf: PendingFile, settings: Settings
                 finally:
                     conn.execute("RESET lock_timeout")
                     conn.execute("RESET statement_timeout")
-            with conn.transaction(), own_reads(conn, settings.timeouts, pf.file.name):
-                history.journal_mark(conn, pf.file.version, pf.file.sha256, stmt.index)
+            with conn.transaction(), own_reads(conn, settings.timeouts, pf.file.name) as session:
+                history.journal_mark(conn, pf.file.version, pf.file.sha256, stmt.index, session.naming)
         run.statements.append(result)
         progress(pf, result)
     with conn.transaction(), own_reads(conn, settings.timeouts, pf.file.name):

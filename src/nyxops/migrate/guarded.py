@@ -4,6 +4,7 @@ thin commands: apply.py runs the files, this says whether one may commit)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import psycopg
@@ -32,8 +33,9 @@ class Guarded:
         fdw = foreign.forget(conn)
         return cls(tripwire, overwrite.arm(conn), ledger.snapshot(conn), rewritten.read(conn, pf.protected), fdw)
 
-    def finish(self, conn: psycopg.Connection, pf: PendingFile, undone: str) -> list[str]:
-        """Before commit: the guards intact, and no rows lost where the file did not say; else roll back."""
+    def finish(self, conn: psycopg.Connection, pf: PendingFile, undone: str, reach: Sequence[str]) -> list[str]:
+        """Before commit: the guards intact, and no rows lost where the file did not say; else roll back.
+        ``reach``: the schemas the file's session path reaches (``db.own_reads`` yields them)."""
         runtime.check_migration_guard(conn, self.tripwire)
         replaced, servers = foreign.since(conn, self.fdw, pf.sessions_allowed())
         if replaced:
@@ -98,7 +100,7 @@ class Guarded:
                 )
             lost = "; ".join(map(str, quiet))
             raise QuietLoss(f"{pf.file.name} lost no row today, but: {lost}. {undone} {way}")
-        hidden = ledger.unexplained(seen, pf.named_tables, pf.indirect_allowed(), pf.protected)
+        hidden = ledger.unexplained(seen, pf.named_tables, pf.indirect_allowed(), pf.protected, reach)
         if hidden:
             tables = "; ".join(e.describe() for e in hidden)
             raise IndirectWrite(

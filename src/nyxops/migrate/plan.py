@@ -171,12 +171,12 @@ def _plan_statement(
             cur = conn.execute(stmt.text.encode())
             entry.ms = (time.perf_counter() - started) * 1000
             entry.rows = max(cur.rowcount, 0)
-            with own_reads(conn, timeouts, pf.file.name):
+            with own_reads(conn, timeouts, pf.file.name) as session:
                 entry.locks = sorted(f"{rel}: {mode}" for rel, mode in _locks(conn) - held)
                 seen = ledger.read(conn, before, pf.protected)
             after = seen.after
             entry.ledger = seen.lines()
-            hidden = ledger.unexplained(seen, pf.named_tables, pf.indirect_allowed(), pf.protected)
+            hidden = ledger.unexplained(seen, pf.named_tables, pf.indirect_allowed(), pf.protected, session.reach)
             quiet = ledger.quiet_losses(seen, pf.quiet_allowed())
             if seen.switched_off:
                 entry.refused = "apply would refuse, nyxops' guards or records switched off or rewritten: " + "; ".join(

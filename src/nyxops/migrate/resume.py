@@ -9,15 +9,21 @@ run makes those settings again, in the file's order, before its first statement 
 
 Only what can be made again exactly is: ``SET`` and ``RESET`` (not ``SET LOCAL``, which ended with
 its statement's transaction, nor ``SET TRANSACTION``), and ``SELECT set_config(…, …, false)`` of
-constants, which pg_dump writes at the top of its output. Each is idempotent. A setting made any
-other way (``set_config`` of a computed value, inside a DO block or a function) is not, nor is a
-TEMP table: the rows the done statements put in it came from data they may have changed since. A
-resumed ``DELETE FROM events`` meant for the file's TEMP ``events`` read the app's
-``public.events`` and apply committed it (a test): the ledger takes an unqualified name for any
-table of that name. So a resume whose statements name a TEMP table a done one made is refused
-before it runs anything (``needs_lost``), and so is one after a done DO block or SELECT that set
-``search_path`` or the role in a way that cannot be made again: the statements after it would
-read the file's names otherwise, as above.
+constants, which pg_dump writes at the top of its output. Each is idempotent. The settings that
+decide what a name means (``_NAMING``: search_path, role, session user) are kept by the journal as
+the session had them after each done statement, read after its commit (``history.journal_naming``),
+and the resumed run starts from them, however they were set: a path set by a function the file
+called (``SELECT use_app()``) is written in no statement, and the resumed ``DELETE FROM events``
+meant for ``app.events`` emptied the app's ``public.events`` (a test). Where the journal has no
+such record (a run killed between a statement's commit and that record, or a journal of an older
+nyxops), a done DO block or SELECT that set one of them in a way no statement shows refuses the
+resume (``needs_lost``).
+
+A TEMP table is not made again: the rows the done statements put in it came from data they may
+have changed since. A resumed ``DELETE FROM events`` meant for the file's TEMP ``events`` read the
+app's ``public.events`` and apply committed it (a test; in the resumed file no statement made the
+TEMP table, so the ledger reads ``events`` as the app's). So a resume whose statements name a TEMP
+table a done one made is refused before it runs anything.
 """
 
 from __future__ import annotations
@@ -82,24 +88,14 @@ _NAMING = {"search_path", "role", "session_authorization"}
 """Settings that decide which table a name means, or whose rights a statement runs with."""
 
 
-def needs_lost(file: str, statements: Sequence[Statement], done: Collection[int]) -> None:
+def needs_lost(file: str, statements: Sequence[Statement], done: Collection[int], *, naming_kept: bool) -> None:
     """Refuse the resume when a statement not done names a TEMP relation a done statement made,
-    or when a done statement changed a setting in ``_NAMING`` in a way that cannot be made again."""
+    or, when the journal did not keep the session's ``_NAMING`` settings after the last done
+    statement (``naming_kept``), when a done statement changed one in a way that cannot be made again."""
     if all(s.index in done for s in statements):
         return  # nothing left to run: the crash came after the last journal mark
-    again = {s.index for s in settings(statements, done)}
-    for stmt in statements:
-        if stmt.index in done and stmt.index not in again and stmt.kind in ("DoStmt", "SelectStmt"):
-            setting = _unrepeatable(stmt)
-            if setting is not None:
-                raise ResumeRefused(
-                    f"{file} cannot be resumed: its statement {stmt.index + 1} set {setting} in a way nyxops "
-                    "cannot make again (inside a DO block, or by set_config of a computed value), and the "
-                    "statements after it would run without it, reading the file's names otherwise. Nothing was "
-                    f"run; its {len(done)} done statement(s) stay committed. Restore the backup taken before this "
-                    "release (nyxops db backups, nyxops db restore NAME), then write the setting as a plain SET "
-                    "statement, or qualify the names it was for."
-                )
+    if not naming_kept:
+        _refuse_unrepeatable(file, statements, done)
     made: dict[str, Statement] = {}  # TEMP relations the done statements left, in the file's order
     for stmt in statements:
         if stmt.index not in done:
@@ -117,6 +113,25 @@ def needs_lost(file: str, statements: Sequence[Statement], done: Collection[int]
         _refuse_naming(file, stmt, made, len(done))
         if stmt.keyword == "CREATE" and (name := _temp_made(stmt)) is not None:
             made.pop(name, None)  # made again by the resumed run: what follows names the new one, as before
+
+
+def _refuse_unrepeatable(file: str, statements: Sequence[Statement], done: Collection[int]) -> None:
+    """Refuse when a done DO block or SELECT set a ``_NAMING`` setting in a way that cannot be made again."""
+    again = {s.index for s in settings(statements, done)}
+    for stmt in statements:
+        if stmt.index in done and stmt.index not in again and stmt.kind in ("DoStmt", "SelectStmt"):
+            setting = _unrepeatable(stmt)
+            if setting is not None:
+                raise ResumeRefused(
+                    f"{file} cannot be resumed: its statement {stmt.index + 1} set {setting} in a way nyxops "
+                    "cannot make again (inside a DO block, or by set_config of a computed value), the journal did "
+                    "not keep what the session had after it (a run killed between a statement's commit and that "
+                    "record, or journaled by an older nyxops), and the statements after it would run without it, "
+                    "reading the file's names otherwise. Nothing was "
+                    f"run; its {len(done)} done statement(s) stay committed. Restore the backup taken before this "
+                    "release (nyxops db backups, nyxops db restore NAME), then write the setting as a plain SET "
+                    "statement, or qualify the names it was for."
+                )
 
 
 def _refuse_naming(file: str, stmt: Statement, made: dict[str, Statement], done: int) -> None:
