@@ -646,6 +646,10 @@ PATH_SET = {
     "SET search_path earlier in the file": (
         "SET search_path = audit, public;\nDELETE FROM events WHERE id = 1;\nSET search_path = public;\n"
     ),
+    "a function's own SET search_path": (
+        "CREATE FUNCTION purge_audit() RETURNS void LANGUAGE sql SET search_path = audit\n"
+        "AS $$ DELETE FROM events WHERE id = 1 $$;\nSELECT purge_audit();\n"
+    ),
     "set_config of a value computed at run time (the session's path at the check)": (
         "SELECT set_config('search_path', lower('AUDIT'), true);\nDELETE FROM events WHERE id = 1;\n"
     ),

@@ -231,8 +231,8 @@ class NamedTables:
     file's trees are walked the first time a touched table's name appears in its text, not each time.
 
     A name written bare is the table of that name in a schema the file's search_path reaches: every
-    schema the path held at some point of the file (``SET search_path``, ``set_config`` with
-    literals, a function's own ``SET``: guard/scope.py follows them) and the schemas the session's
+    schema a path the file sets names (``SET search_path``, ``set_config`` with literals, in a body
+    or a function's own ``SET`` too: guard/scope.py reads them) and the schemas the session's
     path reaches when the ledger is checked (dynamic SQL may have set it). ``UPDATE events`` in a
     file that never leaves ``public`` does not explain the rows a function deleted in
     ``audit.events`` (a test: apply committed that before).
@@ -256,9 +256,8 @@ class NamedTables:
             scope = Scope()
             for stmt in self.statements:
                 for visit in visits(stmt.node, stmt.text):
-                    if visit.frame is None:
-                        scope.see(visit.kind, visit.node)
-                        self._paths.update(scope.search_path)
+                    scope.see(visit.kind, visit.node)  # bodies too: a function's own SET search_path
+                    self._paths.update(scope.search_path)
                     rel = visit.node if visit.kind == "RangeVar" else visit.node.get("relation")
                     if isinstance(rel, dict) and rel.get("relname"):
                         found.add((rel.get("schemaname"), rel["relname"]))
