@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -23,7 +24,11 @@ def embedded_postgres(prefix: str = "nyxpg-", *, keep: bool = False) -> Iterator
     The data folder is short and under /tmp: the server's unix socket lives in it (107-byte limit).
     """
     try:
-        import pgserver
+        with warnings.catch_warnings():
+            # pgserver asks platformdirs for a runtime folder when imported; as root or in CI without
+            # XDG_RUNTIME_DIR it warns and falls back to /tmp/runtime-<uid>, which serves: not the operator's concern
+            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+            import pgserver
     except ImportError:
         raise UsageError("the embedded PostgreSQL needs the pgserver package: pip install -e '.[test]'") from None
     data = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
