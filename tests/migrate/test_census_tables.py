@@ -18,6 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from nyxops.catalog import vector_dimension
 from tests.helpers import add_migration, nyxops, scalar, snapshot
 
 _NULLED = (  # the column's name computed by the server: lint can only warn (dynamic-sql)
@@ -381,3 +382,47 @@ def test_a_bytea_key_reads_the_same_whatever_output_the_file_sets(env, db_url, m
     result = nyxops("migrate", "apply", env=protected)
     assert result.code == 1, result.output
     assert '1 row that held its values holds none now, e.g. (k)=("\\\\x00000002")' in result.stderr
+
+
+def test_a_protected_vectors_dimension_is_counted_and_its_loss_refused(env, db_url, migrations: Path) -> None:
+    """The census reads the type as PostgreSQL names it under nyxops' own path (``pg_catalog``
+    first), where pgvector's type reads ``public.vector(1536)``: the dimension was counted as none,
+    the plan showed ``dim None``, and a type change built at run time that dropped it (``TYPE
+    vector``: no rewrite, every value kept, the column open to vectors of any length) passed."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(
+        migrations,
+        "0004_any_dimension.sql",  # built at run time: lint can only warn (a protected column is never allowed)
+        "DO $$ BEGIN EXECUTE format('ALTER TABLE workflow_insights ALTER COLUMN %I TYPE vector', "
+        "(SELECT 'embedding')); END $$;\n",
+    )
+    plan = json.loads(nyxops("migrate", "plan", "--json", env=env).stdout)
+    assert plan["census_before"]["public.workflow_insights.embedding"]["dimension"] == 1536
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert "public.workflow_insights.embedding: dimension 1536 before, none (a vector of any length" in result.stderr
+    assert (
+        scalar(
+            db_url,
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE "
+            "attrelid = 'workflow_insights'::regclass AND attname = 'embedding'",
+        )
+        == "vector(1536)"
+    )
+
+
+@pytest.mark.parametrize(
+    "text,dimension",
+    [
+        ("vector(1536)", 1536),
+        ("public.vector(1536)", 1536),  # under nyxops' own reads
+        ("extensions.vector(768)", 768),  # pgvector in a schema of its own, off the path
+        ('"My ""Ext".vector(3)', 3),
+        ("vector", None),
+        ("halfvec(1536)", None),
+        ("myvector(3)", None),
+        ("public.myvector(3)", None),
+    ],
+)
+def test_a_vector_type_is_read_with_or_without_its_schema(text: str, dimension: int | None) -> None:
+    assert vector_dimension(text) == dimension

@@ -77,9 +77,8 @@ def census_table(before: dict[str, Count], after: dict[str, Count], console: Con
         style = "bold red" if lost else ""
 
         def cell(c: Count | None, attr: str) -> str:
-            if c is None or not c.exists:
-                return "-"
-            return str(getattr(c, attr))
+            value = getattr(c, attr) if c is not None and c.exists else None
+            return "-" if value is None else str(value)
 
         table.add_row(
             name,

@@ -201,8 +201,12 @@ def losses(before: dict[str, Count], after: dict[str, Count]) -> list[str]:
         ):
             problems.append(f"{name}: {gone}")
         elif old.dimension != new.dimension:
-            problems.append(f"{name}: dimension {old.dimension} before, {new.dimension} after")
+            problems.append(f"{name}: dimension {_dimension(old.dimension)} before, {_dimension(new.dimension)} after")
     return problems
+
+
+def _dimension(value: int | None) -> str:
+    return "none (a vector of any length, or not a vector)" if value is None else str(value)
 
 
 def log(conn: psycopg.Connection, version: str, phase: str, counts: dict[str, Count], *, keys: bool = False) -> None:
