@@ -125,6 +125,35 @@ def test_a_temp_table_dropped_before_the_stop_or_made_again_lets_it_resume(sql: 
     resume.needs_lost("f.sql", parse(sql), set(range(done)), naming_kept=False)
 
 
+_MOOD = "CREATE TYPE pg_temp.mood AS ENUM ('ok');\n"
+TYPE_REFUSED = [
+    _MOOD + _LATER + "CREATE TEMP TABLE t (m mood);\n",
+    _MOOD + _LATER + "SELECT 'ok'::pg_temp.mood;\n",
+    "CREATE DOMAIN pg_temp.mood AS text;\n" + _LATER + "INSERT INTO notes (body) SELECT 'x'::mood;\n",
+    _MOOD + _LATER + "DROP TYPE mood;\n",  # the app's mood, in the resumed session
+    _MOOD + _LATER + "DO $$ BEGIN PERFORM 'ok'::mood; END $$;\n",
+]
+TYPE_RESUMED = [  # (file, done statements)
+    ("CREATE TYPE mood AS ENUM ('ok');\n" + _LATER + "SELECT 'ok'::mood;\n", 2),  # a permanent type stays
+    (_MOOD + "DROP TYPE pg_temp.mood;\n" + _LATER + "SELECT 'ok'::mood;\n", 3),  # gone before the stop
+    (_MOOD + _LATER + "SELECT 'ok'::public.mood;\n", 2),
+    (_MOOD + _LATER + "CREATE TYPE pg_temp.mood AS ENUM ('ok');\nSELECT 'ok'::mood;\n", 2),  # made again first
+]
+
+
+@pytest.mark.parametrize("sql", TYPE_REFUSED)
+def test_a_resume_that_needs_a_temporary_type_a_done_statement_made_is_refused(sql: str) -> None:
+    statements = parse(sql)
+    done = set(range(len(statements) - 1))
+    with pytest.raises(ResumeRefused, match="its statement 1 made the temporary type mood, which ended"):
+        resume.needs_lost("f.sql", statements, done, naming_kept=True)
+
+
+@pytest.mark.parametrize("sql,done", TYPE_RESUMED)
+def test_a_temporary_type_not_needed_lets_it_resume(sql: str, done: int) -> None:
+    resume.needs_lost("f.sql", parse(sql), set(range(done)), naming_kept=True)
+
+
 def test_a_temp_table_not_yet_made_is_made_by_the_resumed_run() -> None:
     statements = parse(_LATER + "CREATE TEMP TABLE events (id int);\nDELETE FROM events;\n")
     resume.needs_lost("f.sql", statements, {0}, naming_kept=False)

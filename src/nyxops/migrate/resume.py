@@ -20,7 +20,8 @@ nyxops), a done DO block or SELECT that set one of them in a way no statement sh
 resume (``needs_lost``).
 
 A TEMP table is not made again: the rows the done statements put in it came from data they may
-have changed since. A resumed ``DELETE FROM events`` meant for the file's TEMP ``events`` read the
+have changed since. Nor is a type made in ``pg_temp``: a resumed ``'ok'::mood`` would find the
+app's ``mood`` (or none), so a remaining statement that names one refuses the resume too. A resumed ``DELETE FROM events`` meant for the file's TEMP ``events`` read the
 app's ``public.events`` and apply committed it (a test; in the resumed file no statement made the
 TEMP table, so the ledger reads ``events`` as the app's). So a resume whose statements name a TEMP
 table a done one made is refused before it runs anything.
@@ -32,6 +33,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 
 from nyxops.errors import ResumeRefused
 from nyxops.guard.model import dropped_objects, name_list
+from nyxops.guard.scope import TYPE_MAKERS, made_type
 from nyxops.guard.walk import visits
 from nyxops.sql import Node, Statement
 
@@ -97,22 +99,29 @@ def needs_lost(file: str, statements: Sequence[Statement], done: Collection[int]
     if not naming_kept:
         _refuse_unrepeatable(file, statements, done)
     made: dict[str, Statement] = {}  # TEMP relations the done statements left, in the file's order
+    types: dict[str, Statement] = {}  # and types made in pg_temp
     for stmt in statements:
         if stmt.index not in done:
             continue
         if stmt.keyword == "CREATE" and (name := _temp_made(stmt)) is not None:
             made[name] = stmt
+        elif stmt.keyword == "CREATE" and (name := _temp_type(stmt)) is not None:
+            types[name] = stmt
         elif stmt.keyword == "DROP" and stmt.kind == "DropStmt":
             for name in _temp_dropped(stmt):
                 made.pop(name, None)
+            for name in _temp_types_dropped(stmt):
+                types.pop(name, None)
     for stmt in statements:
-        if not made:
+        if not made and not types:
             return
         if stmt.index in done:
             continue
-        _refuse_naming(file, stmt, made, len(done))
+        _refuse_naming(file, stmt, made, types, len(done))
         if stmt.keyword == "CREATE" and (name := _temp_made(stmt)) is not None:
             made.pop(name, None)  # made again by the resumed run: what follows names the new one, as before
+        elif stmt.keyword == "CREATE" and (name := _temp_type(stmt)) is not None:
+            types.pop(name, None)
 
 
 def _refuse_unrepeatable(file: str, statements: Sequence[Statement], done: Collection[int]) -> None:
@@ -134,26 +143,41 @@ def _refuse_unrepeatable(file: str, statements: Sequence[Statement], done: Colle
                 )
 
 
-def _refuse_naming(file: str, stmt: Statement, made: dict[str, Statement], done: int) -> None:
-    """Refuse the resume when ``stmt`` names one of the TEMP relations ``made`` (lost with the session):
-    in a RangeVar (as ``ledger.NamedTables`` reads them), or as what a DROP drops (a ``DROP TABLE
-    events`` meant for the TEMP one drops the app's in the resumed session)."""
+def _refuse_naming(
+    file: str, stmt: Statement, made: dict[str, Statement], types: dict[str, Statement], done: int
+) -> None:
+    """Refuse the resume when ``stmt`` names one of the TEMP relations ``made`` or temporary
+    ``types`` (lost with the session): in a RangeVar (as ``ledger.NamedTables`` reads them), as
+    what a DROP drops (a ``DROP TABLE events`` meant for the TEMP one drops the app's in the
+    resumed session), or as a type (``'ok'::mood`` finds the app's ``mood``, or none)."""
     target = _made_rel(stmt)
     names = list(_temp_dropped(stmt)) if stmt.keyword == "DROP" and stmt.kind == "DropStmt" else []
+    named_types = []
     for visit in visits(stmt.node, stmt.text):
+        if types:
+            found = [visit.node] if visit.kind == "TypeName" else [visit.node.get(k) for k in _TYPE_FIELDS]
+            for typ in (name_list(t.get("names", [])) for t in found if isinstance(t, dict)):
+                if len(typ) == 1 or (len(typ) == 2 and typ[0] == "pg_temp"):
+                    named_types.append(typ[-1])
         rel = visit.node if visit.kind == "RangeVar" else visit.node.get("relation")
         if isinstance(rel, dict) and rel is not target and rel.get("schemaname") in (None, "pg_temp"):
             names.append(rel.get("relname", ""))
-    for name in names:
-        if name in made:
-            raise ResumeRefused(
-                f"{file} cannot be resumed: its statement {made[name].index + 1} made the TEMP table {name}, "
-                f"which ended with the session of the run that stopped, and with it the rows put in it; statement "
-                f"{stmt.index + 1} names {name}, which in this session is another table or none. Nothing was run; "
-                f"its {done} done statement(s) stay committed. Restore the backup taken before this release "
-                "(nyxops db backups, nyxops db restore NAME), then move the TEMP table's work into a file of its "
-                "own that runs in one transaction."
-            )
+    lost = [(n, made[n], "TEMP table", ", and with it the rows put in it", "another table") for n in names if n in made]
+    lost += [(n, types[n], "temporary type", "", "another type") for n in named_types if n in types]
+    if lost:
+        name, maker, what, rows, other = lost[0]
+        raise ResumeRefused(
+            f"{file} cannot be resumed: its statement {maker.index + 1} made the {what} {name}, "
+            f"which ended with the session of the run that stopped{rows}; statement "
+            f"{stmt.index + 1} names {name}, which in this session is {other} or none. Nothing was run; "
+            f"its {done} done statement(s) stay committed. Restore the backup taken before this release "
+            "(nyxops db backups, nyxops db restore NAME), then move the temporary object's work into a file of "
+            "its own that runs in one transaction."
+        )
+
+
+_TYPE_FIELDS = ("typeName", "ofTypename", "argType", "returnType")
+"""Where a type name sits without its ``TypeName`` wrapper (the field can hold nothing else)."""
 
 
 def _made_rel(stmt: Statement) -> Node | None:
@@ -180,6 +204,24 @@ def _temp_dropped(stmt: Statement) -> Iterator[str]:
 
 
 _DROPPED_KINDS = {"OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_SEQUENCE", "OBJECT_MATVIEW", "OBJECT_FOREIGN_TABLE"}
+
+
+def _temp_type(stmt: Statement) -> str | None:
+    """The name of the type or domain the statement makes in ``pg_temp``, if it makes one."""
+    if stmt.kind not in TYPE_MAKERS:
+        return None
+    names = made_type(stmt.kind, stmt.body)
+    return names[1] if len(names) == 2 and names[0] == "pg_temp" else None
+
+
+def _temp_types_dropped(stmt: Statement) -> Iterator[str]:
+    """The types and domains a DROP TYPE/DOMAIN drops that can be temporary ones: unqualified or in ``pg_temp``."""
+    if stmt.body.get("removeType") not in ("OBJECT_TYPE", "OBJECT_DOMAIN"):
+        return
+    for obj in dropped_objects(stmt.body):
+        names = name_list(obj.get("TypeName", {}).get("names", [])) if isinstance(obj, dict) else []
+        if len(names) == 1 or (len(names) == 2 and names[0] == "pg_temp"):
+            yield names[-1]
 
 
 def _temp_made(stmt: Statement) -> str | None:
