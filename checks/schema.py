@@ -7,7 +7,7 @@ So does anything tied to a temporary object (a column of a ``pg_temp`` type, mad
 session still open): PostgreSQL drops it with that session's temporary schema when it ends.
 """
 
-from nyxops.catalog import column_type, unlogged, vector_dimension
+from nyxops.catalog import column, unlogged
 from nyxops.guard import temp_ties
 from nyxops.names import QualifiedName
 from nyxops.verify import CheckResult, Context, failed, passed
@@ -21,12 +21,12 @@ def run(ctx: Context) -> CheckResult:
     with ctx.db() as conn:
         for target in ctx.settings.embedding_targets:
             table = target.qualified
-            kind = column_type(conn, QualifiedName(table.schema, table.table, target.column))
-            figures[f"{table}.{target.column}"] = kind or "missing"
-            if kind is None:
+            found = column(conn, QualifiedName(table.schema, table.table, target.column))
+            figures[f"{table}.{target.column}"] = found.type if found else "missing"
+            if found is None:
                 problems.append(f"{table}.{target.column} is missing")
-            elif vector_dimension(kind) != target.dimension:
-                problems.append(f"{table}.{target.column} is {kind}, expected vector({target.dimension})")
+            elif found.dimension != target.dimension:
+                problems.append(f"{table}.{target.column} is {found.type}, expected vector({target.dimension})")
             for name in unlogged(conn, QualifiedName(table.schema, table.table)):
                 problems.append(f"{name} is UNLOGGED: the next crash empties it (ALTER TABLE {name} SET LOGGED)")
         for tie in temp_ties.tied(conn):

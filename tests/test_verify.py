@@ -193,6 +193,28 @@ def test_wrong_dimensions(healthy) -> None:
     assert "pipeline_insights: 1 vectors not of dimension 1536" in results["embeddings"]["reason"]
 
 
+def test_a_vector_column_read_through_a_domain_and_off_the_path(healthy) -> None:
+    """A domain over ``vector(1536)`` (and one over that) holds vectors of 1536 dimensions: the
+    schema check said "is emb1536, expected vector(1536)". With a login path that does not reach
+    pgvector's schema (as Supabase keeps it in ``extensions``), the embeddings check crashed on
+    ``vector_dims``."""
+    env = healthy["env"]
+    _sql(env, "CREATE DOMAIN emb1536 AS vector(1536)")
+    _sql(env, "CREATE DOMAIN emb_checked AS emb1536 CHECK (VALUE IS NOT NULL)")
+    _sql(env, "ALTER TABLE pipeline_insights ALTER COLUMN embedding TYPE emb1536")
+    _sql(env, "ALTER TABLE discussion_knowledge ALTER COLUMN embedding TYPE emb_checked")
+    _sql(env, "ALTER ROLE CURRENT_USER SET search_path = pg_catalog")
+    try:
+        results = _results(nyxops("verify", "--only", "schema", "--only", "embeddings", "--json", env=env))
+    finally:
+        _sql(env, "ALTER ROLE CURRENT_USER RESET search_path")
+    assert results["schema"]["status"] == "pass", results["schema"]
+    assert results["embeddings"]["status"] == "pass", results["embeddings"]
+    _sql(env, "ALTER TABLE discussion_knowledge ALTER COLUMN embedding TYPE vector")
+    schema = _results(nyxops("verify", "--only", "schema", "--json", env=env))["schema"]
+    assert "discussion_knowledge.embedding is vector, expected vector(1536)" in schema["reason"]
+
+
 def test_pending_migration_and_missing_protect(healthy, migrations: Path) -> None:
     env = healthy["env"]
     (migrations / "0004_new.sql").write_text("SELECT 1;\n")

@@ -18,18 +18,33 @@ class Column(NamedTuple):
     relkind: str
     relation: int
     attnum: int
+    base: str
+    """The type under a domain (``vector(1536)`` for ``CREATE DOMAIN emb AS vector(1536)``), else ``type``:
+    what the values are, and what a vector's dimension is read from."""
+
+    @property
+    def dimension(self) -> int | None:
+        return vector_dimension(self.base)
+
+
+_COLUMN = """
+SELECT pg_catalog.format_type(a.atttypid, a.atttypmod), c.relkind::text, c.oid::bigint, a.attnum, (
+    WITH RECURSIVE under (depth, oid, typmod) AS (  -- a domain's base type, its base's (over a domain)
+        SELECT 0, a.atttypid, a.atttypmod
+        UNION ALL SELECT u.depth + 1, t.typbasetype, t.typtypmod FROM under u
+        JOIN pg_catalog.pg_type t ON t.oid = u.oid WHERE t.typtype = 'd' AND u.depth < 16
+    )
+    SELECT pg_catalog.format_type(oid, typmod) FROM under ORDER BY depth DESC LIMIT 1)
+FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relname = %s AND a.attname = %s AND a.attnum > 0 AND NOT a.attisdropped
+"""
 
 
 def column(conn: psycopg.Connection, name: QualifiedName) -> Column | None:
     """The column ``name`` means now, or None when the table or column is missing."""
-    row = conn.execute(
-        "SELECT pg_catalog.format_type(a.atttypid, a.atttypmod), c.relkind::text, c.oid::bigint, a.attnum"
-        " FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid"
-        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = %s AND c.relname = %s AND a.attname = %s AND a.attnum > 0 AND NOT a.attisdropped",
-        (name.schema, name.table, name.column),
-    ).fetchone()
-    return None if row is None else Column(str(row[0]), str(row[1]), int(row[2]), int(row[3]))
+    row = conn.execute(_COLUMN, (name.schema, name.table, name.column)).fetchone()
+    return None if row is None else Column(str(row[0]), str(row[1]), int(row[2]), int(row[3]), str(row[4]))
 
 
 def named(conn: psycopg.Connection, relation: int, attnum: int) -> QualifiedName | None:

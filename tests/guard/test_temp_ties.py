@@ -66,6 +66,26 @@ TIES = {
         "ALTER TABLE workflow_insights ALTER COLUMN title SET DEFAULT pg_temp.untitled();\n",
         "default value for column title of table public.workflow_insights",
     ),
+    "a column given a temporary collation": (
+        "CREATE COLLATION pg_temp.plain (locale = 'C');\n"
+        "DO $$ DECLARE c text := (SELECT 'pg_temp.plain'); BEGIN\n"
+        "  EXECUTE 'ALTER TABLE workflow_insights ALTER COLUMN content TYPE text COLLATE ' || c; END $$;\n",
+        "column content of table public.workflow_insights",
+    ),
+    "a generated column of a temporary text search configuration": (
+        "CREATE TEXT SEARCH CONFIGURATION pg_temp.words (COPY = simple);\n"
+        "DO $$ DECLARE c text := (SELECT 'pg_temp.words'); BEGIN EXECUTE format(\n"
+        "  'ALTER TABLE workflow_insights ADD COLUMN words tsvector GENERATED ALWAYS AS "
+        "(to_tsvector(%L::regconfig, content)) STORED', c); END $$;\n",
+        "column words of table public.workflow_insights",
+    ),
+    "a generated column of a temporary operator": (
+        "CREATE OPERATOR pg_temp.&& (LEFTARG = text, RIGHTARG = text, FUNCTION = textcat);\n"
+        "DO $$ DECLARE o text := (SELECT 'pg_temp'); BEGIN EXECUTE format(\n"
+        "  'ALTER TABLE workflow_insights ADD COLUMN full_text text GENERATED ALWAYS AS "
+        "(title OPERATOR(%s.&&) content) STORED', o); END $$;\n",
+        "column full_text of table public.workflow_insights",
+    ),
     "a trigger of a temporary function": (
         "CREATE FUNCTION pg_temp.keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;\n"
         "-- nyxops:allow temp-tie public.workflow_insights\n"

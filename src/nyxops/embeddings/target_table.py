@@ -13,7 +13,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from nyxops.catalog import column_type, vector_dimension
+from nyxops.catalog import column, column_type
 from nyxops.config import EmbeddingTarget
 from nyxops.embeddings.vectors import VectorArray
 from nyxops.errors import DimensionMismatch, UsageError
@@ -33,13 +33,12 @@ class TargetTable:
         self.key = sql.Identifier(target.key)
         self.column = sql.Identifier(target.column)
         self.text = sql.SQL(target.text_sql)  # trusted configuration, reviewed like code
-        kind = column_type(conn, QualifiedName(name.schema, name.table, target.column))
-        if kind is None:
+        found = column(conn, QualifiedName(name.schema, name.table, target.column))
+        if found is None:
             raise UsageError(f"{name}.{target.column} does not exist: run the migrations first (nyxops migrate apply)")
-        dimension = vector_dimension(kind)
-        if dimension != target.dimension:
+        if found.dimension != target.dimension:
             raise DimensionMismatch(
-                f"{name}.{target.column} is {kind}, but target {target.name} expects vector({target.dimension}); "
+                f"{name}.{target.column} is {found.type}, but target {target.name} expects vector({target.dimension}); "
                 "fix the target's dimension or the column before embedding anything"
             )
         key_type = column_type(conn, QualifiedName(name.schema, name.table, target.key))

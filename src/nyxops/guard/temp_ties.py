@@ -10,11 +10,12 @@ pg_temp.words``, allowed as harmless, committed, and ``workflow_insights.content
 apply had exited, exit 0; ``ALTER TABLE workflow_insights OF wi_row`` (a temporary composite),
 run by dynamic SQL, took the whole table (tests/guard/test_temp_ties.py).
 
-So before commit, every permanent object that depends on a table, type or function of a
-temporary schema (this session's, or another's: it goes when that session ends) refuses the file.
-Ties among temporary objects (a TEMP table of a temporary type, its trigger) are what TEMP staging
-is for, and pass. Other kinds of temporary object (operators, collations) are not read: nothing
-found a way to hold data through them.
+So before commit, every permanent object that depends on anything in a temporary schema (this
+session's, or another's: it goes when that session ends) refuses the file: a table, type or
+function, and a collation (``ALTER COLUMN content TYPE text COLLATE pg_temp.plain``: the column
+went with the collation, a test), an operator or a text search configuration (a generated column
+that computes with one, a test), an operator class or family, a conversion. Ties among temporary
+objects (a TEMP table of a temporary type, its trigger) are what TEMP staging is for, and pass.
 """
 
 from __future__ import annotations
@@ -31,6 +32,20 @@ WITH schemas AS (  -- every session's temporary schema, not only this one's
     WHERE t.typnamespace IN (SELECT oid FROM schemas)
     UNION ALL SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass, p.oid FROM pg_catalog.pg_proc p
     WHERE p.pronamespace IN (SELECT oid FROM schemas)
+    UNION ALL SELECT 'pg_catalog.pg_collation'::pg_catalog.regclass, o.oid FROM pg_catalog.pg_collation o
+    WHERE o.collnamespace IN (SELECT oid FROM schemas)
+    UNION ALL SELECT 'pg_catalog.pg_operator'::pg_catalog.regclass, o.oid FROM pg_catalog.pg_operator o
+    WHERE o.oprnamespace IN (SELECT oid FROM schemas)
+    UNION ALL SELECT 'pg_catalog.pg_opclass'::pg_catalog.regclass, o.oid FROM pg_catalog.pg_opclass o
+    WHERE o.opcnamespace IN (SELECT oid FROM schemas)
+    UNION ALL SELECT 'pg_catalog.pg_opfamily'::pg_catalog.regclass, o.oid FROM pg_catalog.pg_opfamily o
+    WHERE o.opfnamespace IN (SELECT oid FROM schemas)
+    UNION ALL SELECT 'pg_catalog.pg_ts_config'::pg_catalog.regclass, o.oid FROM pg_catalog.pg_ts_config o
+    WHERE o.cfgnamespace IN (SELECT oid FROM schemas)
+    UNION ALL SELECT 'pg_catalog.pg_ts_dict'::pg_catalog.regclass, o.oid FROM pg_catalog.pg_ts_dict o
+    WHERE o.dictnamespace IN (SELECT oid FROM schemas)
+    UNION ALL SELECT 'pg_catalog.pg_conversion'::pg_catalog.regclass, o.oid FROM pg_catalog.pg_conversion o
+    WHERE o.connamespace IN (SELECT oid FROM schemas)
 )
 SELECT DISTINCT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid),
     pg_catalog.pg_describe_object(d.refclassid, d.refobjid, 0)

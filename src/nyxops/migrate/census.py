@@ -131,7 +131,7 @@ def _count(
         True,
         int(rows),
         int(non_null),
-        catalog.vector_dimension(found.type),
+        found.dimension,
         found.relation,
         found.attnum,
         tuple(tree or ()),

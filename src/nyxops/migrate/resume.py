@@ -20,11 +20,11 @@ nyxops), a done DO block or SELECT that set one of them in a way no statement sh
 resume (``needs_lost``).
 
 A TEMP table is not made again: the rows the done statements put in it came from data they may
-have changed since. Nor is a type made in ``pg_temp``: a resumed ``'ok'::mood`` would find the
-app's ``mood`` (or none), so a remaining statement that names one refuses the resume too. A resumed ``DELETE FROM events`` meant for the file's TEMP ``events`` read the
+have changed since. A resumed ``DELETE FROM events`` meant for the file's TEMP ``events`` read the
 app's ``public.events`` and apply committed it (a test; in the resumed file no statement made the
 TEMP table, so the ledger reads ``events`` as the app's). So a resume whose statements name a TEMP
-table a done one made is refused before it runs anything.
+table a done one made is refused before it runs anything. Nor is a type made in ``pg_temp`` made
+again: a resumed ``'ok'::mood`` would find the app's ``mood`` (or none), and refuses the same way.
 """
 
 from __future__ import annotations

@@ -20,6 +20,17 @@ from nyxops.errors import UsageError
 
 Status = Literal["pass", "fail", "skip"]
 
+_VECTOR_ON_PATH = """
+SELECT pg_catalog.set_config('search_path',
+    pg_catalog.current_setting('search_path') || ', ' || pg_catalog.quote_ident(n.nspname), false)
+FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+WHERE e.extname = 'vector' AND n.nspname <> ALL (pg_catalog.current_schemas(true))
+"""
+"""pgvector's schema, last on the checks' path when the login's path does not reach it (Supabase
+keeps it in ``extensions``): the checks call ``vector_dims`` and compare vectors, which crashed
+there ("function vector_dims(public.vector) does not exist", a test). Names the path already
+reached resolve as before."""
+
 
 @dataclass
 class CheckResult:
@@ -73,6 +84,7 @@ class Context:
             raise UsageError("no database configured (DATABASE_URL)")
         conn = connect(self.database_url, "nyxops verify")
         try:
+            conn.execute(_VECTOR_ON_PATH)
             yield conn
         finally:
             conn.close()
