@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tests.conftest import TEMPLATE
 from tests.helpers import REPO, Result, add_migration, nyxops, scalar, snapshot
@@ -475,3 +476,33 @@ def test_a_path_set_for_one_statements_transaction_is_not_kept_for_the_resume(en
     assert result.code == 0, result.output
     assert scalar(db_url, "SELECT count(*) FROM public.events") == 1
     assert scalar(db_url, "SELECT count(*) FROM app.events") == 5
+
+
+@pytest.mark.parametrize(
+    "switch",
+    [
+        "DO $$ BEGIN EXECUTE 'SET ROLE app_owner'; END $$",
+        "DO $$ BEGIN EXECUTE 'SET SESSION AUTHORIZATION app_owner'; END $$",
+    ],
+    ids=["role", "session user"],
+)
+def test_a_resume_runs_as_the_role_the_done_statements_set(switch: str, env, db_url, migrations: Path) -> None:
+    """The role (or session user) a done DO block set, read back from the journal: the resumed
+    run's table is the app role's, as in a run that was never stopped."""
+    assert nyxops("migrate", "apply", env=env).code == 0
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DO $$ BEGIN CREATE ROLE app_owner NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        conn.execute("GRANT CREATE ON SCHEMA public TO app_owner")
+        conn.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO app_owner")
+    add_migration(
+        migrations,
+        "0004_owned.sql",
+        "SELECT 1;\n"
+        + switch
+        + ";\nCREATE TABLE early (id int);\n"
+        + _UNTIL_RESUMED
+        + "CREATE INDEX CONCURRENTLY early_id ON early (id);\nCREATE TABLE owned (id int);\n",
+    )
+    result = _killed_then_resumed(env, db_url, done=3)
+    assert result.code == 0, result.output
+    assert scalar(db_url, "SELECT tableowner::text FROM pg_tables WHERE tablename = 'owned'") == "app_owner"

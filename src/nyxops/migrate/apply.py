@@ -223,8 +223,9 @@ def _set_again(conn: psycopg.Connection, pf: PendingFile, done: dict[int, str], 
             ).fetchone()
             found = zip(names, now or (), strict=True)
             changed = {name: naming[name] for name, value in found if value != naming[name]}
-            for name, value in changed.items():
-                conn.execute("SELECT pg_catalog.set_config(%s, %s, false)", (name, value), prepare=False)
+            if changed:  # all of them, in NAMING's order: a session user set resets the role
+                for name in names:
+                    conn.execute("SELECT pg_catalog.set_config(%s, %s, false)", (name, naming[name]), prepare=False)
     for stmt in again:
         log.info("%s: statement %d set again for the resumed run: %s", pf.file.name, stmt.index + 1, stmt.text)
     for name, value in changed.items():
