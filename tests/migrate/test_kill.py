@@ -423,59 +423,37 @@ def test_a_resume_after_a_path_set_inside_a_do_block_is_refused_without_the_jour
     assert scalar(db_url, "SELECT count(*) FROM public.events") == 5
 
 
-def test_a_resume_after_a_path_set_by_a_called_function_runs_with_that_path(env, db_url, migrations: Path) -> None:
-    """``SELECT use_app()`` sets the path inside a function nyxops does not read: the resumed run,
-    in a new session, read ``events`` as the app's ``public.events`` and its DELETE, meant for the
-    file's ``app.events``, emptied the app's; apply committed it. The journal keeps the path (and
-    role) the session had after each done statement, and the resumed run starts from them."""
-    _app_events(env, db_url)
-    add_migration(
-        migrations,
-        "0004_scratch.sql",
-        "CREATE SCHEMA app;\n"
-        "CREATE TABLE app.events AS SELECT i AS id FROM generate_series(1, 5) i;\n"
+_APP_EVENTS = "CREATE SCHEMA app;\nCREATE TABLE app.events AS SELECT i AS id FROM generate_series(1, 5) i;\n"
+KEPT_PATHS = {  # what sets the path, done statements, then rows left in public.events and app.events
+    "by a function the file calls": (
         "CREATE FUNCTION use_app() RETURNS text LANGUAGE sql AS $$ SELECT set_config('search_path', 'app, public', false) $$;\n"
-        "SELECT use_app();\n" + _STOP_THEN_PURGE,
-    )
-    result = _killed_then_resumed(env, db_url, done=4)
-    assert result.code == 0, result.output
-    assert "search_path as the stopped run left it: app, public" in result.output
-    assert scalar(db_url, "SELECT count(*) FROM public.events") == 5
-    assert scalar(db_url, "SELECT count(*) FROM app.events") == 1
+        "SELECT use_app();\n",
+        4,
+        (5, 1),
+    ),
+    "inside a DO block": ("DO $$ BEGIN PERFORM set_config('search_path', 'app, public', false); END $$;\n", 3, (5, 1)),
+    "for its statement's transaction only": ("SELECT set_config('search_path', 'app, public', true);\n", 3, (1, 5)),
+}
 
 
-def test_a_resume_after_a_path_set_inside_a_do_block_goes_on_with_it(env, db_url, migrations: Path) -> None:
-    """The path a DO block set, read back from the journal: made again exactly, the resume goes on."""
+@pytest.mark.parametrize("setter,done,left", KEPT_PATHS.values(), ids=KEPT_PATHS.keys())
+def test_a_resume_starts_from_the_path_the_stopped_run_had(
+    setter: str, done: int, left: tuple[int, int], env, db_url, migrations: Path
+) -> None:
+    """A path set where no statement shows it (``SELECT use_app()``, a function nyxops does not
+    read): the resumed run, in a new session, read ``events`` as the app's ``public.events`` and its
+    DELETE, meant for the file's ``app.events``, emptied the app's; apply committed it. The journal
+    keeps the path (and role) the session had after each done statement, read after its commit, so a
+    path set for one transaction only (``set_config(…, true)``) is not kept: the stopped run read
+    ``public.events`` after it, and so does the resumed one."""
     _app_events(env, db_url)
-    add_migration(
-        migrations,
-        "0004_scratch.sql",
-        "CREATE SCHEMA app;\n"
-        "CREATE TABLE app.events AS SELECT i AS id FROM generate_series(1, 5) i;\n"
-        "DO $$ BEGIN PERFORM set_config('search_path', 'app, public', false); END $$;\n" + _STOP_THEN_PURGE,
-    )
-    result = _killed_then_resumed(env, db_url, done=3)
+    add_migration(migrations, "0004_scratch.sql", _APP_EVENTS + setter + _STOP_THEN_PURGE)
+    result = _killed_then_resumed(env, db_url, done=done)
     assert result.code == 0, result.output
-    assert scalar(db_url, "SELECT count(*) FROM public.events") == 5
-    assert scalar(db_url, "SELECT count(*) FROM app.events") == 1
-
-
-def test_a_path_set_for_one_statements_transaction_is_not_kept_for_the_resume(env, db_url, migrations: Path) -> None:
-    """``set_config(…, true)`` ends with its statement's transaction: the run that was stopped read
-    ``events`` after it as ``public.events``, and so must the resumed one (the journal reads the
-    session's settings after the commit, not inside the transaction)."""
-    _app_events(env, db_url)
-    add_migration(
-        migrations,
-        "0004_scratch.sql",
-        "CREATE SCHEMA app;\n"
-        "CREATE TABLE app.events AS SELECT i AS id FROM generate_series(1, 5) i;\n"
-        "SELECT set_config('search_path', 'app, public', true);\n" + _STOP_THEN_PURGE,
-    )
-    result = _killed_then_resumed(env, db_url, done=3)
-    assert result.code == 0, result.output
-    assert scalar(db_url, "SELECT count(*) FROM public.events") == 1
-    assert scalar(db_url, "SELECT count(*) FROM app.events") == 5
+    if left == (5, 1):
+        assert "search_path as the stopped run left it: app, public" in result.output
+    assert scalar(db_url, "SELECT count(*) FROM public.events") == left[0]
+    assert scalar(db_url, "SELECT count(*) FROM app.events") == left[1]
 
 
 @pytest.mark.parametrize(

@@ -22,30 +22,32 @@ from __future__ import annotations
 
 import psycopg
 
-_TIES = """
+_CATALOGS = (
+    ("pg_class", "relnamespace"),
+    ("pg_type", "typnamespace"),
+    ("pg_proc", "pronamespace"),
+    ("pg_collation", "collnamespace"),
+    ("pg_operator", "oprnamespace"),
+    ("pg_opclass", "opcnamespace"),
+    ("pg_opfamily", "opfnamespace"),
+    ("pg_ts_config", "cfgnamespace"),
+    ("pg_ts_dict", "dictnamespace"),
+    ("pg_conversion", "connamespace"),
+)
+"""Each catalog of objects that live in a schema, and its schema column."""
+_TEMP = "\n    UNION ALL ".join(
+    f"SELECT 'pg_catalog.{table}'::pg_catalog.regclass AS catalog, o.oid FROM pg_catalog.{table} o"
+    f" WHERE o.{schema} IN (SELECT oid FROM schemas)"
+    for table, schema in _CATALOGS
+)
+_TIES = (
+    """
 WITH schemas AS (  -- every session's temporary schema, not only this one's
     SELECT n.oid FROM pg_catalog.pg_namespace n WHERE pg_catalog.starts_with(n.nspname, 'pg_temp_')
 ), temp AS (
-    SELECT 'pg_catalog.pg_class'::pg_catalog.regclass AS catalog, c.oid FROM pg_catalog.pg_class c
-    WHERE c.relnamespace IN (SELECT oid FROM schemas)
-    UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass, t.oid FROM pg_catalog.pg_type t
-    WHERE t.typnamespace IN (SELECT oid FROM schemas)
-    UNION ALL SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass, p.oid FROM pg_catalog.pg_proc p
-    WHERE p.pronamespace IN (SELECT oid FROM schemas)
-    UNION ALL SELECT 'pg_catalog.pg_collation'::pg_catalog.regclass, o.oid FROM pg_catalog.pg_collation o
-    WHERE o.collnamespace IN (SELECT oid FROM schemas)
-    UNION ALL SELECT 'pg_catalog.pg_operator'::pg_catalog.regclass, o.oid FROM pg_catalog.pg_operator o
-    WHERE o.oprnamespace IN (SELECT oid FROM schemas)
-    UNION ALL SELECT 'pg_catalog.pg_opclass'::pg_catalog.regclass, o.oid FROM pg_catalog.pg_opclass o
-    WHERE o.opcnamespace IN (SELECT oid FROM schemas)
-    UNION ALL SELECT 'pg_catalog.pg_opfamily'::pg_catalog.regclass, o.oid FROM pg_catalog.pg_opfamily o
-    WHERE o.opfnamespace IN (SELECT oid FROM schemas)
-    UNION ALL SELECT 'pg_catalog.pg_ts_config'::pg_catalog.regclass, o.oid FROM pg_catalog.pg_ts_config o
-    WHERE o.cfgnamespace IN (SELECT oid FROM schemas)
-    UNION ALL SELECT 'pg_catalog.pg_ts_dict'::pg_catalog.regclass, o.oid FROM pg_catalog.pg_ts_dict o
-    WHERE o.dictnamespace IN (SELECT oid FROM schemas)
-    UNION ALL SELECT 'pg_catalog.pg_conversion'::pg_catalog.regclass, o.oid FROM pg_catalog.pg_conversion o
-    WHERE o.connamespace IN (SELECT oid FROM schemas)
+    """
+    + _TEMP
+    + """
 )
 SELECT DISTINCT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid),
     pg_catalog.pg_describe_object(d.refclassid, d.refobjid, 0)
@@ -61,6 +63,7 @@ WHERE d.deptype = 'n'
       AND k.oid = d.objid AND k.connamespace IN (SELECT oid FROM schemas))
 ORDER BY 1, 2
 """
+)
 """Another session's temporary schema too: a column of its type (``pg_temp_3.mood``, named by
 dynamic SQL) went when that session ended (a test)."""
 
