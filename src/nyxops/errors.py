@@ -60,7 +60,7 @@ class GuardTampered(MigrationError):
 
 
 class IndirectWrite(MigrationError):
-    """Rows of a table the file never names were deleted, overwritten or truncated; rolled back."""
+    """Rows of a table the file never writes were deleted, overwritten or truncated; rolled back."""
 
 
 class OtherSession(MigrationError):

@@ -99,11 +99,17 @@ def test_an_overwrite_the_file_does_not_show_is_refused(way: str, env, db_url, m
     assert json.loads(plan.stdout)["overwrite_armed"] is True
 
 
-def test_without_protect_install_the_same_file_commits(env, db_url, migrations: Path) -> None:
-    """What the trigger is for: the census sees 382 values before and after, and lets it through."""
+def test_without_protect_install_the_same_overwrite_commits(env, db_url, migrations: Path) -> None:
+    """What the trigger is for: the census sees 382 values before and after, and a file that writes
+    the table itself explains to the ledger what the function did there: it lets it through. (A
+    file that only read the table is refused by the ledger as well: tests/guard/test_tripwire.py.)"""
     _setup(db_url, ROTATE)
     assert nyxops("migrate", "apply", env=env).code == 0
-    add_migration(migrations, "0004_calls.sql", CALLS["a function from before"][1])
+    add_migration(
+        migrations,
+        "0004_calls.sql",
+        "UPDATE workflow_insights SET title = title WHERE id = 'none';\nSELECT rotate_embeddings();\n",
+    )
     result = nyxops("migrate", "apply", env=env)
     assert result.code == 0, result.output
     assert "protect is not installed" in result.stderr

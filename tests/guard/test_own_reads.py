@@ -82,7 +82,7 @@ def test_the_file_s_statements_still_run_with_its_own_path(env, db_url, migratio
 def test_a_file_s_escape_setting_does_not_change_what_nyxops_reads(env, db_url, migrations: Path) -> None:
     """``standard_conforming_strings = off`` makes ``'pg\\_temp%'`` read as ``pg_temp%``, whose ``_``
     matches any character: the ledger then took schema ``pg1temp`` for a temporary one and did not
-    count the rows deleted there by dynamic SQL (a table no statement of the file names)."""
+    count the rows deleted there by dynamic SQL (a table no statement of the file writes)."""
     assert nyxops("migrate", "apply", env=env).code == 0
     add_migration(
         migrations,
@@ -94,7 +94,7 @@ def test_a_file_s_escape_setting_does_not_change_what_nyxops_reads(env, db_url, 
     add_migration(migrations, "0005_purge.sql", "SET standard_conforming_strings = off;\n" + purge)
     result = nyxops("migrate", "apply", env=env)
     assert result.code == 1, result.output
-    assert "changed rows of tables no statement of it names (pg1temp.audit: 5 rows deleted)" in result.stderr
+    assert "changed rows of tables no statement of it writes (pg1temp.audit: 5 rows deleted)" in result.stderr
     assert scalar(db_url, "SELECT count(*) FROM pg1temp.audit") == 5
 
 

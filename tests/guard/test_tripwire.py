@@ -237,7 +237,7 @@ def test_rows_lost_where_the_file_does_not_say_are_refused(way: str, env, db_url
     before = snapshot(db_url)
     result = nyxops("migrate", "apply", env=env)
     assert result.code == 1, result.output
-    assert "changed rows of tables no statement of it names" in result.stderr and entry in result.stderr
+    assert "changed rows of tables no statement of it writes" in result.stderr and entry in result.stderr
     assert "nyxops:allow indirect-write" in result.stderr
     assert snapshot(db_url) == before
 
@@ -640,6 +640,30 @@ def test_a_table_named_bare_explains_only_the_schemas_the_name_can_reach(env, db
     assert snapshot(db_url) == before and scalar(db_url, "SELECT count(*) FROM audit.events") == 7
     plan = nyxops("migrate", "plan", "--json", env=env)
     assert "apply would refuse" in plan.stdout and "audit.events: 7 rows deleted" in plan.stdout
+
+
+READ_ONLY = {
+    "a SELECT": "SELECT count(*) FROM audit.events;\nSELECT tidy();\n",
+    "a LOCK": "LOCK TABLE audit.events IN SHARE MODE;\nSELECT tidy();\n",
+    "an index": "CREATE INDEX events_note ON audit.events (note);\nSELECT tidy();\n",
+    "a subquery of a write elsewhere": (
+        "UPDATE events SET note = 'seen' WHERE id IN (SELECT id FROM audit.events);\nSELECT tidy();\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("way", sorted(READ_ONLY))
+def test_a_table_the_file_only_reads_does_not_explain_its_lost_rows(way: str, env, db_url, migrations: Path) -> None:
+    """A read is not a write: ``SELECT count(*) FROM audit.events`` then a call of a function the
+    file did not create, which emptied ``audit.events``, committed (the table counted as named)."""
+    add_migration(migrations, "0004_events.sql", TWO_EVENTS)
+    assert nyxops("migrate", "apply", env=env).code == 0
+    add_migration(migrations, "0005_read.sql", READ_ONLY[way])
+    before = snapshot(db_url)
+    result = nyxops("migrate", "apply", env=env)
+    assert result.code == 1, result.output
+    assert "audit.events: 7 rows deleted" in result.stderr
+    assert snapshot(db_url) == before
 
 
 PATH_SET = {

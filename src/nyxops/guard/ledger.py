@@ -1,18 +1,19 @@
 """Layer 2, part two: what the transaction really did, read from PostgreSQL before commit.
 
 The event trigger sees drops; it cannot see rows. A migration can delete or overwrite rows of a
-table it never names: through a function, a trigger, a rule, a foreign key's ``ON DELETE
+table it never writes: through a function, a trigger, a rule, a foreign key's ``ON DELETE
 CASCADE``, or SQL built at run time. PostgreSQL counts, per transaction, the rows each table lost
 or had rewritten (``pg_stat_xact_user_tables``), and a truncate or rewrite gives a table a new
-``relfilenode``. A table touched like that, which no statement of the file names and which the
-file did not create, refuses the file unless an allow comment names it
-(``-- nyxops:allow indirect-write public.audit_log``).
+``relfilenode``. A table touched like that, which no statement of the file writes (UPDATE,
+DELETE, TRUNCATE, MERGE, INSERT, COPY FROM, ALTER TABLE, CLUSTER, VACUUM, REFRESH; a read, a lock
+or an index does not count) and which the file did not create, refuses the file unless an allow
+comment names it (``-- nyxops:allow indirect-write public.audit_log``).
 
 PostgreSQL counts the rows of a partitioned or inherited table on its partitions and children:
 ``DELETE FROM events WHERE …`` shows up as rows deleted in ``events_2019``. A partition or child
-counts as named when the file names one of its ancestors without ``ONLY``; a table counts as
-named when the file names a view that reads it (an ``UPDATE`` of an updatable view lands there),
-unless it holds a protected column.
+counts as written when the file writes one of its ancestors without ``ONLY``; a table counts as
+written when the file writes a view that reads it (an ``UPDATE`` of an updatable view lands
+there), unless it holds a protected column.
 
 What would switch a guard off after the file is gone is refused too, always: a setting stored for
 later sessions, ``protect``'s event trigger dropped or disabled, a new event trigger, rows written
@@ -40,7 +41,7 @@ from nyxops.guard import record, switches, trigger_watch
 from nyxops.guard.scope import DEFAULT_PATH, Scope
 from nyxops.guard.walk import visits
 from nyxops.names import QualifiedName
-from nyxops.sql import Statement
+from nyxops.sql import Node, Statement
 
 ALLOW_RULE = "indirect-write"
 _TABLES = """
@@ -224,13 +225,15 @@ def _detached(conn: psycopg.Connection, before: Snapshot, now: Snapshot, entries
             entry.detached_from = (*entry.detached_from, parent_name)
 
 
-class NamedTables:
-    """The tables a file names anywhere (bodies included), read once per file and only when asked.
+class WrittenTables:
+    """The tables a file writes anywhere (bodies included), read once per file and only when asked.
 
     The ledger is checked after every transaction, and a journaled file has one per statement; the
     file's trees are walked the first time a touched table's name appears in its text, not each time.
 
-    A name written bare is the table of that name in a schema the file's search_path reaches: every
+    A table only read (``SELECT count(*) FROM audit.events``, a LOCK, an index) explains nothing:
+    a call after it of a function that emptied the table committed while any mention counted (a
+    test). A name written bare is the table of that name in a schema the file's search_path reaches: every
     schema a path the file sets names (``SET search_path``, ``set_config`` with literals, in a body
     or a function's own ``SET`` too: guard/scope.py reads them) and the schemas the session's
     path reaches when the ledger is checked (dynamic SQL may have set it). ``UPDATE events`` in a
@@ -246,11 +249,11 @@ class NamedTables:
         self._paths: set[str] = set(DEFAULT_PATH)
 
     def mentions(self, name: str) -> bool:
-        """Whether the name is anywhere in the file's text (if not, no statement can name the table)."""
+        """Whether the name is anywhere in the file's text (if not, no statement can write the table)."""
         return re.search(re.escape(name), self.text, re.I) is not None
 
     def names(self) -> set[tuple[str | None, str]]:
-        """Every table named, as (schema or None, name)."""
+        """Every table the file writes, as (schema or None, name)."""
         if self._names is None:
             found: set[tuple[str | None, str]] = set()
             scope = Scope()
@@ -258,8 +261,7 @@ class NamedTables:
                 for visit in visits(stmt.node, stmt.text):
                     scope.see(visit.kind, visit.node)  # bodies too: a function's own SET search_path
                     self._paths.update(scope.search_path)
-                    rel = visit.node if visit.kind == "RangeVar" else visit.node.get("relation")
-                    if isinstance(rel, dict) and rel.get("relname"):
+                    for rel in _written(visit.kind, visit.node):
                         found.add((rel.get("schemaname"), rel["relname"]))
                         if rel.get("inh"):  # libpg_query leaves false out: absent is ONLY
                             self._with_descendants.add((rel.get("schemaname"), rel["relname"]))
@@ -267,12 +269,12 @@ class NamedTables:
         return self._names
 
     def names_with_descendants(self) -> set[tuple[str | None, str]]:
-        """The tables named without ``ONLY``: what is done to them reaches their partitions and children."""
+        """The tables written without ``ONLY``: what is done to them reaches their partitions and children."""
         self.names()
         return self._with_descendants
 
     def explains(self, entry: Entry, *, through_views: bool = True, reach: Iterable[str] = ()) -> bool:
-        """Whether the file names the table, one of its ancestors without ONLY, or (``through_views``)
+        """Whether the file writes the table, one of its ancestors without ONLY, or (``through_views``)
         a view that reads it; ``reach``: the schemas the session's path reaches now."""
         schemas = frozenset(reach)
         if self._says(entry.table, self.names, schemas):
@@ -290,6 +292,27 @@ class NamedTables:
         if (table.schema, table.table) in found:
             return True
         return (None, table.table) in found and (table.schema in self._paths or table.schema in reach)
+
+
+_WRITES = frozenset(
+    {"InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt", "AlterTableStmt", "ClusterStmt", "RefreshMatViewStmt"}
+)
+"""Statements whose ``relation`` is a table they write, or rewrite (ALTER TABLE, CLUSTER, REFRESH)."""
+
+
+def _written(kind: str, node: Node) -> list[Node]:
+    """The tables (RangeVars) a statement of this kind writes; none for a read (a FROM, a LOCK, an
+    index, a comment): a file that only reads ``audit.events`` and calls a function that empties it
+    has not said so (a test: it committed while a read counted as naming the table)."""
+    if kind in _WRITES or (kind == "CopyStmt" and node.get("is_from")):
+        rels = [node.get("relation")]
+    elif kind == "TruncateStmt":
+        rels = [r.get("RangeVar") for r in node.get("relations", [])]
+    elif kind == "VacuumStmt":  # VACUUM FULL rewrites
+        rels = [r.get("VacuumRelation", {}).get("relation") for r in node.get("rels", [])]
+    else:
+        return []
+    return [r for r in rels if isinstance(r, dict) and r.get("relname")]
 
 
 @dataclass(frozen=True)
@@ -328,15 +351,15 @@ def quiet_losses(ledger: Ledger, allowed: Mapping[str, Iterable[QualifiedName]])
 
 def unexplained(
     ledger: Ledger,
-    named: NamedTables,
+    written: WrittenTables,
     allowed: Iterable[QualifiedName],
     protected: Iterable[QualifiedName] = (),
     reach: Iterable[str] = (),
 ) -> list[Entry]:
-    """Entries for tables the file neither names nor allows: what it did without saying so
+    """Entries for tables the file neither writes nor allows: what it did without saying so
     (``reach``: the schemas the file's session path reaches now, ``db.own_reads`` yields them).
 
-    A view the file names does not explain rows changed in a table with a protected column: the
+    A view the file writes does not explain rows changed in a table with a protected column: the
     static layer checks a write of the protected column only where the table itself is named, so
     ``UPDATE a_view SET embedding = …`` must not pass as a write of the view.
     """
@@ -349,7 +372,7 @@ def unexplained(
             continue  # detached or made unlogged, no row touched: quiet_losses' to judge
         if (table.schema, table.table) in allowed_set:
             continue
-        if named.explains(entry, through_views=(table.schema, table.table) not in guarded, reach=reach):
+        if written.explains(entry, through_views=(table.schema, table.table) not in guarded, reach=reach):
             continue
         out.append(entry)
     return out

@@ -74,7 +74,7 @@ DYNAMIC_SQL = "dynamic-sql"
 INVALID_ALLOW = "invalid-allow"
 UNUSED_ALLOW = "unused-allow"
 INDIRECT_WRITE = "indirect-write"
-"""Allowed by comment, checked only at run time (the ledger): rows lost in a table the file never names."""
+"""Allowed by comment, checked only at run time (the ledger): rows lost in a table the file never writes."""
 META_RULES = {
     INDIRECT_WRITE: "Rows deleted, overwritten or truncated in a table no statement names (a trigger, a cascade, "
     "dynamic SQL); the run-time ledger refuses it unless an allow comment names the table.",

@@ -100,11 +100,11 @@ class Guarded:
                 )
             lost = "; ".join(map(str, quiet))
             raise QuietLoss(f"{pf.file.name} lost no row today, but: {lost}. {undone} {way}")
-        hidden = ledger.unexplained(seen, pf.named_tables, pf.indirect_allowed(), pf.protected, reach)
+        hidden = ledger.unexplained(seen, pf.written_tables, pf.indirect_allowed(), pf.protected, reach)
         if hidden:
             tables = "; ".join(e.describe() for e in hidden)
             raise IndirectWrite(
-                f"{pf.file.name} changed rows of tables no statement of it names ({tables}): a trigger, a rule, "
+                f"{pf.file.name} changed rows of tables no statement of it writes ({tables}): a trigger, a rule, "
                 f"a foreign key's cascade, a function or dynamic SQL did it. {undone} If it is intended, name each "
                 f"table in an allow comment (-- nyxops:allow indirect-write {hidden[0].table}) and have the file "
                 "reviewed again."

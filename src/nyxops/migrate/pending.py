@@ -52,9 +52,9 @@ class PendingFile:
         return [f for f in self.findings if f.blocking]
 
     @cached_property
-    def named_tables(self) -> ledger.NamedTables:
+    def written_tables(self) -> ledger.WrittenTables:
         """The tables the file names, for the run-time ledger (walked once, on first need)."""
-        return ledger.NamedTables(self.statements)
+        return ledger.WrittenTables(self.statements)
 
     @cached_property
     def own_functions(self) -> set[str]:

@@ -56,7 +56,7 @@ class StatementPlan:
     values: list[str] = field(default_factory=list)
     """For a type change: how many existing values the cast changes."""
     refused: str | None = None
-    """Why apply would refuse what the ledger saw (rows lost in a table the file never names)."""
+    """Why apply would refuse what the ledger saw (rows lost in a table the file never writes)."""
     external_calls: list[str] = field(default_factory=list)
     """Functions of the database the statement calls that the file did not create: only the
     run-time layer sees what they do."""
@@ -176,7 +176,7 @@ def _plan_statement(
                 seen = ledger.read(conn, before, pf.protected)
             after = seen.after
             entry.ledger = seen.lines()
-            hidden = ledger.unexplained(seen, pf.named_tables, pf.indirect_allowed(), pf.protected, session.reach)
+            hidden = ledger.unexplained(seen, pf.written_tables, pf.indirect_allowed(), pf.protected, session.reach)
             quiet = ledger.quiet_losses(seen, pf.quiet_allowed())
             if seen.switched_off:
                 entry.refused = "apply would refuse, nyxops' guards or records switched off or rewritten: " + "; ".join(
@@ -190,7 +190,7 @@ def _plan_statement(
                     why = "protected values cannot be allowed away"
                 entry.refused = f"apply would refuse, {why}: " + "; ".join(map(str, quiet))
             elif hidden:
-                entry.refused = "apply would refuse: rows changed in tables the file never names: " + "; ".join(
+                entry.refused = "apply would refuse: rows changed in tables the file never writes: " + "; ".join(
                     e.describe() for e in hidden
                 )
     except psycopg.Error as exc:

@@ -147,7 +147,7 @@ def _refuse_naming(
     file: str, stmt: Statement, made: dict[str, Statement], types: dict[str, Statement], done: int
 ) -> None:
     """Refuse the resume when ``stmt`` names one of the TEMP relations ``made`` or temporary
-    ``types`` (lost with the session): in a RangeVar (as ``ledger.NamedTables`` reads them), as
+    ``types`` (lost with the session): in a RangeVar (a read too: it would read another table now), as
     what a DROP drops (a ``DROP TABLE events`` meant for the TEMP one drops the app's in the
     resumed session), or as a type (``'ok'::mood`` finds the app's ``mood``, or none)."""
     target = _made_rel(stmt)
