@@ -233,12 +233,12 @@ class WrittenTables:
 
     A table only read (``SELECT count(*) FROM audit.events``, a LOCK, an index) explains nothing:
     a call after it of a function that emptied the table committed while any mention counted (a
-    test). A name written bare is the table of that name in a schema the file's search_path reaches: every
-    schema a path the file sets names (``SET search_path``, ``set_config`` with literals, in a body
-    or a function's own ``SET`` too: guard/scope.py reads them) and the schemas the session's
-    path reaches when the ledger is checked (dynamic SQL may have set it). ``UPDATE events`` in a
-    file that never leaves ``public`` does not explain the rows a function deleted in
-    ``audit.events`` (a test: apply committed that before).
+    test). A name written bare is the table of that name in a schema the file's search_path
+    reaches: every schema a path the file sets names (``SET search_path``, ``set_config`` with
+    literals, in a body or a function's own ``SET`` too: guard/scope.py reads them) and the
+    schemas the session's path reaches when the ledger is checked (dynamic SQL may have set it).
+    ``UPDATE events`` in a file that never leaves ``public`` does not explain the rows a function
+    deleted in ``audit.events`` (a test: apply committed that before).
     """
 
     def __init__(self, statements: Sequence[Statement]) -> None:
