@@ -12,6 +12,7 @@ import numpy as np
 import psycopg
 import pytest
 
+from nyxops.embeddings.vectors import VectorArray, register
 from tests.fakes import FakeOllama, FakeOpenAI, Faults, OllamaModelSpec, vector_for
 from tests.helpers import REPO, nyxops, scalar
 
@@ -455,3 +456,19 @@ def test_each_read_stays_on_its_key_range_under_a_generic_plan(db_url) -> None:
     keys = [k for b in batches for k, _ in b]
     assert len(batches) == 6 and len(set(keys)) == 3000 and keys == sorted(keys)  # each NULL row once, in order
     assert touched < 2 * 3382, f"the reads touched {touched} rows of a 3,382-row table"
+
+
+def test_vectors_are_sent_as_pgvector_s_type_whatever_else_is_called_vector(pg_server: str) -> None:
+    """The batch's binary ``vector[]`` carries pgvector's type oid: the lookup by name alone took a
+    ``vector`` type another schema had before the extension was installed, and the write failed."""
+    from tests.conftest import _fresh_database
+
+    for url in _fresh_database(pg_server, "template0"):
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE SCHEMA legacy")
+            conn.execute("CREATE TYPE legacy.vector AS (x int)")
+            conn.execute("CREATE EXTENSION vector")
+            register(conn)
+            matrix = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=np.float32)
+            row = conn.execute("SELECT (%s)[2]::text", (VectorArray(matrix),)).fetchone()
+            assert row == ("[4,5,6]",)

@@ -45,9 +45,20 @@ class VectorArray:
         return out
 
 
+_VECTOR_TYPE = """
+SELECT t.oid, t.typarray FROM pg_catalog.pg_type t
+JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND d.objid = t.oid
+  AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND d.deptype = 'e'
+JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'vector'
+WHERE t.typname = 'vector'
+"""
+"""pgvector's own ``vector`` type, the one its extension made: a type of that name another schema
+had before the extension was installed was taken by its name alone (a test)."""
+
+
 def register(conn: psycopg.Connection) -> None:
     """Teach this connection to send VectorArray (needs the vector extension installed)."""
-    row = conn.execute("SELECT oid, typarray FROM pg_type WHERE typname = 'vector' ORDER BY oid LIMIT 1").fetchone()
+    row = conn.execute(_VECTOR_TYPE).fetchone()
     if row is None:
         raise psycopg.ProgrammingError("the vector extension is not installed in this database")
     element_oid, array_oid = int(row[0]), int(row[1])
