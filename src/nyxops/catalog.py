@@ -82,8 +82,8 @@ def column_type(conn: psycopg.Connection, name: QualifiedName) -> str | None:
 def vector_dimension(type_text: str | None) -> int | None:
     """The N of a ``format_type`` text ``vector(N)``, schema-qualified or not: PostgreSQL names the
     type with its schema wherever that schema is not on the path, under nyxops' own reads
-    (``public.vector(1536)``: the census counted no dimension, and a reviewed ``TYPE vector`` that
-    dropped it passed, a test) and where pgvector lives in a schema of its own (``extensions``)."""
+    (``public.vector(1536)``: the census counted no dimension, and a ``TYPE vector`` built at run
+    time that dropped it passed, a test) and where pgvector lives in a schema of its own (``extensions``)."""
     match = _VECTOR.match(type_text or "")
     return int(match.group(1)) if match else None
 
