@@ -301,6 +301,10 @@ def test_a_detach_stopped_between_its_two_transactions_is_finished_on_the_rerun(
     assert scalar(db_url, "SELECT count(*) FROM nyxops.schema_migrations WHERE version = '0005'") == 1
 
 
+_APP_EVENTS = "CREATE SCHEMA app;\nCREATE TABLE app.events AS SELECT i AS id FROM generate_series(1, 5) i;\n"
+_PATH_IN_A_DO_BLOCK = "DO $$ BEGIN PERFORM set_config('search_path', 'app, public', false); END $$;\n"
+
+
 def _app_events(env: dict[str, str], db_url: str) -> None:
     """The repository's files applied, and a table of the app's, ``public.events``, with 5 rows."""
     assert nyxops("migrate", "apply", env=env).code == 0
@@ -411,9 +415,7 @@ def test_a_resume_after_a_path_set_inside_a_do_block_is_refused_without_the_jour
     add_migration(
         migrations,
         "0004_scratch.sql",
-        "CREATE SCHEMA app;\n"
-        "CREATE TABLE app.events AS SELECT i AS id FROM generate_series(1, 5) i;\n"
-        "DO $$ BEGIN PERFORM set_config('search_path', 'app, public', false); END $$;\n" + _STOP_THEN_PURGE,
+        _APP_EVENTS + _PATH_IN_A_DO_BLOCK + _STOP_THEN_PURGE,
     )
     result = _killed_then_resumed(env, db_url, done=3, kept=False)
     assert result.code == 1, result.output
@@ -423,7 +425,6 @@ def test_a_resume_after_a_path_set_inside_a_do_block_is_refused_without_the_jour
     assert scalar(db_url, "SELECT count(*) FROM public.events") == 5
 
 
-_APP_EVENTS = "CREATE SCHEMA app;\nCREATE TABLE app.events AS SELECT i AS id FROM generate_series(1, 5) i;\n"
 KEPT_PATHS = {  # what sets the path, done statements, then rows left in public.events and app.events
     "by a function the file calls": (
         "CREATE FUNCTION use_app() RETURNS text LANGUAGE sql AS $$ SELECT set_config('search_path', 'app, public', false) $$;\n"
@@ -431,7 +432,7 @@ KEPT_PATHS = {  # what sets the path, done statements, then rows left in public.
         4,
         (5, 1),
     ),
-    "inside a DO block": ("DO $$ BEGIN PERFORM set_config('search_path', 'app, public', false); END $$;\n", 3, (5, 1)),
+    "inside a DO block": (_PATH_IN_A_DO_BLOCK, 3, (5, 1)),
     "for its statement's transaction only": ("SELECT set_config('search_path', 'app, public', true);\n", 3, (1, 5)),
 }
 
